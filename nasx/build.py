@@ -1,0 +1,27 @@
+"""Build a torch module from an Arch, walking the same op graphs the cost core walks."""
+
+from __future__ import annotations
+
+from nasx.arch import load_arch
+from nasx.errors import ArchError
+
+# Refuse to allocate absurd networks from untrusted files (override with force=True / --force).
+MAX_PARAMS = 2_000_000_000
+
+
+def build(arch, force: bool = False):
+    """A torch `nn.Sequential` (stem, layers, head in order) that runs any (N, C, H, W) input of the
+    declared shape. Parameters are initialised by torch's defaults (use a seed for reproducibility)."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from nasx.cost import cost
+
+    arch = load_arch(arch, force=force)
+    params = cost(arch).params
+    if params > MAX_PARAMS and not force:
+        raise ArchError(f"{arch.name or 'architecture'} has {params:,} parameters ({4 * params / 2**30:.0f} GiB "
+                        f"in float32), over the limit of {MAX_PARAMS:,}; pass force to build it anyway")
+    modules = OrderedDict((f"{section}{i}", g.module()) for section, i, _, g in arch.graphs())
+    return nn.Sequential(modules)
