@@ -1,0 +1,215 @@
+"""Latency measured for real: eval mode, inference mode, warm-up, repeats until the median is stable
+(or a time cap), median and IQR, threads set explicitly, CUDA timed with events after synchronizing.
+
+Every measurement carries a device fingerprint; workers on one host serialise measurements through a
+host-wide file lock so they never time each other's noise."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+
+from nasx.errors import NasxError
+
+LOCK_PATH = os.path.join(tempfile.gettempdir(), "nasx-measure.lock")
+
+
+@dataclass(frozen=True)
+class Latency:
+    median_ms: float
+    iqr_ms: float
+    mean_ms: float
+    min_ms: float
+    repeats: int
+    stable: bool  # False when the time cap ended the run before the median settled
+    fingerprint: dict
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def default_threads() -> int:
+    """Physical-core guess: all usable cores (torch.utils.benchmark would default to 1)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise NasxError("--device cuda: no CUDA device is available here (torch.cuda.is_available() is "
+                            "False); use --device cpu")
+        return torch.device("cuda")
+    if name == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise NasxError("--device mps: Apple MPS is not available here; use --device cpu")
+        return torch.device("mps")
+    raise NasxError(f"unknown device {name!r}: use cpu, cuda or mps")
+
+
+def fingerprint(device: str = "cpu", threads: int | None = None, batch: int = 1, input_shape=(3, 224, 224),
+                dtype: str = "float32", channels_last: bool = False) -> dict:
+    """What a latency number depends on besides the architecture."""
+    import torch
+
+    if device == "cuda":
+        hw = torch.cuda.get_device_name()
+    elif device == "mps":
+        hw = f"Apple MPS ({platform.machine()})"
+    else:
+        hw = cpu_model()
+    return {"device": device, "hardware": hw, "threads": threads or default_threads(), "torch": torch.__version__,
+            "dtype": dtype, "batch": batch, "input": list(input_shape), "channels_last": channels_last,
+            "flush_denormal": True}
+
+
+def fingerprint_hash(fp: dict) -> str:
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def host_lock(path: str = LOCK_PATH, shared: bool = False):
+    """Host-wide lock over every nasx process (released by the kernel if the process dies).
+
+    Measuring takes it exclusively; heavy compute that would disturb a measurement (scoring) takes it
+    shared, so scorers run in parallel with each other but never while a latency is being timed."""
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def flushed_denormals():
+    """Subnormal floats are flushed to zero while timing. An untrained network's random weights can drive
+    activations into subnormals, which x86 handles ~100x slower per operation; trained networks and
+    inference engines (FTZ/DAZ) do not, and without flushing the timing depends on the input's values
+    (seen here: one architecture at 37 ms or 31 ms by input alone, 20 ms with flushing)."""
+    import torch
+
+    supported = torch.set_flush_denormal(True)  # returns whether the CPU supports it, not the old state
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)  # torch's default
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _iqr(samples: list[float]) -> float:
+    if len(samples) < 4:
+        return max(samples) - min(samples)
+    q = statistics.quantiles(samples, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", batch: int = 1,
+                    threads: int | None = None, dtype: str = "float32", channels_last: bool = False,
+                    warmup_s: float = 0.25, min_repeats: int = 10, max_repeats: int = 500, min_time_s: float = 0.5,
+                    max_time_s: float = 2.0,
+                    rel_tol: float = 0.02, lock: bool = True, seed: int = 0) -> Latency:
+    """Median forward latency of `module` on a random (batch, *input_shape) input, in milliseconds.
+
+    Repeats in rounds of `min_repeats`; once at least `min_time_s` has been timed (a shorter window is at
+    the mercy of one burst of noise on a shared machine), stops when two successive medians agree within
+    `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device."""
+    import torch
+
+    threads = threads or default_threads()
+    if threads < 1 or batch < 1:
+        raise NasxError(f"threads ({threads}) and batch ({batch}) must be positive")
+    dev = resolve_device(device)
+    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
+    if torch_dtype is None:
+        raise NasxError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
+    fp = fingerprint(device, threads, batch, input_shape, dtype, channels_last)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    module = module.eval().to(dev, torch_dtype, memory_format=memory_format)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch, *input_shape), generator=gen).to(dev, torch_dtype, memory_format=memory_format)
+    cuda = dev.type == "cuda"
+
+    def timed_call() -> float:
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            module(x)
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+        if dev.type == "mps":
+            t0 = time.perf_counter()
+            module(x)
+            torch.mps.synchronize()
+            return (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        module(x)
+        return (time.perf_counter() - t0) * 1e3
+
+    with contextlib.ExitStack() as stack:
+        if lock:
+            stack.enter_context(host_lock())
+        stack.enter_context(torch_threads(threads))
+        stack.enter_context(flushed_denormals())
+        stack.enter_context(torch.inference_mode())
+        if cuda:
+            torch.cuda.synchronize()
+        t_end = time.perf_counter() + warmup_s
+        n = 0
+        while n < 5 or time.perf_counter() < t_end:
+            timed_call()
+            n += 1
+        samples: list[float] = []
+        start = time.perf_counter()
+        deadline, earliest = start + max_time_s, start + min(min_time_s, max_time_s)  # the cap wins
+        prev, stable = None, False
+        while len(samples) < max_repeats:
+            samples.extend(timed_call() for _ in range(min_repeats))
+            med = statistics.median(samples)
+            settled = prev is not None and abs(med - prev) <= rel_tol * med
+            prev = med
+            if settled and time.perf_counter() >= earliest:
+                stable = True
+                break
+            if time.perf_counter() > deadline:
+                break
+    return Latency(statistics.median(samples), _iqr(samples), statistics.fmean(samples), min(samples), len(samples),
+                   stable, fp)

@@ -1,0 +1,39 @@
+"""Pareto dominance and 2-D hypervolume for (latency, score) fronts: latency minimised, score maximised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+Point = tuple[float, float]  # (latency_ms, score)
+
+
+def dominates(a: Point, b: Point) -> bool:
+    """a is at least as fast and at least as good as b, and strictly better in one."""
+    return a[0] <= b[0] and a[1] >= b[1] and (a[0] < b[0] or a[1] > b[1])
+
+
+def nondominated(points: Iterable[Point]) -> list[Point]:
+    """The Pareto-optimal points (duplicates kept once), fastest first."""
+    pts = sorted(set(points), key=lambda p: (p[0], -p[1]))
+    front: list[Point] = []
+    for p in pts:
+        if not front or p[1] > front[-1][1]:
+            front.append(p)
+    return front
+
+
+def hypervolume(points: Sequence[Point], ref: Point) -> float:
+    """Area dominated by `points` and bounded by `ref` = (worst latency, worst score): the union of the
+    rectangles [latency, ref_latency] x [ref_score, score]. Points beyond the reference add nothing."""
+    inside = [p for p in nondominated(points) if p[0] < ref[0] and p[1] > ref[1]]
+    # fastest first, scores rise: each point covers the score band above its predecessor's from its latency
+    area, prev_score = 0.0, ref[1]
+    for lat, score in inside:
+        area += (ref[0] - lat) * (score - prev_score)
+        prev_score = score
+    return area
+
+
+def normalised(points: Iterable[Point], latency_unit: float, score_unit: float) -> list[Point]:
+    """Points in units of a reference model: (latency / latency_unit, score / score_unit)."""
+    return [(lat / latency_unit, score / score_unit) for lat, score in points]

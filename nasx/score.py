@@ -1,0 +1,127 @@
+"""Quality scores, the second objective (maximised). Pluggable: SCORES maps a name to a function
+(module, input_shape, seed) -> float.
+
+Default: NASWOT (Mellor et al., "Neural Architecture Search without Training", ICML 2021). For a
+minibatch, each input gets the binary code of which units are active (pre-activation > 0) across every
+activation layer of the untrained network; the score is log|K|, K[i, j] = number of units on which inputs
+i and j agree. Networks that separate inputs into distinct linear regions score higher. It needs one
+forward pass of a small batch (a second or so at 224x224 on two cores), no labels and no training.
+Published results (and later benchmarks) find training-free proxies often rank architectures no better
+than their parameter count, so "params" is offered as a baseline: measure before trusting either.
+
+synflow (Tanaka et al., NeurIPS 2020, as used as a zero-cost NAS proxy by Abdelfattah et al., ICLR 2021) is
+the second published proxy. `train` (nasx.train) is the honest score: validation top-1 accuracy after a
+short seeded training on a real data set; `nasx validate-score` measures how well each proxy ranks
+architectures the way `train` does. Scores that need data live in DATA_SCORES as factories
+(data set, training settings) -> fn."""
+
+from __future__ import annotations
+
+import math
+
+from nasx.errors import NasxError
+
+
+def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
+    import torch
+    from torch import nn
+
+    activations = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.GELU, nn.SiLU, nn.Hardsigmoid, nn.Sigmoid)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch, *input_shape), generator=gen)
+    kernel = torch.zeros(batch, batch, dtype=torch.float64)
+
+    def hook(_mod, inputs, _out):
+        # agreements(i, j) = units - hamming(i, j) = units - (s_i + s_j - 2 c_i.c_j); one float32 matmul is
+        # exact while a layer has fewer than 2**24 units
+        codes = (inputs[0].detach().reshape(batch, -1) > 0).float()
+        ones = codes.sum(1, dtype=torch.float64)
+        both = (codes @ codes.T).double()
+        kernel.add_(codes.shape[1] - (ones[:, None] + ones[None, :] - 2 * both))
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, activations)]
+    try:
+        with torch.inference_mode():
+            module.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not handles:
+        raise NasxError("naswot needs activation layers; use --score params for a network without any")
+    sign, logdet = torch.linalg.slogdet(kernel)
+    return float(logdet) if sign > 0 else -math.inf
+
+
+def param_count(module, input_shape, seed: int = 0) -> float:
+    """Parameter count, in millions: the baseline every training-free proxy should beat."""
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def synflow(module, input_shape, seed: int = 0) -> float:
+    """log of SynFlow (Tanaka et al. 2020): every parameter replaced by its absolute value, batch norm in eval
+    mode, an all-ones input of batch 1, R = sum of the outputs, score = sum over the weights of the conv,
+    linear and channel-wise conv layers (biases and normalisation parameters excluded) of
+    |theta * dR/dtheta|. Computed in float64 on a copy (the caller's module is untouched). The natural log
+    is returned (same ranking; the raw value is a product over layers and spans hundreds of orders of
+    magnitude). Data-free and label-free; `seed` is unused (the score is deterministic)."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    net = copy.deepcopy(module).double().eval()
+    norms = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+    norm_params = {id(p) for m in net.modules() if isinstance(m, norms) for p in m.parameters(recurse=False)}
+    with torch.no_grad():
+        for t in net.state_dict().values():
+            if t.is_floating_point():
+                t.abs_()
+    params = [p for name, p in net.named_parameters() if id(p) not in norm_params and not name.endswith("bias")]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    x = torch.ones((1, *input_shape), dtype=torch.float64)
+    net.zero_grad(set_to_none=True)
+    torch.sum(net(x)).backward()
+    total = 0.0
+    for p in params:
+        if p.grad is not None:
+            total += float((p.detach() * p.grad).abs().sum())
+    if not math.isfinite(total):
+        return math.inf
+    return math.log(total) if total > 0 else -math.inf
+
+
+SCORES = {"naswot": naswot, "synflow": synflow, "params": param_count}
+
+
+def _train_score(data, settings=None):
+    from nasx.train import TrainScore, TrainSettings
+
+    return TrainScore(data, settings or TrainSettings())
+
+
+# Scores that need a data set: name -> factory(data set, training settings) -> fn(module, input_shape, seed),
+# whose `key` attribute goes into the score cache key.
+DATA_SCORES = {"train": _train_score}
+
+
+def check_score(name: str) -> None:
+    if name not in SCORES and name not in DATA_SCORES:
+        raise NasxError(f"unknown score {name!r}: use one of {', '.join([*SCORES, *DATA_SCORES])}")
+
+
+def needs_data(name: str) -> bool:
+    return name in DATA_SCORES
+
+
+def get_score(name: str, data=None, train=None):
+    """The score function `name`; a data score (train) needs `data` (a nasx.data.Dataset) and takes
+    optional training settings."""
+    check_score(name)
+    if name in DATA_SCORES:
+        if data is None:
+            raise NasxError(f"score {name!r} needs a data set: pass --data (e.g. --data digits)")
+        return DATA_SCORES[name](data, train)
+    return SCORES[name]

@@ -1,0 +1,130 @@
+"""nasx's own tables beside Optuna's, in the same database: a latency cache keyed by
+(arch hash, device fingerprint) and a score cache keyed by (arch hash, score name, seed, input)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, create_engine, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+
+from nasx.errors import StorageError
+
+DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
+
+metadata = MetaData()
+
+latency_cache = Table(
+    "nasx_latency_cache", metadata,
+    Column("arch_hash", String(32), primary_key=True),
+    Column("fingerprint_hash", String(32), primary_key=True),
+    Column("fingerprint", JSON, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("median_ms", Float, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
+score_cache = Table(
+    "nasx_score_cache", metadata,
+    Column("arch_hash", String(32), primary_key=True),
+    Column("score_key", String(128), primary_key=True),
+    Column("value", Float, nullable=True),  # NULL stands for -inf (a degenerate kernel)
+    Column("seconds", Float, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
+pareto_snapshots = Table(
+    "nasx_pareto", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study", String(512), nullable=False, index=True),
+    Column("trials", JSON, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a sqlite:/// URL (None for other databases and in-memory SQLite)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        return Path(url[len("sqlite:///"):].split("?", 1)[0])
+    return None
+
+
+def prepare_sqlite_dir(url: str) -> None:
+    """SQLite creates the file but not its directory; make studies/ on first use."""
+    path = sqlite_path(url)
+    if path is not None and str(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def explain(url: str, err: Exception) -> StorageError:
+    """One actionable line for an unreachable or malformed storage URL."""
+    safe = url.split("@")[-1] if "@" in url else url
+    text = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
+    if isinstance(err, (ArgumentError, ValueError)) or "Could not parse" in text:
+        return StorageError(f"storage URL {url!r} is malformed ({text}); use e.g. sqlite:///studies/nasx.db or "
+                            f"postgresql://user@host/db")
+    if isinstance(err, ModuleNotFoundError):
+        return StorageError(f"storage {safe!r} needs a database driver that is not installed ({err.name}); "
+                            f"pip install it (for PostgreSQL: pip install 'nasx[postgres]', which brings psycopg)")
+    return StorageError(f"cannot open storage {safe!r}: {text}; check that the server is running and the URL, "
+                        f"or use the default sqlite:///studies/nasx.db")
+
+
+def engine_kwargs(url: str) -> dict:
+    """Connection settings for nasx's and Optuna's engines: SQLite waits for a busy lock instead of failing."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}
+    return {"pool_pre_ping": True}
+
+
+class Store:
+    """The nasx tables of one storage URL."""
+
+    def __init__(self, url: str = DEFAULT_STORAGE):
+        prepare_sqlite_dir(url)
+        self.url = url
+        try:
+            self.engine = create_engine(url, **engine_kwargs(url))
+            if self.engine.dialect.name == "sqlite":
+                with self.engine.begin() as c:  # WAL persists in the file: readers never block the writer
+                    c.exec_driver_sql("PRAGMA journal_mode=WAL")
+            metadata.create_all(self.engine)
+        except (SQLAlchemyError, ModuleNotFoundError, ValueError) as e:
+            raise explain(url, e) from None
+
+    def get_latency(self, arch_hash: str, fp_hash: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(latency_cache.c.result).where(
+                latency_cache.c.arch_hash == arch_hash, latency_cache.c.fingerprint_hash == fp_hash)).first()
+        return dict(row[0]) if row else None
+
+    def put_latency(self, arch_hash: str, fp_hash: str, fingerprint: dict, result: dict) -> None:
+        self._insert(latency_cache, arch_hash=arch_hash, fingerprint_hash=fp_hash, fingerprint=fingerprint,
+                     result=result, median_ms=result["median_ms"])
+
+    def get_score(self, arch_hash: str, key: str) -> tuple[float, float] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(score_cache.c.value, score_cache.c.seconds).where(
+                score_cache.c.arch_hash == arch_hash, score_cache.c.score_key == key)).first()
+        if not row:
+            return None
+        return (float("-inf") if row[0] is None else row[0], row[1])
+
+    def put_score(self, arch_hash: str, key: str, value: float, seconds: float) -> None:
+        self._insert(score_cache, arch_hash=arch_hash, score_key=key,
+                     value=None if value == float("-inf") else value, seconds=seconds)
+
+    def snapshot_pareto(self, study: str, trials: list[int]) -> None:
+        self._insert(pareto_snapshots, study=study, trials=json.loads(json.dumps(trials)))
+
+    def _insert(self, table, **values) -> None:
+        values["created"] = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            with self.engine.begin() as c:
+                c.execute(table.insert().values(**values))
+        except IntegrityError:
+            pass  # another worker cached the same key first: theirs is as good as ours
+        except OperationalError as e:
+            raise explain(self.url, e) from None

@@ -1,0 +1,69 @@
+"""nasx's latency measurement against torch.utils.benchmark.Timer.blocked_autorange, side by side.
+
+For MobileNetV2-1.0 and two architectures sampled from the default space near the 300M budget, prints
+nasx's median (two back-to-back measurements) and Timer's median with the same thread count, their ratio,
+and the agreement of the two nasx runs. Targets: nasx/Timer within 5%; nasx run 1 vs run 2 within 5%.
+
+    python scripts/bench_latency.py [--threads N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+import torch
+from torch.utils.benchmark import Timer
+
+import nasx
+from nasx.latency import default_threads, flushed_denormals, measure_latency
+from nasx.space import load_space
+
+
+def searched_archs(n: int, seed: int = 0):
+    """Architectures from the default space under 300M MAdds, as a search would propose them."""
+    space, rng, out = load_space("mobile224"), random.Random(seed), []
+    while len(out) < n:
+        arch = space.random_arch(rng)
+        if 200e6 <= nasx.cost(arch).madds <= 300e6:
+            out.append(arch)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=default_threads())
+    ap.add_argument("--quick", action="store_true", help="shorter time caps")
+    args = ap.parse_args()
+    cap = 1.0 if args.quick else 3.0
+    models = [("mobilenet_v2", nasx.load_arch("mobilenet_v2"))]
+    models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(2))]
+    print(f"torch {torch.__version__}, threads {args.threads}, batch 1, float32, CPU")
+    print(f"{'model':<14} {'MAdds':>7} {'nasx#1 ms':>10} {'nasx#2 ms':>10} {'Timer ms':>9} "
+          f"{'nasx/Timer':>10} {'#1/#2':>7}")
+    worst_ratio = worst_repeat = 0.0
+    for name, arch in models:
+        torch.manual_seed(0)
+        module = nasx.build(arch).eval()
+        x = torch.randn(1, *arch.input)
+        a = measure_latency(module, arch.input, threads=args.threads, max_time_s=cap)
+        b = measure_latency(module, arch.input, threads=args.threads, max_time_s=cap)
+        with torch.inference_mode(), flushed_denormals():  # the same numeric setting nasx times under
+            timer = Timer("m(x)", globals={"m": module, "x": x}, num_threads=args.threads)
+            timer.timeit(5)  # warm-up, as nasx does
+            ref = timer.blocked_autorange(min_run_time=cap).median * 1e3
+        nasx_ms = (a.median_ms + b.median_ms) / 2
+        ratio, repeat = nasx_ms / ref, a.median_ms / b.median_ms
+        worst_ratio = max(worst_ratio, abs(ratio - 1))
+        worst_repeat = max(worst_repeat, abs(repeat - 1))
+        print(f"{name:<14} {nasx.cost(arch).madds / 1e6:>6.0f}M {a.median_ms:>10.2f} {b.median_ms:>10.2f} "
+              f"{ref:>9.2f} {ratio:>10.3f} {repeat:>7.3f}")
+    ok = worst_ratio <= 0.05 and worst_repeat <= 0.05
+    print(f"largest |nasx/Timer - 1| = {100 * worst_ratio:.1f}%, largest |run1/run2 - 1| = {100 * worst_repeat:.1f}% "
+          f"-> {'OK (within 5%)' if ok else 'OVER 5% (is the machine busy?)'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Fault injection against the real PostgreSQL server on 127.0.0.1:5432 (database `test`, trust auth):
+many workers on one study, a worker killed mid-trial, Ctrl-C and resume. Each test uses its own study."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+
+PG = os.environ.get("NASX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _pg_available() -> bool:
+    try:
+        import sqlalchemy
+
+        with sqlalchemy.create_engine(PG, connect_args={"connect_timeout": 3}).connect():
+            return True
+    except Exception:
+        return False
+
+
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not _pg_available(), reason=f"PostgreSQL not reachable at {PG}")]
+
+
+def search_cmd(study, n_trials, *extra, storage=PG):
+    return [sys.executable, "-m", "nasx", "search", "--config", "cifar32", "--budget", "12M", "--storage", storage,
+            "--study", study, "--n-trials", str(n_trials), "--measure-time", "0.2", "--quiet", *extra]
+
+
+@pytest.fixture
+def study_name():
+    name = f"pytest-{uuid.uuid4().hex[:10]}"
+    yield name
+    try:
+        optuna.delete_study(study_name=name, storage=PG)
+    except KeyError:
+        pass
+
+
+def trials(name):
+    return optuna.load_study(study_name=name, storage=PG).get_trials(deepcopy=False)
+
+
+def wait_for(predicate, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_workers_thirty_trials_each(study_name, tmp_path):
+    procs = [subprocess.Popen(search_cmd(study_name, 30), cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err
+    ts = trials(study_name)
+    assert len(ts) == 90 and all(t.state in FINISHED for t in ts)
+    assert sorted(t.number for t in ts) == list(range(90))
+    assert len({t.user_attrs["worker"] for t in ts}) == 3
+    for t in ts:  # every completed trial's attrs are intact
+        a = t.user_attrs
+        assert {"arch", "arch_hash", "madds", "mac_elements", "params", "feasible", "worker"} <= set(a)
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert a["feasible"] is True and a["latency"]["median_ms"] == t.values[0] and "score" in a
+        else:
+            assert a["feasible"] is False and a["reason"]
+    params = [tuple(sorted(t.params.items())) for t in ts]
+    assert len(params) == 90
+
+
+def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
+    """Heartbeat 1 s, grace 3 s: a worker killed with SIGKILL leaves a RUNNING trial that a surviving
+    worker fails and re-runs; nothing else is lost."""
+    victim = subprocess.Popen(search_cmd(study_name, 40, "--heartbeat", "1"), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    tag = f":{victim.pid}"
+
+    def victim_running():
+        return any(t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(tag)
+                   for t in _safe_trials(study_name))
+
+    wait_for(lambda: len([t for t in _safe_trials(study_name) if t.state in FINISHED]) >= 2 and victim_running(),
+             120, "the victim to be inside a trial")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    killed = [t for t in trials(study_name) if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(killed) == 1
+    done_before = len([t for t in trials(study_name) if t.state in FINISHED])
+    time.sleep(3.5)  # past the grace period
+    survivor = subprocess.run(search_cmd(study_name, 6, "--heartbeat", "1"), cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+    assert survivor.returncode == 0, survivor.stderr
+    ts = trials(study_name)
+    by_number = {t.number: t for t in ts}
+    assert by_number[killed[0].number].state == optuna.trial.TrialState.FAIL
+    retries = [t for t in ts if t.system_attrs.get("failed_trial") == killed[0].number]
+    assert len(retries) == 1 and retries[0].state in FINISHED
+    # the retry keeps every choice the killed trial had made (it may have died mid-sampling) and completes it
+    assert killed[0].params.items() <= retries[0].params.items()
+    assert [t for t in ts if t.state == optuna.trial.TrialState.FAIL] == [by_number[killed[0].number]]
+    assert len([t for t in ts if t.state in FINISHED]) == done_before + 6
+
+
+def _safe_trials(name):
+    try:
+        return trials(name)
+    except KeyError:  # the study is not created yet
+        return []
+
+
+def test_sigint_finishes_the_current_trial_and_resumes(study_name, tmp_path):
+    p = subprocess.Popen(search_cmd(study_name, 200), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    wait_for(lambda: len([t for t in _safe_trials(study_name) if t.state in FINISHED]) >= 3, 120, "3 trials")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Resume with the same command" in out and "Traceback" not in err
+    ts = trials(study_name)
+    assert all(t.state in FINISHED for t in ts), [t.state for t in ts]  # the current trial finished cleanly
+    n = len(ts)
+    again = subprocess.run(search_cmd(study_name, 4), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "resuming study" in again.stderr
+    assert len(trials(study_name)) == n + 4
+
+
+def test_sigterm_is_handled_like_ctrl_c(study_name, tmp_path):
+    p = subprocess.Popen(search_cmd(study_name, 200), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    wait_for(lambda: len([t for t in _safe_trials(study_name) if t.state in FINISHED]) >= 2, 120, "2 trials")
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=120)
+    assert p.returncode == 130
+    assert all(t.state in FINISHED for t in trials(study_name))
+
+
+def test_workers_option_splits_trials_exactly(study_name, tmp_path):
+    r = subprocess.run(search_cmd(study_name, 7, "--workers", "2"), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    ts = trials(study_name)
+    assert len(ts) == 7 and all(t.state in FINISHED for t in ts)
+    assert len({t.user_attrs["worker"] for t in ts}) == 2
+
+
+def test_two_workers_on_sqlite_are_safe(tmp_path):
+    url = f"sqlite:///{tmp_path}/w.db"
+    r = subprocess.run(search_cmd("sq", 8, "--workers", "2", storage=url), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ts = optuna.load_study(study_name="sq", storage=url).trials
+    assert len(ts) == 8 and all(t.state in FINISHED for t in ts)
