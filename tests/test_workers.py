@@ -88,8 +88,18 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
         return any(t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(tag)
                    for t in _safe_trials(study_name))
 
-    wait_for(lambda: len([t for t in _safe_trials(study_name) if t.state in FINISHED]) >= 2 and victim_running(),
-             120, "the victim to be inside a trial")
+    def frozen_inside_a_trial():
+        # Freeze first, then look: a trial can end between a look and a kill (rejections take milliseconds),
+        # but not while the process is stopped.
+        if len([t for t in _safe_trials(study_name) if t.state in FINISHED]) < 2:
+            return False
+        victim.send_signal(signal.SIGSTOP)
+        if victim_running():
+            return True
+        victim.send_signal(signal.SIGCONT)
+        return False
+
+    wait_for(frozen_inside_a_trial, 120, "the victim to be inside a trial")
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     killed = [t for t in trials(study_name) if t.state == optuna.trial.TrialState.RUNNING]
