@@ -1,0 +1,87 @@
+"""`nasx dashboard`: optuna-dashboard on a study's storage, bound to 127.0.0.1 by default.
+
+Before serving, the study's Pareto-front figure (the report's, without reference models) is saved into the
+study, where optuna-dashboard shows it among the study's plots. What a trial shows is recorded by the
+search itself: "Arch summary", "Cost summary", "Latency summary" and "Status" user attrs (readable strings
+beside the numeric ones, see nasx.summary), and the `constraints` list optuna-dashboard 0.21 reads to mark
+infeasible trials."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from nasx.errors import NasxError
+
+FIGURE_ID = "nasx-pareto-front"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # one line per request would drown the URL
+        pass
+
+
+def _require_dashboard():
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise NasxError("nasx dashboard needs optuna-dashboard: pip install \"nasx[dashboard]\"") from None
+    return optuna_dashboard
+
+
+def attach_front_figure(study, url: str) -> str:
+    """Save the Pareto-front figure into the study (overwriting the one saved before); returns its id."""
+    from nasx.report import collect, front_figure
+
+    dashboard = _require_dashboard()
+    return dashboard.save_plotly_graph_object(study, front_figure(collect(study, url)), graph_object_id=FIGURE_ID)
+
+
+def url_for(host: str, port: int, study_id: int | None = None) -> str:
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    path = f"/dashboard/studies/{study_id}" if study_id is not None else "/dashboard"
+    return f"http://{shown}:{port}{path}"
+
+
+def serve(url: str, study_name: str | None = None, host: str = "127.0.0.1", port: int = 8080, out=sys.stdout,
+          ready=None) -> None:
+    """Attach the front figure, bind, print the URL, serve until Ctrl-C. `port` 0 picks a free port."""
+    from nasx.inspect import load_study, open_storage
+
+    dashboard = _require_dashboard()
+    study = load_study(url, study_name)
+    attach_front_figure(study, url)
+    app = dashboard.wsgi(open_storage(url))
+    server_class = _IPv6Server if ":" in host else _Server
+    try:
+        httpd = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+    except OSError as e:
+        hint = "; pick another --port (or --port 0 for a free one)" if port else ""
+        raise NasxError(f"cannot listen on {host}:{port}: {e.strerror or e}{hint}") from None
+    actual = httpd.server_port
+    out.write(f"optuna-dashboard for study {study.study_name!r} ({url}):\n  {url_for(host, actual, study._study_id)}\n")
+    if host not in LOOPBACK:
+        out.write("warning: listening beyond this machine; optuna-dashboard has no authentication\n")
+    out.write("Ctrl-C to stop\n")
+    out.flush()
+    if ready is not None:
+        ready(httpd)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()

@@ -1,0 +1,246 @@
+"""Export a searched architecture: the canonical rebuildable JSON, an ONNX model checked with onnxruntime,
+or a torch.export program (.pt2).
+
+Files are written to a temporary file in the target directory and moved into place with os.replace, so an
+interrupted or failed export never leaves a partial file at the target path. Models carry freshly
+initialised weights (torch's defaults under a fixed seed): nasx searches architectures; training them is
+the user's job.
+
+ONNX check: onnxruntime (CPU) runs the exported file on a random input of the study's input shape and batch
+2 (the batch axis is exported dynamic) and every output element must satisfy
+|onnx - torch| <= ONNX_ATOL + ONNX_RTOL * |torch| (numpy.allclose). Float32 kernels differ in the order of
+their additions, which moves results by ~1e-7 relative; the bounds leave room for that and catch any
+structural mismatch, which is orders of magnitude larger. pt2 is checked the same way by running the
+program loaded back from the file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from nasx.arch import Arch
+from nasx.errors import NasxError
+
+FORMATS = ("json", "onnx", "pt2")
+ONNX_RTOL = 1e-3
+ONNX_ATOL = 1e-5
+CHECK_BATCH = 2
+SEED = 0  # weights of exported models: torch's default initialisation under this seed (as during search)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    max_abs_diff: float | None = None  # onnx / pt2: largest |exported - torch| on the check input
+    max_abs_ref: float | None = None
+
+    def line(self) -> str:
+        text = f"wrote {self.path} ({self.format}, {self.path.stat().st_size:,} bytes)"
+        if self.max_abs_diff is not None:
+            text += (f"; checked against torch on a random batch of {CHECK_BATCH}: max |diff| "
+                     f"{self.max_abs_diff:.2e} (outputs up to {self.max_abs_ref:.2e}; tolerance atol {ONNX_ATOL:g} + "
+                     f"rtol {ONNX_RTOL:g})")
+        return text
+
+
+def check_target(path, suffix: str = "") -> Path:
+    """The target as a Path, or one clear NasxError when it cannot be a file we write."""
+    path = Path(path)
+    if path.is_dir():
+        raise NasxError(f"cannot write {path}: it is a directory; give a file name, e.g. {path / 'model'}{suffix}")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise NasxError(f"cannot write {path}: {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NasxError(f"cannot write {path}: no permission to write in {parent}")
+    return path
+
+
+def atomic_write(path, write: Callable[[str], None], suffix: str = "") -> Path:
+    """Call write(tmp) for a temporary path beside `path`, then os.replace it onto `path`. Nothing is left
+    behind when write fails; an unusable target is one clear NasxError."""
+    path = check_target(path, suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
+    except OSError as e:
+        raise NasxError(f"cannot write {path}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should look like any new file
+        os.replace(tmp, path)
+    except OSError as e:
+        raise NasxError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def export_arch(arch: Arch, fmt: str, path, name: str = "") -> ExportResult:
+    """Write `arch` as json, onnx or pt2 to `path` (atomically); onnx and pt2 are checked against torch."""
+    if fmt not in FORMATS:
+        raise NasxError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+    if name:
+        import dataclasses
+
+        arch = dataclasses.replace(arch, name=name)
+    path = check_target(path, f".{fmt}")
+    if fmt == "onnx":
+        _require_onnx()
+    if fmt == "json":
+        text = arch.to_json() + "\n"
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")
+        return ExportResult(path, fmt)
+    module, x, ref = _reference(arch)
+    result = {}
+    writer = _write_onnx if fmt == "onnx" else _write_pt2
+    atomic_write(path, lambda tmp: result.update(writer(module, x, ref, tmp)), f".{fmt}")
+    return ExportResult(path, fmt, result["diff"], float(abs(ref).max()))
+
+
+def _reference(arch: Arch):
+    import torch
+
+    from nasx.build import build
+
+    torch.manual_seed(SEED)
+    module = build(arch).eval()
+    x = torch.randn((CHECK_BATCH, *arch.input), generator=torch.Generator().manual_seed(SEED))
+    with torch.inference_mode():
+        ref = module(x).numpy()
+    return module, x, ref
+
+
+def _compare(out, ref, what: str) -> float:
+    import numpy as np
+
+    out = np.asarray(out)
+    if out.shape != ref.shape:
+        raise NasxError(f"{what} output has shape {list(out.shape)}, torch {list(ref.shape)}: export is wrong")
+    diff = float(np.abs(out - ref).max()) if ref.size else 0.0
+    if not np.allclose(out, ref, rtol=ONNX_RTOL, atol=ONNX_ATOL):
+        raise NasxError(f"{what} output differs from torch by up to {diff:.3g} (tolerance atol {ONNX_ATOL:g} + rtol "
+                        f"{ONNX_RTOL:g}); nothing was written")
+    return diff
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """torch.onnx / torch.export log warnings (e.g. torchvision ops it skips) that say nothing to users."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
+    except ImportError as e:
+        raise NasxError(f"ONNX export needs {e.name}: pip install \"nasx[export]\"") from None
+
+
+def _write_onnx(module, x, ref, tmp: str) -> dict:
+    import onnxruntime as ort
+    import torch
+
+    with _quiet_exporter(), contextlib.redirect_stdout(open(os.devnull, "w")):
+        try:
+            program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=({0: "batch"},),
+                                        input_names=["input"], output_names=["output"], verbose=False)
+        except Exception as e:  # the exporter raises many types; one line says which op failed
+            raise NasxError(f"torch.onnx.export failed: {_first_line(e)}") from None
+        program.save(tmp)
+    session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    return {"diff": _compare(out, ref, "onnxruntime")}
+
+
+def _write_pt2(module, x, ref, tmp: str) -> dict:
+    import torch
+
+    with _quiet_exporter():
+        try:
+            program = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        except Exception as e:
+            raise NasxError(f"torch.export failed: {_first_line(e)}") from None
+        torch.export.save(program, tmp)
+        loaded = torch.export.load(tmp)
+    with torch.inference_mode():
+        out = loaded.module()(x).numpy()
+    return {"diff": _compare(out, ref, "torch.export program")}
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+# --- choosing a trial ---------------------------------------------------------------------------------
+
+_LATENCY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(ms|us|µs|s)\s*$", re.I)
+
+
+def parse_target(text: str, budget_metric: str = "madds") -> tuple[str, float]:
+    """'5ms' / '800us' / '0.01s' -> ('latency_ms', value in ms); '10M' / '3e8' -> (budget_metric, count)."""
+    m = _LATENCY.match(str(text))
+    if m:
+        scale = {"ms": 1.0, "us": 1e-3, "µs": 1e-3, "s": 1e3}[m.group(2).lower()]
+        value = float(m.group(1)) * scale
+        if value <= 0:
+            raise NasxError(f"--best {text!r}: a latency target must be positive")
+        return "latency_ms", value
+    from nasx.units import parse_count
+
+    try:
+        return budget_metric, float(parse_count(text, "--best"))
+    except NasxError:
+        raise NasxError(f"--best {text!r}: give a latency (5ms, 800us) or a compute budget in {budget_metric} "
+                        f"(10M, 3e8)") from None
+
+
+def pick_best(front: list, target: str, budget_metric: str = "madds"):
+    """(trial, metric, target): the front member nearest to a latency ('5ms') or a compute budget ('10M', in
+    the study's budget metric, MAdds or FLOPs): smallest absolute difference, a tie going to the cheaper one."""
+    if not front:
+        raise NasxError("the study has no feasible trial yet, so --best has nothing to pick from")
+    key, value = parse_target(target, budget_metric)
+
+    def metric(t):
+        return t.values[0] if key == "latency_ms" else t.user_attrs[key]
+
+    return min(front, key=lambda t: (abs(metric(t) - value), metric(t))), key, value
+
+
+def export_trial(study, number: int, fmt: str, path) -> ExportResult:
+    """Export a feasible trial of a nasx study (anything else: one clear error, nothing written)."""
+    from nasx.inspect import feasible_trial
+
+    t = feasible_trial(study, number)
+    arch = Arch.from_dict(t.user_attrs["arch"])
+    return export_arch(arch, fmt, path, name=f"{study.study_name}/trial{number}")

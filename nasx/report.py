@@ -1,0 +1,358 @@
+"""`nasx report`: one standalone HTML page per study (plotly.js inlined, works offline).
+
+Figures: the Pareto front (latency vs score, coloured by MAdds, infeasible greyed), MAdds vs latency and
+MAC vs latency with their Spearman and Kendall rank correlations printed on the plot, the block-family mix
+of the front, and reference models from the zoo as labelled points.
+
+Reference models are re-instantiated at the study's input shape when it differs from theirs (same layers,
+their 1000-class heads kept; a 224-px model at 32x32 is a different workload from the one its paper
+reports, and is labelled `name @32x32`). They are timed and scored exactly as the study's trials were
+(nasx.search.Objective.evaluate_arch: the study's fingerprint settings, device, threads, batch, and the
+latency and score caches of the study's database, so a second report measures nothing), and only on a
+machine whose fingerprint equals the study's; elsewhere they are skipped with a note saying why.
+
+Correlations are computed over the measured trials only (references excluded) with numpy: Spearman's rho
+is Pearson's r of average ranks (ties share their mean rank); Kendall's tau is tau-b (tie-corrected),
+the variant scipy.stats.kendalltau computes by default."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+from nasx.errors import ArchError, NasxError
+from nasx.fmt import human
+from nasx.stats import kendall_tau_b, spearman
+
+DEFAULT_REFS = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_1.0", "fasternet_t0", "resnet18")
+GREY = "#b8b8b8"
+REF_COLOR = "#d62728"
+
+
+def _fmt_corr(v: float) -> str:
+    return "n/a" if math.isnan(v) else f"{v:+.3f}"
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Point:
+    label: str
+    latency_ms: float
+    score: float | None
+    madds: int
+    mac: int
+    params: int
+    hover: str
+
+
+@dataclass
+class ReportData:
+    study: object
+    url: str
+    measured: list          # feasible, measured trials
+    infeasible: list        # measured but violating a constraint
+    rejected: list          # never measured (over budget)
+    failed: list
+    front: list
+    refs: list[Point] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def corr(self, key: str) -> tuple[float, float, int]:
+        x = [t.user_attrs[key] for t in self.measured]
+        y = [t.values[0] for t in self.measured]
+        return spearman(x, y), kendall_tau_b(x, y), len(x)
+
+
+def collect(study, url: str) -> ReportData:
+    from nasx.inspect import study_front
+    from nasx.search import trial_status
+
+    measured, infeasible, rejected, failed = [], [], [], []
+    for t in study.get_trials(deepcopy=False):
+        status = trial_status(t)
+        if status == "feasible" and t.values is not None and "latency" in t.user_attrs:
+            violated = any(v > 0 for v in (getattr(t, "constraints", None) or {}).values())
+            (infeasible if violated else measured).append(t)
+        elif status == "rejected":
+            rejected.append(t)
+        elif status == "failed":
+            failed.append(t)
+    return ReportData(study, url, measured, infeasible, rejected, failed, study_front(study))
+
+
+def study_fingerprint(data: ReportData) -> dict | None:
+    for t in data.measured + data.infeasible:
+        if t.user_attrs.get("fingerprint"):
+            return t.user_attrs["fingerprint"]
+    return None
+
+
+def _objective(study, url: str, fp: dict, measure_time_s: float):
+    """A search Objective with the study's settings on this machine (its fp_hash says whether this machine
+    is the study's device), or None when this machine cannot even fingerprint that device."""
+    from nasx.search import Budgets, Objective, SearchSettings
+    from nasx.space import parse_space
+    from nasx.store import Store
+
+    a = study.user_attrs
+    settings = SearchSettings(space=parse_space(a["config"], a.get("config_name", "study config")), budgets=Budgets(),
+                              storage=url, device=fp["device"], threads=fp["threads"], batch=fp["batch"],
+                              score=a.get("score", "naswot"), measure_time_s=measure_time_s, progress=False)
+    try:
+        return Objective(settings, Store(url))
+    except Exception:  # e.g. a CUDA study read on a machine without CUDA
+        return None
+
+
+def reference_points(data: ReportData, names, measure_time_s: float = 1.0, out=sys.stderr) -> None:
+    """Reference models timed and scored exactly as the study's trials were (Objective.evaluate_arch: same
+    fingerprint settings, same latency and score caches); measured only on the study's own device."""
+    from nasx import zoo
+    from nasx.cost import cost
+    from nasx.latency import fingerprint_hash
+    from nasx.score import needs_data
+
+    names = [n for n in names if n]
+    if not names:
+        return
+    fp = study_fingerprint(data)
+    if fp is None:
+        data.notes.append("reference models skipped: the study has no measured trial, so no device fingerprint")
+        return
+    score_name = data.study.user_attrs.get("score", "naswot")
+    if needs_data(score_name):
+        data.notes.append(f"reference models skipped: the study's score {score_name!r} trains each network, "
+                          f"which a report does not do")
+        return
+    for name in names:
+        try:
+            zoo.get(name)
+        except ArchError as e:
+            raise NasxError(f"--refs: {e}") from None
+    fp_hash = fingerprint_hash(fp)
+    objective = _objective(data.study, data.url, fp, measure_time_s)
+    same_device = objective is not None and objective.fp_hash == fp_hash
+    shape = tuple(fp["input"])
+    skipped = []
+    for name in names:
+        arch, label = zoo.get(name), name
+        if tuple(arch.input) != shape:
+            arch = dataclasses.replace(arch, input=shape, name=f"{name}@{'x'.join(map(str, shape[1:]))}")
+            label = f"{name} @{shape[1]}x{shape[2]}"
+        try:
+            report = cost(arch)
+        except ArchError as e:
+            data.notes.append(f"{name} skipped: it does not fit the study's input {list(shape)} ({e})")
+            continue
+        if not same_device:
+            skipped.append(name)
+            continue
+        if objective.store.get_latency(arch.content_hash(), fp_hash) is None:
+            out.write(f"measuring reference {label} on {fp['device']} ...\n")
+        attrs = objective.evaluate_arch(arch)
+        lat, value = attrs["latency"], attrs["score"]
+        hover = (f"<b>{html.escape(label)}</b> (reference)<br>latency {lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms"
+                 f"<br>score {value:.2f}<br>MAdds {human(report.madds)} · MAC {human(report.mac)} · params "
+                 f"{human(report.params)}")
+        data.refs.append(Point(label, lat["median_ms"], value if math.isfinite(value) else None, report.madds,
+                               report.mac, report.params, hover))
+    if skipped:
+        here = "a machine without that device" if objective is None else objective.fp["hardware"]
+        data.notes.append(f"reference models {', '.join(skipped)} skipped: the study was measured on "
+                          f"{fp['device']} {fp['hardware']} (torch {fp['torch']}, {fp['threads']} threads), this "
+                          f"is {here}; run the report where the study was measured")
+    if any(tuple(zoo.get(n).input) != shape for n in names):
+        data.notes.append(f"reference models re-instantiated at the study's input {'x'.join(map(str, shape))} "
+                          f"(same layers, 1000-class heads kept): not the workload their papers report")
+
+
+# --- figures ------------------------------------------------------------------------------------------
+
+def _trial_hover(t) -> str:
+    a = t.user_attrs
+    lat = a.get("latency", {})
+    fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
+    return (f"<b>trial {t.number}</b><br>latency {lat.get('median_ms', t.values[0]):.3f} ± {lat.get('iqr_ms', 0):.3f}"
+            f" ms<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
+            f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}")
+
+
+def _axis_type(values) -> str:
+    """'log' when positive values span more than 20x (one slow outlier would squash the rest), else 'linear'."""
+    v = [x for x in values if x is not None and x > 0]
+    return "log" if v and max(v) > 20 * min(v) else "linear"
+
+
+def front_figure(data: ReportData):
+    import plotly.graph_objects as go
+
+    a = data.study.user_attrs
+    fig = go.Figure()
+    on_front = {t.number for t in data.front}
+    rest = [t for t in data.measured if t.number not in on_front]
+    madds = [t.user_attrs["madds"] for t in data.measured] or [0]
+    color = dict(colorscale="Viridis", cmin=min(madds), cmax=max(madds) if max(madds) > min(madds) else min(madds) + 1)
+    if rest:
+        fig.add_trace(go.Scatter(
+            x=[t.values[0] for t in rest], y=[t.values[1] for t in rest], mode="markers", name="feasible trials",
+            marker=dict(size=8, color=[t.user_attrs["madds"] for t in rest], opacity=0.75, **color,
+                        colorbar=dict(title="MAdds")),
+            hovertext=[_trial_hover(t) for t in rest], hoverinfo="text"))
+    if data.front:
+        fig.add_trace(go.Scatter(
+            x=[t.values[0] for t in data.front], y=[t.values[1] for t in data.front], mode="lines+markers",
+            name="Pareto front", line=dict(shape="hv", color="black", width=1),
+            marker=dict(size=12, color=[t.user_attrs["madds"] for t in data.front], **color,
+                        line=dict(color="black", width=2), showscale=not rest, colorbar=dict(title="MAdds")),
+            text=[f"#{t.number}" for t in data.front], hovertext=[_trial_hover(t) for t in data.front],
+            hoverinfo="text"))
+    if data.infeasible:
+        fig.add_trace(go.Scatter(
+            x=[t.values[0] for t in data.infeasible], y=[t.values[1] for t in data.infeasible], mode="markers",
+            name="infeasible (constraint violated)", marker=dict(size=8, color=GREY),
+            hovertext=[_trial_hover(t) for t in data.infeasible], hoverinfo="text"))
+    if data.rejected:  # never measured: no position on these axes, but counted in the legend
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=8, color=GREY, symbol="x"),
+                                 name=f"{len(data.rejected)} rejected over budget (never measured)"))
+    refs = [p for p in data.refs if p.score is not None]
+    if refs:
+        fig.add_trace(go.Scatter(
+            x=[p.latency_ms for p in refs], y=[p.score for p in refs], mode="markers+text", name="reference models",
+            marker=dict(symbol="diamond", size=11, color=REF_COLOR), text=[p.label for p in refs],
+            textposition="top center", hovertext=[p.hover for p in refs], hoverinfo="text", cliponaxis=False))
+    lat = [t.values[0] for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
+    fig.update_xaxes(type=_axis_type(lat))
+    fig.update_layout(title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
+                      xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')})",
+                      yaxis_title=f"score ({a.get('score')}, higher is better)", template="plotly_white",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def cost_latency_figure(data: ReportData, key: str, label: str):
+    import plotly.graph_objects as go
+
+    rho, tau, n = data.corr(key)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[t.user_attrs[key] for t in data.measured], y=[t.values[0] for t in data.measured], mode="markers",
+        name="measured trials", marker=dict(size=8, color="#1f77b4", opacity=0.8),
+        hovertext=[_trial_hover(t) for t in data.measured], hoverinfo="text"))
+    if data.refs:
+        fig.add_trace(go.Scatter(
+            x=[p.madds if key == "madds" else p.mac for p in data.refs], y=[p.latency_ms for p in data.refs],
+            mode="markers+text", name="reference models (not in the correlation)",
+            marker=dict(symbol="diamond", size=11, color=REF_COLOR), text=[p.label for p in data.refs],
+            textposition="top center", hovertext=[p.hover for p in data.refs], hoverinfo="text",
+            cliponaxis=False))
+    fig.add_annotation(xref="paper", yref="paper", x=1.0, y=1.02, xanchor="right", yanchor="bottom",
+                       showarrow=False, align="right", bgcolor="rgba(255,255,255,0.9)", bordercolor="#888",
+                       borderwidth=1, text=f"Spearman ρ = {_fmt_corr(rho)} · Kendall τ<sub>b</sub> = {_fmt_corr(tau)}"
+                                           f" · n = {n} measured trials")
+    fig.update_yaxes(type=_axis_type([t.values[0] for t in data.measured] + [p.latency_ms for p in data.refs]))
+    fig.update_layout(title=f"{label} vs latency", xaxis_title=label, yaxis_title="latency, ms (median)",
+                      template="plotly_white", legend=dict(orientation="h", y=-0.2), margin=dict(t=90))
+    return fig
+
+
+def family_figure(data: ReportData):
+    import plotly.graph_objects as go
+
+    families = sorted({f for t in data.front for f in t.user_attrs.get("families", {})})
+    x = [f"#{t.number} ({t.values[0]:.2f} ms)" for t in data.front]
+    fig = go.Figure()
+    for fam in families:
+        fig.add_trace(go.Bar(name=fam, x=x, y=[t.user_attrs.get("families", {}).get(fam, 0) for t in data.front]))
+    fig.update_layout(barmode="stack", title="Block families of the Pareto front (fastest first)",
+                      xaxis_title="front member", yaxis_title="blocks", template="plotly_white")
+    return fig
+
+
+def figures(data: ReportData) -> dict:
+    return {"front": front_figure(data), "madds_latency": cost_latency_figure(data, "madds", "MAdds"),
+            "mac_latency": cost_latency_figure(data, "mac_elements", "MAC (elements)"),
+            "families": family_figure(data)}
+
+
+# --- page ---------------------------------------------------------------------------------------------
+
+def render_html(data: ReportData, figs: dict) -> str:
+    import plotly
+    import plotly.io as pio
+
+    from nasx.inspect import study_header
+    from nasx.search import front_table
+
+    blocks = []
+    for i, (key, fig) in enumerate(figs.items()):
+        blocks.append(pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{key}",
+                                  default_width="100%", default_height="560px"))
+    rho_m, tau_m, n = data.corr("madds")
+    rho_c, tau_c, _ = data.corr("mac_elements")
+    header = html.escape(study_header(data.study, data.url, data.front))
+    table = html.escape(front_table(data.front)) if data.front else "no feasible trial yet"
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
+    corr = (f'<table class="corr"><tr><th></th><th>Spearman ρ</th><th>Kendall τ<sub>b</sub></th></tr>'
+            f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{_fmt_corr(rho_m)}</td>'
+            f'<td id="kendall-madds">{_fmt_corr(tau_m)}</td></tr>'
+            f'<tr><td>MAC vs latency</td><td id="spearman-mac">{_fmt_corr(rho_c)}</td>'
+            f'<td id="kendall-mac">{_fmt_corr(tau_c)}</td></tr></table>'
+            f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
+            f'tau is tau-b.</p>')
+    name = html.escape(data.study.study_name)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>nasx report: {name}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222}}
+pre{{background:#f6f6f6;padding:.8em;overflow-x:auto}}table.corr td,table.corr th{{padding:.2em .8em;text-align:right}}
+.small{{color:#666;font-size:.9em}}</style></head>
+<body><h1>nasx report: {name}</h1>
+<pre>{header}</pre>
+<h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
+<h2>Cost vs latency</h2>{corr}{blocks[1]}{blocks[2]}
+<h2>Block families on the front</h2>{blocks[3]}
+<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
+<p class="small">made by nasx with plotly {html.escape(plotly.__version__)}; MAdds = conv + linear multiply-accumulates
+(BN folded); MAC = elements read + written, conv+BN+act fused.</p>
+</body></html>
+"""
+
+
+def write_png(figs: dict, html_path: Path, out=sys.stderr) -> list[Path]:
+    """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note otherwise."""
+    from nasx.export import atomic_write
+
+    written = []
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        out.write("PNG export skipped: kaleido is not installed (pip install \"nasx[report]\")\n")
+        return written
+    for key, fig in figs.items():
+        png = html_path.with_name(f"{html_path.stem}-{key}.png")
+        try:
+            atomic_write(png, lambda tmp: fig.write_image(tmp, format="png", width=1100, height=560), ".png")
+        except Exception as e:  # kaleido needs a Chrome/Chromium; any failure only skips the PNGs
+            text = str(e).strip().splitlines()
+            out.write(f"PNG export skipped: {text[0][:200] if text else type(e).__name__}\n")
+            return written
+        written.append(png)
+    return written
+
+
+def make_report(study, url: str, path, refs=DEFAULT_REFS, png: bool = True, measure_time_s: float = 1.0,
+                out=sys.stderr) -> tuple[Path, list[Path], ReportData]:
+    from nasx.export import atomic_write
+
+    data = collect(study, url)
+    reference_points(data, refs, measure_time_s, out)
+    figs = figures(data)
+    text = render_html(data, figs)
+    path = atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html")
+    pngs = write_png(figs, path, out) if png else []
+    return path, pngs, data

@@ -1,0 +1,172 @@
+"""nasx report: a standalone HTML page with the plotly figures; rank correlations checked against scipy."""
+
+import json
+import math
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import optuna
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from nasx.stats import kendall_tau_b, rankdata, spearman
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class Checker(HTMLParser):
+    """Well-formedness: every non-void element closed in order; collects element ids and script bodies."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.ids, self.scripts, self.errors = [], set(), [], []
+
+    def handle_starttag(self, tag, attrs):
+        if "id" in dict(attrs):
+            self.ids.add(dict(attrs)["id"])
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] == "script":
+            self.scripts.append(data)
+
+
+@pytest.fixture(scope="module")
+def report(small_study, tmp_path_factory):
+    from conftest import run_nasx
+
+    url, name, d = small_study
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    r = run_nasx("report", "--storage", url, "--study", name, "-o", out, "--refs", "mobilenet_v2",
+                 "--measure-time", "0.2", cwd=d)
+    return url, name, out, r
+
+
+def figure_specs(scripts):
+    """The (data, layout) of every Plotly.newPlot call in the page."""
+    specs = []
+    for s in scripts:
+        for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*(\[.*?\]),\s*(\{.*?\})(?:,\s*\{.*?\})?\s*\)', s, re.S):
+            specs.append((m.group(1), json.loads(m.group(2)), json.loads(m.group(3))))
+    return specs
+
+
+def test_report_is_standalone_html_with_the_figures(report):
+    url, name, out, r = report
+    assert r.returncode == 0, r.stderr
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    checker = Checker()
+    checker.feed(text)
+    checker.close()
+    assert not checker.errors and checker.stack == [], (checker.errors, checker.stack)
+    assert "<script src=" not in text, "plotly.js must be inlined: the page works offline"
+    assert any("plotly.js" in s.lower() or "Plotly" in s[:2000] for s in checker.scripts)
+    specs = {div: (data, layout) for div, data, layout in figure_specs(checker.scripts)}
+    assert set(specs) == {"fig-front", "fig-madds_latency", "fig-mac_latency", "fig-families"}
+
+    study = optuna.load_study(study_name=name, storage=url)
+    front = sorted((study.trials[n] for n in study.user_attrs["pareto_front"]), key=lambda t: t.values[0])
+    data, layout = specs["fig-front"]
+    traces = {t["name"]: t for t in data}
+    assert traces["Pareto front"]["x"] == [t.values[0] for t in front]
+    assert traces["Pareto front"]["marker"]["color"] == [t.user_attrs["madds"] for t in front]  # coloured by MAdds
+    rejected = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    assert traces[f"{rejected} rejected over budget (never measured)"]["marker"]["color"] == "#b8b8b8"  # greyed
+    assert traces["reference models"]["text"] == ["mobilenet_v2 @32x32"]
+    fam_data, _ = specs["fig-families"]
+    for trace in fam_data:  # per-family block counts of each front member
+        assert trace["y"] == [t.user_attrs["families"].get(trace["name"], 0) for t in front]
+    for png in ("front", "madds_latency", "mac_latency", "families"):
+        p = out.with_name(f"report-{png}.png")
+        if "PNG export skipped" not in r.stderr:
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_correlations_match_scipy(report):
+    url, name, out, r = report
+    assert r.returncode == 0, r.stderr
+    text = out.read_text(encoding="utf-8")
+    study = optuna.load_study(study_name=name, storage=url)
+    measured = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    latency = [t.values[0] for t in measured]
+    assert len(measured) >= 4
+    specs = {div: layout for div, _, layout in figure_specs([text])}
+    for key, attr in (("madds", "madds"), ("mac", "mac_elements")):
+        x = [t.user_attrs[attr] for t in measured]
+        rho = stats.spearmanr(x, latency).statistic
+        tau = stats.kendalltau(x, latency).statistic
+        shown_rho = float(re.search(rf'id="spearman-{key}">([-+0-9.]+)<', text).group(1))
+        shown_tau = float(re.search(rf'id="kendall-{key}">([-+0-9.]+)<', text).group(1))
+        assert shown_rho == pytest.approx(rho, abs=5e-4) and shown_tau == pytest.approx(tau, abs=5e-4)
+        note = specs[f"fig-{key}_latency"]["annotations"][0]["text"]  # printed on the plot too
+        assert f"Spearman ρ = {shown_rho:+.3f}" in note and f"{shown_tau:+.3f}" in note
+        assert f"n = {len(measured)} measured trials" in note
+
+
+def test_reference_models_come_from_the_cache_the_second_time(report, capsys):
+    from nasx.cli import main
+
+    url, name, out, r = report
+    assert r.returncode == 0, r.stderr
+    assert "measuring reference mobilenet_v2" in r.stderr
+    capsys.readouterr()
+    second = out.with_name("again.html")
+    assert main(["report", "--storage", url, "--study", name, "-o", str(second), "--refs", "mobilenet_v2",
+                 "--no-png"]) == 0
+    err = capsys.readouterr().err
+    assert "measuring" not in err and "re-instantiated at the study's input 3x32x32" in err
+
+    def ref_latency(path):
+        specs = {div: data for div, data, _ in figure_specs([path.read_text(encoding="utf-8")])}
+        return next(t for t in specs["fig-front"] if t["name"] == "reference models")["x"]
+
+    assert ref_latency(second) == ref_latency(out)
+    assert not list(out.parent.glob("again-*.png"))
+
+
+def test_references_are_not_measured_on_another_machine(small_study, monkeypatch, capsys, tmp_path):
+    import nasx.search
+    from nasx.cli import main
+
+    url, name, _ = small_study
+    real = nasx.search.fingerprint
+    monkeypatch.setattr(nasx.search, "fingerprint", lambda *a, **k: {**real(*a, **k), "hardware": "other CPU"})
+    rc = main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
+               "--refs", "shufflenet_v2_0.5", "--no-png"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "measuring" not in err
+    assert "shufflenet_v2_0.5 skipped: the study was measured on cpu" in err and "this is other CPU" in err
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=0, max_size=40))
+def test_rank_correlations_equal_scipy_with_ties(pairs):
+    x = [p[0] for p in pairs]
+    y = [p[1] for p in pairs]
+    assert np.array_equal(rankdata(x), stats.rankdata(x)) if x else True
+    ours = (spearman(x, y), kendall_tau_b(x, y))
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        assert all(math.isnan(v) for v in ours)
+        return
+    ref = (stats.spearmanr(x, y).statistic, stats.kendalltau(x, y).statistic)
+    assert ours == pytest.approx(ref, abs=1e-12)
+
+
+def test_rank_correlations_on_continuous_values():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    y = x + rng.normal(size=500)
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+    assert spearman(x, -x) == pytest.approx(-1) and kendall_tau_b(x, x) == pytest.approx(1)
