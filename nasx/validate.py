@@ -1,0 +1,216 @@
+"""`nasx validate-score`: how well does each cheap score rank architectures the way training does?
+
+Samples N distinct architectures uniformly from a search space (optionally only those under a MAdds budget),
+computes every training-free proxy (NASWOT, synflow, parameter count, MAdds) and the trained validation
+accuracy (`--score train`'s recipe, nasx.train) of each, and reports Kendall's tau-b and Spearman's rho of
+every proxy against the accuracy, with a plotly scatter per proxy. A proxy is worth using only where it
+beats the parameter count and the MAdds, which cost nothing.
+
+The target is the accuracy `nasx search --score train` would record (weights initialised and batches
+ordered under seed 0). With `seeds` = K > 1 every architecture is also trained under seeds 1..K-1 (weights
+and batch order), and "trained again (seed s)" appears as one more predictor: the rank agreement of two
+training runs is the ceiling no cheap score can beat on that data, and it says how much of the ranking is
+noise (a small validation split, an easy data set where every architecture ends within a few images).
+
+Scores go through the study database's score cache with the same keys `nasx search` uses, so a rerun (or a
+run stopped and restarted) trains nothing twice, and a later `nasx search --score train` on the same data
+and settings reuses these accuracies. The rank correlations are nasx.report's (numpy; tau-b and
+average-rank rho, as scipy.stats computes them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nasx.errors import NasxError
+
+PROXIES = ("naswot", "synflow", "params", "madds")
+LABELS = {"naswot": "NASWOT (log|K|)", "synflow": "synflow (log)", "params": "parameters (M)",
+          "madds": "MAdds (M)", "train": "validation top-1 (%)"}
+
+
+def label(name: str) -> str:
+    if name.startswith("train@seed"):
+        return f"trained again (seed {name[len('train@seed'):]})"
+    return LABELS.get(name, name)
+
+
+@dataclass
+class Row:
+    arch_hash: str
+    arch: dict
+    madds: int
+    params: int
+    values: dict            # proxy name -> value
+    top1: float
+    train_seconds: float
+    cached: bool
+
+
+@dataclass
+class Validation:
+    space: str
+    data: str
+    train_key: str
+    rows: list[Row] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def correlations(self) -> list[tuple[str, float, float, int]]:
+        """(proxy, Kendall tau-b, Spearman rho, n) against trained accuracy; pairs with a non-finite proxy
+        value (a degenerate NASWOT kernel) are left out of that proxy's n."""
+        from nasx.stats import kendall_tau_b, spearman
+
+        out = []
+        proxies = list(self.rows[0].values) if self.rows else []
+        for p in proxies:
+            pairs = [(r.values[p], r.top1) for r in self.rows if math.isfinite(r.values[p])]
+            x, y = [a for a, _ in pairs], [b for _, b in pairs]
+            out.append((p, kendall_tau_b(x, y), spearman(x, y), len(pairs)))
+        return out
+
+    def table(self) -> str:
+        from nasx.fmt import render_table
+
+        rows = [[label(p), _fmt(tau), _fmt(rho), n] for p, tau, rho, n in self.correlations()]
+        accs = [r.top1 for r in self.rows]
+        head = (f"{len(self.rows)} architectures of {self.space}, trained on {self.data} ({self.train_key}); target: "
+                f"seed-0 validation top-1, "
+                f"accuracy {min(accs):.1f}..{max(accs):.1f}% (median {sorted(accs)[len(accs) // 2]:.1f}%)"
+                if accs else "no architectures")
+        return head + "\n" + render_table(["proxy", "Kendall tau-b", "Spearman rho", "n"], rows)
+
+    def to_json_dict(self) -> dict:
+        return {"space": self.space, "data": self.data, "train": self.train_key, "seconds": self.seconds,
+                "correlations": [{"proxy": p, "kendall_tau_b": t, "spearman_rho": r, "n": n}
+                                 for p, t, r, n in self.correlations()],
+                "architectures": [{"arch_hash": r.arch_hash, "madds": r.madds, "params": r.params, "top1": r.top1,
+                                   "train_seconds": r.train_seconds, "cached": r.cached, **r.values, "arch": r.arch}
+                                  for r in self.rows]}
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if math.isnan(v) else f"{v:+.3f}"
+
+
+def sample_archs(space, n: int, seed: int = 0, budget: int | None = None, max_draws: int | None = None) -> list:
+    """N distinct architectures (by content hash) drawn uniformly, each under `budget` MAdds if given."""
+    from nasx.cost import cost
+
+    rng = random.Random(seed)
+    seen, out = set(), []
+    max_draws = max_draws or 200 * n
+    for _ in range(max_draws):
+        arch = space.random_arch(rng)
+        h = arch.content_hash()
+        if h in seen:
+            continue
+        seen.add(h)
+        if budget is not None and cost(arch).madds > budget:
+            continue
+        out.append(arch)
+        if len(out) == n:
+            return out
+    raise NasxError(f"found only {len(out)} distinct architectures of {space.name} under the budget in "
+                    f"{max_draws} draws; raise --budget or lower --n")
+
+
+def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: int = 0, budget: int | None = None,
+                   storage: str | None = None, seeds: int = 1, out=sys.stderr) -> Validation:
+    import torch
+
+    from nasx.build import build
+    from nasx.cost import cost
+    from nasx.score import get_score
+    from nasx.search import SCORE_SEED, score_key
+    from nasx.store import Store
+
+    for p in proxies:
+        if p not in PROXIES:
+            raise NasxError(f"unknown proxy {p!r}: use {', '.join(PROXIES)}")
+    if seeds < 1:
+        raise NasxError(f"--seeds must be at least 1, got {seeds}")
+    store = Store(storage) if storage else None
+    trainers = [get_score("train", data=data, train=dataclasses.replace(train_settings, seed=s))
+                for s in range(seeds)]
+    trainer = trainers[0]
+    archs = sample_archs(space, n, seed, budget)
+    result = Validation(space.name, data.name, train_settings.key)
+    start = time.perf_counter()
+
+    def cached(name: str, arch, arch_hash: str, compute, extra: str = "", seed: int = SCORE_SEED):
+        key = score_key(name, arch.input, extra, seed)
+        hit = store.get_score(arch_hash, key) if store else None
+        if hit is not None:
+            return hit[0], hit[1], True
+        t = time.perf_counter()
+        value = float(compute())
+        seconds = time.perf_counter() - t
+        if store:
+            store.put_score(arch_hash, key, value, seconds)
+        return value, seconds, False
+
+    def fresh(seed: int = SCORE_SEED):
+        torch.manual_seed(seed)  # seed 0: the weights every score of `nasx search` sees
+        return build(arch)
+
+    for i, arch in enumerate(archs, 1):
+        report = cost(arch)
+        h = arch.content_hash()
+        values = {}
+        for p in proxies:
+            if p == "madds":
+                values[p] = report.madds / 1e6
+            elif p == "params":
+                values[p] = report.params / 1e6
+            else:
+                values[p] = cached(p, arch, h, lambda p=p: get_score(p)(fresh(), arch.input, SCORE_SEED))[0]
+        top1, seconds, hit = cached("train", arch, h, lambda: trainer(fresh(), arch.input, SCORE_SEED), trainer.key)
+        for s in range(1, seeds):
+            values[f"train@seed{s}"] = cached("train", arch, h, lambda s=s: trainers[s](fresh(s), arch.input, s),
+                                              trainers[s].key, seed=s)[0]
+        result.rows.append(Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1,
+                               seconds, hit))
+        elapsed = time.perf_counter() - start
+        out.write(f"[{i}/{n}] {h[:10]} MAdds {report.madds / 1e6:.2f}M: top1 {top1:.1f}% "
+                  f"({'cached' if hit else f'{seconds:.1f} s'}) | "
+                  + " ".join(f"{p} {v:.3g}" for p, v in values.items())
+                  + f" | {elapsed:.0f} s, ETA {elapsed / i * (n - i):.0f} s\n")
+        out.flush()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def scatter_html(result: Validation, path) -> Path:
+    """One plotly scatter per proxy (proxy value vs trained accuracy), tau and rho in each title; a single
+    standalone HTML file (plotly.js inlined, works offline)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    corr = result.correlations()
+    cols = min(len(corr), 2) or 1
+    rows = max(1, math.ceil(len(corr) / cols))
+    titles = [f"{label(p)}: Kendall τ<sub>b</sub> {_fmt(t)}, Spearman ρ {_fmt(r)} (n={n})"
+              for p, t, r, n in corr]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.1, vertical_spacing=0.14)
+    for k, (p, _, _, _) in enumerate(corr):
+        pts = [r for r in result.rows if math.isfinite(r.values[p])]
+        hover = [f"{html.escape(r.arch_hash[:10])}<br>top-1 {r.top1:.2f}%<br>{label(p)} {r.values[p]:.4g}"
+                 f"<br>MAdds {r.madds / 1e6:.2f}M · params {r.params / 1e6:.3f}M" for r in pts]
+        fig.add_trace(go.Scatter(x=[r.values[p] for r in pts], y=[r.top1 for r in pts], mode="markers",
+                                 name=label(p), hovertext=hover, hoverinfo="text",
+                                 marker={"size": 8, "opacity": 0.8}), row=k // cols + 1, col=k % cols + 1)
+        fig.update_xaxes(title_text=label(p), row=k // cols + 1, col=k % cols + 1)
+        fig.update_yaxes(title_text=LABELS["train"], row=k // cols + 1, col=k % cols + 1)
+    fig.update_layout(title=f"Proxies vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
+                            f"{html.escape(result.data)}", showlegend=False, height=420 * rows, width=1100,
+                      template="plotly_white")
+    from nasx.export import atomic_write
+
+    text = fig.to_html(include_plotlyjs=True, full_html=True)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html")
