@@ -1,0 +1,456 @@
+"""The `nasx` command line. Every nasx error becomes one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from nasx.errors import NasxError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise NasxError(f"--input {text!r} must be CxHxW with positive integers, e.g. 3x224x224")
+    return dims  # type: ignore[return-value]
+
+
+def cmd_cost(args) -> int:
+    from nasx.arch import Arch, load_arch
+    from nasx.cost import cost
+
+    arch = load_arch(args.arch, force=args.force)
+    if args.input:  # through the loader again, so the size limits and shape checks apply to the new input
+        arch = Arch.from_dict({**arch.to_dict(), "input": list(parse_shape(args.input))}, force=args.force)
+    if args.compare:
+        from nasx.compare import compare
+
+        result = compare(arch, args.compare)
+        print(json.dumps(result.to_json_dict(), indent=1) if args.json else result.table())
+        return 0
+    flags = {f: getattr(args, f) for f in ("bn", "bias", "act", "elementwise", "pool", "gap")}
+    report = cost(arch, args.convention, dtype=args.dtype, **flags)
+    print(json.dumps(report.to_json_dict(), indent=1) if args.json else report.table())
+    return 0
+
+
+def cmd_zoo(args) -> int:
+    from nasx import zoo
+    from nasx.cost import cost
+    from nasx.fmt import human, render_table
+
+    rows = []
+    for name in zoo.names():
+        r = cost(name)
+        rows.append([name, "x".join(map(str, r.arch.input)), human(r.madds), human(r.params), human(r.mac)])
+    print(render_table(["model", "input", "MAdds", "params", "MAC (elem)"], rows))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from nasx.search import front_table, run_workers, search, settings_from_args
+
+    settings = settings_from_args(args)
+    if args.workers > 1:
+        result = run_workers(args.argv, settings, args.workers)
+    else:
+        result = search(settings)
+    study, front = result.study, result.front
+    new = len(study.trials) - result.resumed_from
+    share = f"{100 * result.measure_s / result.elapsed_s:.0f}%" if result.elapsed_s else "-"
+    print(f"\n{new} trials in {result.elapsed_s:.1f} s ({result.measure_s:.1f} s = {share} measuring latency); "
+          f"study {study.study_name!r} now holds {len(study.trials)} trials")
+    if settings.prefilter:
+        skipped = sum(1 for t in study.trials[result.resumed_from:] if t.user_attrs.get("prefiltered"))
+        print(f"prefilter: {skipped} candidates predicted off the front were scored but not timed (their trials "
+              f"are PRUNED, reason 'prefiltered: ...')")
+    if front:
+        print(f"\nPareto front ({len(front)} trials; latency on {settings.device}, score {settings.score}):")
+        print(front_table(front))
+    else:
+        print("\nno feasible trial yet: raise the budget or run more trials")
+    print(f"\ninspect: optuna-dashboard {settings.storage}")
+    if front:
+        print(f"export:  nasx export --storage {settings.storage} --study {study.study_name} --trial "
+              f"{front[0].number} --format onnx -o best.onnx")
+    if result.interrupted:
+        print(f"\ninterrupted: every completed trial is stored. Resume with the same command:\n  "
+              f"nasx {' '.join(sys.argv[1:])}")
+        return 130
+    return 0
+
+
+# --- inspect and export: pareto, trials, export, report, dashboard ---
+
+def cmd_pareto(args) -> int:
+    from nasx.inspect import load_study, study_front, study_header
+    from nasx.search import front_table, summary_json
+
+    study = load_study(args.storage, args.study)
+    front = study_front(study)
+    if args.command == "trials":
+        rows = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    else:
+        rows = front
+    if args.json:
+        print(summary_json(rows))
+        return 0
+    print(study_header(study, args.storage, front) + "\n")
+    if rows:
+        print(front_table(rows, status=args.command == "trials"))
+    else:
+        print("no feasible trial yet: raise the budget or run more trials" if args.command == "pareto" else
+              "no trials yet")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from nasx.export import export_trial, pick_best
+    from nasx.inspect import load_study, study_front
+
+    if (args.trial is None) == (args.best is None):
+        raise NasxError("give exactly one of --trial N and --best TARGET (e.g. --best 5ms or --best 10M)")
+    study = load_study(args.storage, args.study)
+    number = args.trial
+    if args.best is not None:
+        t, key, value = pick_best(study_front(study), args.best, study.user_attrs.get("budget_metric", "madds"))
+        from nasx.fmt import human
+
+        if key == "latency_ms":
+            have, want = f"{t.values[0]:.3f} ms", f"{value:g} ms"
+        else:
+            have, want = f"{human(t.user_attrs[key])} {key}", f"{human(value)} {key}"
+        print(f"--best {args.best}: trial {t.number} ({have}), the front member nearest to {want}", file=sys.stderr)
+        number = t.number
+    print(export_trial(study, number, args.format, args.output).line())
+    return 0
+
+
+def cmd_report(args) -> int:
+    from nasx.inspect import load_study
+    from nasx.report import DEFAULT_REFS, make_report
+
+    if args.measure_time <= 0:
+        raise NasxError(f"--measure-time must be positive seconds, got {args.measure_time}")
+    refs = DEFAULT_REFS if args.refs is None else [r.strip() for r in args.refs.split(",")
+                                                     if r.strip() and r.strip() != "none"]
+    study = load_study(args.storage, args.study)
+    path, pngs, data = make_report(study, args.storage, args.output, refs=refs, png=not args.no_png,
+                                   measure_time_s=args.measure_time)
+    print(f"wrote {path} (study {study.study_name!r}: {len(data.measured)} measured, {len(data.rejected)} "
+          f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)")
+    for png in pngs:
+        print(f"wrote {png}")
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    from nasx.dashboard import serve
+
+    if not 0 <= args.port <= 65535:
+        raise NasxError(f"--port must be in 0..65535, got {args.port}")
+    serve(args.storage, args.study, args.host, args.port)
+    return 0
+
+
+# --- design-space exploration: explore, microbench ---
+
+def cmd_explore(args) -> int:
+    from nasx.explore import explore, settings_from_args, text_report, write_html
+
+    result = explore(settings_from_args(args))
+    if args.json:
+        print(json.dumps({"run": result.run_id, "fingerprint_hash": result.fingerprint_hash,
+                          "populations": {k: len(v) for k, v in result.populations.items()},
+                          "predictors": [p.as_dict() for p in result.predictors],
+                          "model": result.model.to_dict() if result.model else None}, indent=1))
+    else:
+        print(text_report(result))
+    if args.output != "none":
+        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def cmd_microbench(args) -> int:
+    from nasx.latency import fingerprint, resolve_device
+    from nasx.microbench import parse_shapes, run, text_report, write_html
+    from nasx.units import parse_count
+
+    resolve_device(args.device)
+    shapes = parse_shapes(args.shapes)
+    target = parse_count(args.target, "--target")
+    rows = run(shapes, target, args.threads, args.device, args.measure_time, blocks=not args.ops_only,
+               progress=not args.quiet)
+    text = text_report(rows, fingerprint(args.device, args.threads), target)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+    else:
+        print(text)
+    if args.output != "none":
+        print(f"wrote {write_html(rows, text, args.output)}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+# --- accuracy: validate-score, retrain (and the training options of search) ---
+
+def add_train_options(q, what: str, steps_default: str = "200") -> None:
+    q.add_argument("--data", help=f"data set for {what}: digits (scikit-learn's bundled set, the default), "
+                   "cifar10:PATH (CIFAR-10 python batches) or folder:PATH (one subfolder per class)")
+    q.add_argument("--train-steps", type=int, help=f"optimizer steps per training (default {steps_default})")
+    q.add_argument("--train-batch", type=int, help="training batch size (default 64)")
+
+
+def cmd_validate_score(args) -> int:
+    from nasx.data import load_data
+    from nasx.latency import resolve_device
+    from nasx.space import load_space
+    from nasx.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
+    from nasx.units import parse_count
+    from nasx.validate import PROXIES, scatter_html, validate_score
+
+    if args.n < 3:
+        raise NasxError(f"--n must be at least 3 (rank correlations need 3 points), got {args.n}")
+    proxies = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else list(PROXIES)
+    unknown = [p for p in proxies if p not in PROXIES]
+    if unknown or not proxies:
+        raise NasxError(f"--proxies: unknown proxy {', '.join(unknown) or '(none given)'}; use {','.join(PROXIES)}")
+    resolve_device(args.device)
+    space = load_space(args.config)
+    train = TrainSettings(steps=DEFAULT_STEPS if args.train_steps is None else args.train_steps,
+                          batch=DEFAULT_BATCH if args.train_batch is None else args.train_batch, device=args.device)
+    data = load_data(args.data or "digits", space.input, space.classes)
+    budget = parse_count(args.budget, "--budget") if args.budget else None
+    print(f"{data.describe()}; training {train.key}", file=sys.stderr)
+    result = validate_score(space, args.n, data, train, proxies, seed=args.seed, budget=budget,
+                            storage=None if args.storage == "none" else args.storage, seeds=args.seeds)
+    if args.json:
+        from nasx.export import atomic_write
+        from pathlib import Path
+
+        text = json.dumps(result.to_json_dict(), indent=1)
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")
+    print(result.table())
+    if args.output != "none":
+        print(f"wrote {scatter_html(result, args.output)}")
+    if args.json:
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_retrain(args) -> int:
+    from nasx.inspect import load_study
+    from nasx.retrain import RETRAIN_STEPS, retrain
+
+    from nasx.latency import resolve_device
+
+    resolve_device(args.device)
+    study = load_study(args.storage, args.study)
+    steps = RETRAIN_STEPS if args.train_steps is None else args.train_steps
+    result = retrain(study, args.storage, args.trial, args.data, steps=steps,
+                     batch=args.train_batch, device=args.device, artifacts=args.artifacts, output=args.output)
+    print(result.line())
+    return 0
+
+
+def add_accuracy_parsers(sub, study_options) -> None:
+    from nasx.store import DEFAULT_STORAGE
+
+    v = sub.add_parser("validate-score", help="rank correlation of each training-free score with trained accuracy")
+    v.add_argument("--config", default="cifar32", help="search space YAML or built-in name (default cifar32)")
+    v.add_argument("--n", type=int, default=30, help="architectures to sample and train (default 30)")
+    v.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    v.add_argument("--budget", help="sample only architectures under this many MAdds, e.g. 12M")
+    v.add_argument("--proxies", help="comma-separated, from naswot,synflow,params,madds (default: all)")
+    v.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
+    add_train_options(v, "training (default digits)")
+    v.add_argument("--seeds", type=int, default=1, help="train each architecture under this many seeds; seeds "
+                   "beyond the first give the 'trained again' row, the noise ceiling of the ranking (default 1)")
+    v.add_argument("--storage", default=DEFAULT_STORAGE, help="database whose score cache is read and filled "
+                   f"(default {DEFAULT_STORAGE}; none: no cache)")
+    v.add_argument("-o", "--output", default="validate-score.html", help="plotly scatter HTML (none: skip)")
+    v.add_argument("--json", help="also write every architecture's scores and the correlations as JSON here")
+    v.set_defaults(func=cmd_validate_score)
+
+    r = sub.add_parser("retrain", help="train a trial's architecture longer; store accuracy and weights")
+    study_options(r)
+    r.add_argument("--trial", type=int, required=True, help="trial number (see `nasx pareto`)")
+    r.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
+    add_train_options(r, "training (default: the study's, else digits)", steps_default="2000")
+    r.add_argument("--artifacts", help="artifact folder (default: artifacts/ beside the SQLite database)")
+    r.add_argument("-o", "--output", help="also write the weights (safetensors) to this file")
+    r.set_defaults(func=cmd_retrain)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nasx", description="Hardware-aware NAS and design-space exploration for CNNs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("cost", help="per-layer FLOPs / params / MAC table of an architecture")
+    c.add_argument("arch", help="arch JSON file or reference model name (see `nasx zoo`)")
+    c.add_argument("--input", help="override the input shape, CxHxW (e.g. 3x224x224)")
+    c.add_argument("--convention", default="madds", choices=("madds", "flops", "exact", "fvcore", "torch"),
+                   help="what the ops column counts (default madds); fvcore/torch reproduce those counters")
+    for flag, text in (("bn", "batch norm, 2 per element"), ("bias", "bias additions"), ("act", "activations"),
+                       ("elementwise", "adds and multiplies"), ("pool", "k x k pooling"),
+                       ("gap", "global average pooling, 1 per input element")):
+        c.add_argument(f"--{flag}", action="store_true", help=f"also count {text}")
+    c.add_argument("--dtype", default="float32", help="element type for MAC bytes (default float32)")
+    c.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    c.add_argument("--force", action="store_true", help="lift the size limits on untrusted arch files")
+    c.add_argument("--compare", choices=("fvcore", "ptflops", "thop"),
+                   help="run this counter on the built module and print its counts beside nasx's under matching "
+                        "conventions, saying why they differ (needs: pip install \"nasx[compare]\")")
+    c.set_defaults(func=cmd_cost)
+
+    from nasx.store import DEFAULT_STORAGE
+
+    s = sub.add_parser("search", help="search a space under FLOPs/MAC budgets, measuring real latency")
+    s.add_argument("--budget", help="compute budget, e.g. 300M, 0.3G, 3e8 (MAdds unless --budget-metric flops)")
+    s.add_argument("--budget-metric", choices=("madds", "flops"), default="madds")
+    s.add_argument("--mac-budget", help="memory access budget: elements (20M) or bytes (80MB)")
+    s.add_argument("--params-budget", help="parameter budget, e.g. 5M")
+    s.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, cifar32)")
+    s.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
+    s.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
+    s.add_argument("--n-trials", type=int, default=100, help="trials to run, rejected ones included (default 100)")
+    s.add_argument("--timeout", type=float, help="stop after this many seconds")
+    s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    s.add_argument("--seed", type=int, help="sampler seed")
+    s.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
+    s.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores)")
+    s.add_argument("--batch", type=int, default=1, help="batch size for timing (default 1)")
+    s.add_argument("--score", default="naswot", help="second objective: naswot (default), synflow, params, or "
+                   "train (validation top-1 after a short seeded training on --data; see README 'Accuracy')")
+    add_train_options(s, "--score train")
+    s.add_argument("--workers", type=int, default=1, help="worker processes on this host sharing the study "
+                   "(latency timing is serialised host-wide; use PostgreSQL beyond a few)")
+    s.add_argument("--heartbeat", type=int, default=10, help="seconds between worker heartbeats; a trial "
+                   "silent for 3x this is failed and retried (default 10)")
+    s.add_argument("--measure-time", type=float, default=2.0, help="time cap per latency measurement, s")
+    s.add_argument("--prefilter", action="store_true", help="skip timing candidates that the latency model stored "
+                   "by `nasx explore` for this device predicts far off the current front (off by default)")
+    s.add_argument("--prefilter-margin", type=float, help="how much faster than predicted a candidate may run "
+                   "and still be skipped, e.g. 0.3 (default: the model's held-out p90 relative error, >= 0.1)")
+    s.add_argument("--quiet", action="store_true", help="no progress line")
+    s.set_defaults(func=cmd_search)
+
+    def study_options(q):
+        q.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
+        q.add_argument("--study", help="study name (default: the most recent nasx study in the storage)")
+
+    for name, text in (("pareto", "the stored Pareto front of a study, as a table"),
+                       ("trials", "every trial of a study (rejected and failed ones too), as a table")):
+        q = sub.add_parser(name, help=text)
+        study_options(q)
+        q.add_argument("--json", action="store_true", help="print a JSON list of trials (arch included)")
+        q.set_defaults(func=cmd_pareto)
+
+    e = sub.add_parser("export", help="write a trial's architecture as json, onnx or pt2")
+    study_options(e)
+    e.add_argument("--trial", type=int, help="trial number (see `nasx pareto`)")
+    e.add_argument("--best", metavar="TARGET", help="the front member nearest to a latency (5ms, 800us) or a compute "
+                   "budget in the study's metric (10M)")
+    e.add_argument("--format", choices=("json", "onnx", "pt2"), default="json",
+                   help="json: rebuildable arch (default); onnx: checked with onnxruntime; pt2: torch.export")
+    e.add_argument("-o", "--output", required=True, help="file to write (written atomically)")
+    e.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("report", help="standalone HTML report of a study (plotly)")
+    study_options(r)
+    r.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
+    r.add_argument("--refs", help="reference models from `nasx zoo`, comma-separated, or none (default: "
+                   "mobilenet_v2,mobilenet_v3_small,shufflenet_v2_1.0,fasternet_t0,resnet18)")
+    r.add_argument("--measure-time", type=float, default=1.0, help="time cap per reference measurement, s")
+    r.add_argument("--no-png", action="store_true", help="skip the static PNGs (made with kaleido when it works)")
+    r.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("dashboard", help="optuna-dashboard on a study's storage")
+    study_options(d)
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    d.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    d.set_defaults(func=cmd_dashboard)
+
+    x = sub.add_parser("explore", help="sample a space with the cost core, time a spread subset, fit a latency model")
+    x.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, cifar32)")
+    x.add_argument("-n", type=int, default=1000, help="architectures drawn uniformly from the space, and as many "
+                   "from each single-family sub-space (default 1000)")
+    x.add_argument("--measure", type=int, default=40, help="architectures to build and time, spread over the MAdds "
+                   "range, half from the whole space, the rest over the families (default 40; 0: cost only)")
+    x.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    x.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
+    x.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
+    x.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores, as search)")
+    x.add_argument("--measure-time", type=float, default=0.5, help="time cap per latency measurement, s (0.5)")
+    x.add_argument("-o", "--output", default="explore.html", help="HTML file (default explore.html; none: skip)")
+    x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency model")
+    x.add_argument("--json", action="store_true", help="print the predictors and model as JSON")
+    x.add_argument("--quiet", action="store_true", help="no progress lines")
+    x.set_defaults(func=cmd_explore)
+
+    m = sub.add_parser("microbench", help="throughput of conv, group, depthwise, partial, channel-wise conv and the "
+                       "five block families at matched MAdds")
+    m.add_argument("--shapes", default="32x56,64x28,128x14,256x7", help="CHANNELSxRESOLUTION list (default "
+                   "32x56,64x28,128x14,256x7: a 3x3 conv has the same MAdds at each)")
+    m.add_argument("--target", default="60M", help="MAdds per measured stack (default 60M)")
+    m.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
+    m.add_argument("--threads", type=int, help="torch threads (default: all usable cores)")
+    m.add_argument("--measure-time", type=float, default=1.0, help="time cap per measurement, s (default 1)")
+    m.add_argument("--ops-only", action="store_true", help="only the ops, not the block families")
+    m.add_argument("-o", "--output", default="microbench.html", help="HTML file (default microbench.html; none: skip)")
+    m.add_argument("--json", action="store_true", help="print the rows as JSON")
+    m.add_argument("--quiet", action="store_true", help="no progress lines")
+    m.set_defaults(func=cmd_microbench)
+
+    add_accuracy_parsers(sub, study_options)
+
+    z = sub.add_parser("zoo", help="list the reference architectures")
+    z.set_defaults(func=cmd_zoo)
+    return p
+
+
+# Options whose values may start with '-' (a negative budget deserves "must be positive", not argparse's
+# "expected one argument"): glue the value on as --opt=value before parsing.
+VALUE_OPTIONS = ("--budget", "--mac-budget", "--params-budget", "--best", "--target")
+
+
+def _glue_values(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in VALUE_OPTIONS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _glue_values(sys.argv[1:] if argv is None else list(argv))
+    args = make_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return args.func(args)
+    except NasxError as e:
+        print(f"nasx {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nasx {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
