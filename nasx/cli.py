@@ -313,17 +313,18 @@ def make_parser() -> argparse.ArgumentParser:
                         "conventions, saying why they differ (needs: pip install \"nasx[compare]\")")
     c.set_defaults(func=cmd_cost)
 
-    from nasx.store import DEFAULT_STORAGE
+    from nasx.store import DEFAULT_STORAGE, DEFAULT_TRIALS
 
     s = sub.add_parser("search", help="search a space under FLOPs/MAC budgets, measuring real latency")
     s.add_argument("--budget", help="compute budget, e.g. 300M, 0.3G, 3e8 (MAdds unless --budget-metric flops)")
     s.add_argument("--budget-metric", choices=("madds", "flops"), default="madds")
     s.add_argument("--mac-budget", help="memory access budget: elements (20M) or bytes (80MB)")
     s.add_argument("--params-budget", help="parameter budget, e.g. 5M")
-    s.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, cifar32)")
+    s.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, mobile224_layers, cifar32)")
     s.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     s.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
-    s.add_argument("--n-trials", type=int, default=100, help="trials to run, rejected ones included (default 100)")
+    s.add_argument("--n-trials", type=int, default=DEFAULT_TRIALS,
+                   help=f"trials to run, rejected ones included (default {DEFAULT_TRIALS})")
     s.add_argument("--timeout", type=float, help="stop after this many seconds")
     s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
     s.add_argument("--seed", type=int, help="sampler seed")
@@ -382,7 +383,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_dashboard)
 
     x = sub.add_parser("explore", help="sample a space with the cost core, time a spread subset, fit a latency model")
-    x.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, cifar32)")
+    x.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, mobile224_layers, cifar32)")
     x.add_argument("-n", type=int, default=1000, help="architectures drawn uniformly from the space, and as many "
                    "from each single-family sub-space (default 1000)")
     x.add_argument("--measure", type=int, default=40, help="architectures to build and time, spread over the MAdds "

@@ -21,7 +21,10 @@ from nasx.errors import ArchError, ConfigError
 from nasx.layers import coerce
 from nasx.ops import ACTIVATIONS, Conv2d, Flatten, GlobalAvgPool, Linear
 
-TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "families"}
+TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "families", "choose"}
+# block: every block picks its family and parameters (layer by layer); stage: each stage picks once and
+# repeats it over its depth (MnasNet's factorized hierarchical space: far fewer dimensions to search)
+CHOOSE = ("block", "stage")
 RESERVED = {"out", "stride", "act"}  # set by the skeleton, not by family choices
 
 
@@ -45,6 +48,7 @@ class SearchSpace:
     head_out: tuple[int, ...]
     families: tuple[tuple[str, tuple[tuple[str, tuple], ...]], ...]  # (family, ((param, choices), ...))
     text: str = ""  # the YAML it came from (stored with the study)
+    choose: str = "block"
 
     @property
     def config_hash(self) -> str:
@@ -61,8 +65,10 @@ class SearchSpace:
             depth = pick(f"s{i}_depth", stage.depth)
             out = pick(f"s{i}_out", stage.out)
             for j in range(depth):
-                fam = pick(f"s{i}_b{j}_family", family_names)
-                params = {p: pick(f"s{i}_b{j}_{fam}_{p}", choices) for p, choices in dict(self.families)[fam]}
+                if j == 0 or self.choose == "block":
+                    key = f"s{i}" if self.choose == "stage" else f"s{i}_b{j}"
+                    fam = pick(f"{key}_family", family_names)
+                    params = {p: pick(f"{key}_{fam}_{p}", choices) for p, choices in dict(self.families)[fam]}
                 layers.append(FAMILIES[fam](out=out, stride=stage.stride if j == 0 else 1, act=act, **params))
         head = (Conv2d(pick("head_out", self.head_out), 1, act=act), GlobalAvgPool(), Flatten(),
                 Linear(self.classes))
@@ -89,7 +95,8 @@ class SearchSpace:
         per_block = sum(fam_counts)
         total = len(self.stem_out) * len(self.head_out)
         for stage in self.stages:
-            total *= len(stage.out) * sum(per_block ** d for d in stage.depth)
+            repeats = [1 if self.choose == "stage" else d for d in stage.depth]
+            total *= len(stage.out) * sum(per_block ** r for r in repeats)
         return total
 
 
@@ -199,9 +206,13 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
             checked.append((p, choices))
         families.append((fam, tuple(checked)))
 
+    choose = d.get("choose", "block")
+    if choose not in CHOOSE:
+        _fail(source, "choose", f"expected block (each block picks its family) or stage (each stage picks once), "
+                                f"got {choose!r}")
     name = d.get("name", Path(source).stem)
     space = SearchSpace(str(name), tuple(inp), classes, act, stem_out, stem_kernel, stem_stride, tuple(stages),
-                        head_out, tuple(families), text)
+                        head_out, tuple(families), text, choose)
     _check_every_choice(space, source)
     return space
 
@@ -239,7 +250,7 @@ def _check_every_choice(space: SearchSpace, source: str) -> None:
 
 
 def load_space(source) -> SearchSpace:
-    """A SearchSpace from a YAML path or a built-in name (mobile224, cifar32)."""
+    """A SearchSpace from a YAML path or a built-in name (see builtin_names())."""
     if isinstance(source, SearchSpace):
         return source
     text_source = str(source)
@@ -252,4 +263,11 @@ def load_space(source) -> SearchSpace:
             raise ConfigError(f"cannot read {path}: {e}") from None
     if builtin.is_file():
         return parse_space(builtin.read_text(), f"{text_source}.yaml")
-    raise ConfigError(f"config {text_source!r} is neither a YAML file nor a built-in space (mobile224, cifar32)")
+    raise ConfigError(f"config {text_source!r} is neither a YAML file nor a built-in space "
+                      f"({', '.join(builtin_names())})")
+
+
+def builtin_names() -> list[str]:
+    """The spaces shipped in nasx/configs, default first."""
+    names = sorted(p.name[:-5] for p in resources.files("nasx.configs").iterdir() if p.name.endswith(".yaml"))
+    return sorted(names, key=lambda n: n != "mobile224")

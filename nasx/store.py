@@ -13,6 +13,9 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 from nasx.errors import StorageError
 
 DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
+# Search defaults live here, not in nasx.search, so the CLI can show them without importing optuna.
+# 200: the count at which TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds (scripts/bench_search.py).
+DEFAULT_TRIALS = 200
 
 metadata = MetaData()
 

@@ -1,6 +1,6 @@
 """nasx's latency measurement against torch.utils.benchmark.Timer.blocked_autorange, side by side.
 
-For MobileNetV2-1.0 and two architectures sampled from the default space near the 300M budget, prints
+For MobileNetV2-1.0 and two architectures sampled from mobile224_layers near the 300M budget, prints
 nasx's median (two back-to-back measurements) and Timer's median with the same thread count, their ratio,
 and the agreement of the two nasx runs. Targets: nasx/Timer within 5%; nasx run 1 vs run 2 within 5%.
 
@@ -22,8 +22,8 @@ from nasx.space import load_space
 
 
 def searched_archs(n: int, seed: int = 0):
-    """Architectures from the default space under 300M MAdds, as a search would propose them."""
-    space, rng, out = load_space("mobile224"), random.Random(seed), []
+    """Architectures from mobile224_layers (the default skeleton, layer by layer) under 300M MAdds."""
+    space, rng, out = load_space("mobile224_layers"), random.Random(seed), []
     while len(out) < n:
         arch = space.random_arch(rng)
         if 200e6 <= nasx.cost(arch).madds <= 300e6:

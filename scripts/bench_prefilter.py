@@ -9,7 +9,7 @@ may be the sampler's doing; the script says so.) If the storage holds no latency
 fingerprint, `nasx explore` fits one first.
 
     python scripts/bench_prefilter.py                       # cifar32, 20M MAdds, 60 trials, random sampler
-    python scripts/bench_prefilter.py --config mobile224 --budget 300M --n-trials 200 --explore-n 2000
+    python scripts/bench_prefilter.py --config mobile224_layers --budget 300M --n-trials 200 --explore-n 2000
 
 Prints: trials, how many needed a latency with and without the prefilter (the measurements saved), the
 prefilter's skips, whether the front changed (and, for a skipped architecture that the first run measured,

@@ -62,6 +62,16 @@ def test_enumeration_is_complete(tiny, exact):
         assert tiny.sample(FixedChoices(ch)) == tiny.sample(FixedChoices(dict(ch)))
 
 
+def test_stage_choice_space_enumerates_to_its_size():
+    """choose: stage asks a stage's family once: 2 stems x 2 widths x 2 depths x 5 block variants = 40
+    distinct architectures (block choice: 120), each path as likely as its choices say."""
+    stage = parse_space(TINY.replace("name: tiny", "name: tiny\nchoose: stage"), "tiny.yaml")
+    paths = list(enumerate_space(stage))
+    assert len(paths) == stage.size() == 40
+    assert len({a.content_hash() for _, _, a in paths}) == 40
+    assert sum(p for p, _, _ in paths) == pytest.approx(1.0)
+
+
 def test_draw_is_random_arch(tiny):
     for seed in range(5):
         assert draw(tiny, random.Random(seed))[1] == tiny.random_arch(random.Random(seed))

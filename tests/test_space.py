@@ -93,3 +93,37 @@ def test_sampled_arch_hash_survives_a_json_round_trip():
         for _ in range(50):
             arch = space.random_arch(rng)
             assert nasx.Arch.from_json(arch.to_json()).content_hash() == arch.content_hash()
+
+
+def test_choose_stage_repeats_one_choice_per_stage_and_counts_the_space():
+    """choose: stage (MnasNet's factorized space): every block of a stage has the same family and parameters,
+    each stage asks for one set of names, and size() counts stage choices once, not once per block."""
+    block = parse_space(GOOD, "cifar32.yaml")
+    stage = parse_space(GOOD.replace("name: cifar32", "name: cifar32\nchoose: stage"), "stage.yaml")
+    asked = []
+
+    class Recorder:
+        def __init__(self, seed):
+            self.rng, self.picked = random.Random(seed), {}
+
+        def suggest_categorical(self, name, choices):
+            asked.append(name)
+            # Optuna returns the stored value when a name is asked again; a second ask must not happen here
+            assert name not in self.picked, name
+            self.picked[name] = self.rng.choice(list(choices))
+            return self.picked[name]
+
+    for seed in range(40):
+        arch = stage.sample(Recorder(seed))
+        strided = [i for i, layer in enumerate(arch.layers) if layer.stride == 2] + [len(arch.layers)]
+        starts = [0] + strided[:-1]
+        for a, b in zip(starts, strided):  # a stage = from one strided block up to the next
+            params = [{k: v for k, v in vars(layer).items() if k != "stride"} for layer in arch.layers[a:b]]
+            assert all(p == params[0] for p in params), params
+    assert "s1_family" in asked and not any("_b1_" in n for n in asked)
+    assert stage.size() < block.size()
+
+
+def test_choose_must_be_block_or_stage():
+    with pytest.raises(nasx.ConfigError, match=r"my.yaml: choose: expected block .* got 'layer'"):
+        parse_space(GOOD.replace("name: cifar32", "name: cifar32\nchoose: layer"), "my.yaml")
