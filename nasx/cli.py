@@ -8,6 +8,9 @@ import sys
 
 from nasx.errors import NasxError
 
+# nasx.space.builtin_names() lists these too; importing it here would slow every command's start
+SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32)"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not usage + message
@@ -320,7 +323,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--budget-metric", choices=("madds", "flops"), default="madds")
     s.add_argument("--mac-budget", help="memory access budget: elements (20M) or bytes (80MB)")
     s.add_argument("--params-budget", help="parameter budget, e.g. 5M")
-    s.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, mobile224_layers, cifar32)")
+    s.add_argument("--config", default="mobile224", help=SPACE_HELP)
     s.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     s.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
     s.add_argument("--n-trials", type=int, default=DEFAULT_TRIALS,
@@ -383,7 +386,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_dashboard)
 
     x = sub.add_parser("explore", help="sample a space with the cost core, time a spread subset, fit a latency model")
-    x.add_argument("--config", default="mobile224", help="search space YAML or built-in name (mobile224, mobile224_layers, cifar32)")
+    x.add_argument("--config", default="mobile224", help=SPACE_HELP)
     x.add_argument("-n", type=int, default=1000, help="architectures drawn uniformly from the space, and as many "
                    "from each single-family sub-space (default 1000)")
     x.add_argument("--measure", type=int, default=40, help="architectures to build and time, spread over the MAdds "

@@ -269,5 +269,5 @@ def load_space(source) -> SearchSpace:
 
 def builtin_names() -> list[str]:
     """The spaces shipped in nasx/configs, default first."""
-    names = sorted(p.name[:-5] for p in resources.files("nasx.configs").iterdir() if p.name.endswith(".yaml"))
-    return sorted(names, key=lambda n: n != "mobile224")
+    names = (p.name[:-5] for p in resources.files("nasx.configs").iterdir() if p.name.endswith(".yaml"))
+    return sorted(names, key=lambda n: (n != "mobile224", n))
