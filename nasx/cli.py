@@ -10,6 +10,8 @@ from nasx.errors import NasxError
 
 # nasx.space.builtin_names() lists these too; importing it here would slow every command's start
 SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32)"
+DRIFT_HELP = ("time raw latencies: no calibration workload around each measurement (by default every latency is "
+              "rescaled for the machine's speed at that moment; README 'Latency')")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,12 +142,11 @@ def cmd_export(args) -> int:
 
 def cmd_report(args) -> int:
     from nasx.inspect import load_study
-    from nasx.report import DEFAULT_REFS, make_report
+    from nasx.report import make_report, refs_table
 
-    if args.measure_time <= 0:
+    if args.measure_time is not None and args.measure_time <= 0:
         raise NasxError(f"--measure-time must be positive seconds, got {args.measure_time}")
-    refs = DEFAULT_REFS if args.refs is None else [r.strip() for r in args.refs.split(",")
-                                                     if r.strip() and r.strip() != "none"]
+    refs = None if args.refs is None else [r.strip() for r in args.refs.split(",") if r.strip() and r.strip() != "none"]
     study = load_study(args.storage, args.study)
     path, pngs, data = make_report(study, args.storage, args.output, refs=refs, png=not args.no_png,
                                    measure_time_s=args.measure_time)
@@ -153,6 +154,8 @@ def cmd_report(args) -> int:
           f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)")
     for png in pngs:
         print(f"wrote {png}")
+    if data.refs:
+        print(refs_table(data))
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
@@ -342,6 +345,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--heartbeat", type=int, default=10, help="seconds between worker heartbeats; a trial "
                    "silent for 3x this is failed and retried (default 10)")
     s.add_argument("--measure-time", type=float, default=2.0, help="time cap per latency measurement, s")
+    s.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP)
     s.add_argument("--prefilter", action="store_true", help="skip timing candidates that the latency model stored "
                    "by `nasx explore` for this device predicts far off the current front (off by default)")
     s.add_argument("--prefilter-margin", type=float, help="how much faster than predicted a candidate may run "
@@ -373,9 +377,11 @@ def make_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="standalone HTML report of a study (plotly)")
     study_options(r)
     r.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
-    r.add_argument("--refs", help="reference models from `nasx zoo`, comma-separated, or none (default: "
-                   "mobilenet_v2,mobilenet_v3_small,shufflenet_v2_1.0,fasternet_t0,resnet18)")
-    r.add_argument("--measure-time", type=float, default=1.0, help="time cap per reference measurement, s")
+    r.add_argument("--refs", help="reference models from `nasx zoo`, comma-separated, or none (default: the zoo "
+                   "models made for the study's input within 2x its compute budget, as scripts/bench_search.py "
+                   "compares; else mobilenet_v2,mobilenet_v3_small,shufflenet_v2_1.0,fasternet_t0,resnet18)")
+    r.add_argument("--measure-time", type=float, help="time cap per reference measurement, s (default: the "
+                   "study's own, as its trials were timed)")
     r.add_argument("--no-png", action="store_true", help="skip the static PNGs (made with kaleido when it works)")
     r.set_defaults(func=cmd_report)
 
@@ -396,6 +402,8 @@ def make_parser() -> argparse.ArgumentParser:
     x.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
     x.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores, as search)")
     x.add_argument("--measure-time", type=float, default=0.5, help="time cap per latency measurement, s (0.5)")
+    x.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP + " (as the search it will "
+                   "prefilter: the latency model is kept per setting)")
     x.add_argument("-o", "--output", default="explore.html", help="HTML file (default explore.html; none: skip)")
     x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency model")
     x.add_argument("--json", action="store_true", help="print the predictors and model as JSON")

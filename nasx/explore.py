@@ -366,6 +366,7 @@ class ExploreSettings:
     measure_time_s: float = 0.5
     store_model: bool = True
     progress: bool = True
+    drift_correction: bool = True  # as nasx search: its --prefilter finds the model under the same fingerprint
 
 
 @dataclass
@@ -391,7 +392,7 @@ def measure_subset(subset: list[Sample], settings: ExploreSettings, fp: dict, fp
     import torch
 
     from nasx.build import build
-    from nasx.latency import measure_latency
+    from nasx.timing import timed as measure
 
     timed, start = 0, time.perf_counter()
     for i, s in enumerate(subset, 1):
@@ -399,9 +400,9 @@ def measure_subset(subset: list[Sample], settings: ExploreSettings, fp: dict, fp
         if cached is None:
             torch.manual_seed(0)
             module = build(s.arch)
-            lat = measure_latency(module, s.arch.input, device=settings.device, batch=settings.batch,
-                                  threads=settings.threads, max_time_s=settings.measure_time_s,
-                                  warmup_s=min(0.25, settings.measure_time_s / 2)).as_dict()
+            lat = measure(module, s.arch.input, store, fp, fp_hash, device=settings.device, batch=settings.batch,
+                          threads=settings.threads, max_time_s=settings.measure_time_s,
+                          warmup_s=min(0.25, settings.measure_time_s / 2))
             store.put_latency(s.arch_hash, fp_hash, fp, lat)
             timed += 1
             del module
@@ -451,7 +452,8 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
             out.write(f"sampled {settings.n} from {settings.space.name if name == ALL else name + ' only'} "
                       f"({_duration(time.perf_counter() - t0)})\n")
     sample_s = time.perf_counter() - t0
-    fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input)
+    fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input,
+                     drift_corrected=settings.drift_correction)
     fp_hash = fingerprint_hash(fp)
     subset: list[Sample] = []
     train: list[Sample] = []
@@ -669,4 +671,4 @@ def settings_from_args(args) -> ExploreSettings:
     return ExploreSettings(space=load_space(args.config), n=args.n, measure=args.measure, seed=args.seed,
                            storage=args.storage, device=args.device, threads=args.threads,
                            measure_time_s=args.measure_time, store_model=not args.no_store_model,
-                           progress=not args.quiet)
+                           progress=not args.quiet, drift_correction=not args.no_drift_correction)

@@ -2,12 +2,21 @@
 (or a time cap), median and IQR, threads set explicitly, CUDA timed with events after synchronizing.
 
 Every measurement carries a device fingerprint; workers on one host serialise measurements through a
-host-wide file lock so they never time each other's noise."""
+host-wide file lock so they never time each other's noise.
+
+Drift correction: a shared machine changes speed for seconds to minutes at a time (other tenants, host
+scheduling; on this project's 2-core VM one network measured 18 ms and 35 ms half an hour apart). Such a
+slow spell slows every workload alike, so a fixed calibration workload timed right before and right
+after the measurement, inside the same lock, sees it too: `drift_corrected` rescales the measurement by
+reference / calibration, where the reference is the first calibration stored for the device fingerprint
+in a storage (nasx.timing). What remains is each network's own noise (scripts/bench_latency.py --drift
+measures both side by side)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -20,6 +29,9 @@ from dataclasses import asdict, dataclass
 from nasx.errors import NasxError
 
 LOCK_PATH = os.path.join(tempfile.gettempdir(), "nasx-measure.lock")
+DEFAULT_MEASURE_TIME_S = 2.0  # time cap of one latency measurement (search, report references)
+CALIBRATION_MODEL = "mobilenet_v3_small"  # zoo network timed around every drift-corrected measurement
+CALIBRATION_S = 0.15  # timed before and after: long enough for ~10 calls at 224x224, short beside the 0.5-2 s
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Latency:
     repeats: int
     stable: bool  # False when the time cap ended the run before the median settled
     fingerprint: dict
+    calibration_ms: float | None = None  # the calibration workload's median around this measurement
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,8 +86,9 @@ def resolve_device(name: str):
 
 
 def fingerprint(device: str = "cpu", threads: int | None = None, batch: int = 1, input_shape=(3, 224, 224),
-                dtype: str = "float32", channels_last: bool = False) -> dict:
-    """What a latency number depends on besides the architecture."""
+                dtype: str = "float32", channels_last: bool = False, drift_corrected: bool = False) -> dict:
+    """What a latency number depends on besides the architecture (drift-corrected numbers are on the scale
+    of their storage's calibration reference, so they never share a cache entry with raw ones)."""
     import torch
 
     if device == "cuda":
@@ -83,9 +97,44 @@ def fingerprint(device: str = "cpu", threads: int | None = None, batch: int = 1,
         hw = f"Apple MPS ({platform.machine()})"
     else:
         hw = cpu_model()
-    return {"device": device, "hardware": hw, "threads": threads or default_threads(), "torch": torch.__version__,
-            "dtype": dtype, "batch": batch, "input": list(input_shape), "channels_last": channels_last,
-            "flush_denormal": True}
+    fp = {"device": device, "hardware": hw, "threads": threads or default_threads(), "torch": torch.__version__,
+          "dtype": dtype, "batch": batch, "input": list(input_shape), "channels_last": channels_last,
+          "flush_denormal": True}
+    if drift_corrected:  # only then: raw fingerprints (and the caches keyed by them) stay as they were
+        fp["calibration"] = CALIBRATION_MODEL
+    return fp
+
+
+def calibration_workload(input_shape):
+    """The calibration network (CALIBRATION_MODEL at `input_shape`, seeded weights), built once per shape."""
+    return _calibration_workload(tuple(input_shape))
+
+
+@functools.lru_cache(maxsize=4)
+def _calibration_workload(input_shape: tuple):
+    import dataclasses
+
+    import torch
+
+    from nasx import zoo
+    from nasx.build import build
+
+    arch = zoo.get(CALIBRATION_MODEL)
+    if tuple(arch.input) != input_shape:
+        arch = dataclasses.replace(arch, input=input_shape)
+    torch.manual_seed(0)
+    return build(arch).eval()
+
+
+def drift_corrected(lat: dict, reference_ms: float) -> dict:
+    """A measurement rescaled to the machine speed at which the calibration workload took `reference_ms`:
+    every time statistic x reference / calibration. Keeps the raw median and the drift (calibration /
+    reference: 1.3 means the machine ran 30% slow)."""
+    factor = reference_ms / lat["calibration_ms"]
+    out = {**lat, "raw_median_ms": lat["median_ms"], "drift": 1 / factor, "reference_ms": reference_ms}
+    for key in ("median_ms", "iqr_ms", "mean_ms", "min_ms"):
+        out[key] = lat[key] * factor
+    return out
 
 
 def fingerprint_hash(fp: dict) -> str:
@@ -144,13 +193,16 @@ def _iqr(samples: list[float]) -> float:
 def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", batch: int = 1,
                     threads: int | None = None, dtype: str = "float32", channels_last: bool = False,
                     warmup_s: float = 0.25, min_repeats: int = 10, max_repeats: int = 500, min_time_s: float = 0.5,
-                    max_time_s: float = 2.0,
-                    rel_tol: float = 0.02, lock: bool = True, seed: int = 0) -> Latency:
+                    max_time_s: float = DEFAULT_MEASURE_TIME_S,
+                    rel_tol: float = 0.02, lock: bool = True, seed: int = 0, calibration=None) -> Latency:
     """Median forward latency of `module` on a random (batch, *input_shape) input, in milliseconds.
 
     Repeats in rounds of `min_repeats`; once at least `min_time_s` has been timed (a shorter window is at
     the mercy of one burst of noise on a shared machine), stops when two successive medians agree within
-    `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device."""
+    `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device.
+    With `calibration` (a module taking the same input), that module is timed for CALIBRATION_S right
+    before and right after, under the same lock and settings; `calibration_ms` is the mean of the two
+    medians (see drift_corrected)."""
     import torch
 
     threads = threads or default_threads()
@@ -163,26 +215,36 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
     fp = fingerprint(device, threads, batch, input_shape, dtype, channels_last)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     module = module.eval().to(dev, torch_dtype, memory_format=memory_format)
+    if calibration is not None:
+        calibration = calibration.eval().to(dev, torch_dtype, memory_format=memory_format)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((batch, *input_shape), generator=gen).to(dev, torch_dtype, memory_format=memory_format)
     cuda = dev.type == "cuda"
 
-    def timed_call() -> float:
+    def timed_call(m=module) -> float:
         if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            module(x)
+            m(x)
             end.record()
             end.synchronize()
             return start.elapsed_time(end)
         if dev.type == "mps":
             t0 = time.perf_counter()
-            module(x)
+            m(x)
             torch.mps.synchronize()
             return (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        module(x)
+        m(x)
         return (time.perf_counter() - t0) * 1e3
+
+    def calibration_median() -> float:
+        for _ in range(3):  # its caches and kernels back in place after the other network ran
+            timed_call(calibration)
+        samples, end = [], time.perf_counter() + CALIBRATION_S
+        while len(samples) < 3 or time.perf_counter() < end:
+            samples.append(timed_call(calibration))
+        return statistics.median(samples)
 
     with contextlib.ExitStack() as stack:
         if lock:
@@ -192,6 +254,7 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
         stack.enter_context(torch.inference_mode())
         if cuda:
             torch.cuda.synchronize()
+        calibration_before = calibration_median() if calibration is not None else None
         t_end = time.perf_counter() + warmup_s
         n = 0
         while n < 5 or time.perf_counter() < t_end:
@@ -211,5 +274,6 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
                 break
             if time.perf_counter() > deadline:
                 break
+        calibration_ms = (calibration_before + calibration_median()) / 2 if calibration is not None else None
     return Latency(statistics.median(samples), _iqr(samples), statistics.fmean(samples), min(samples), len(samples),
-                   stable, fp)
+                   stable, fp, calibration_ms)

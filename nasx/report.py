@@ -27,9 +27,12 @@ from pathlib import Path
 
 from nasx.errors import ArchError, NasxError
 from nasx.fmt import human
+from nasx.latency import DEFAULT_MEASURE_TIME_S
 from nasx.stats import kendall_tau_b, spearman
 
+# references for a study no zoo model matches (another input shape, or no compute budget)
 DEFAULT_REFS = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_1.0", "fasternet_t0", "resnet18")
+NEAR_BUDGET = 2.0  # a zoo model up to this many times the study's compute budget is a fair comparison
 GREY = "#b8b8b8"
 REF_COLOR = "#d62728"
 
@@ -49,6 +52,7 @@ class Point:
     mac: int
     params: int
     hover: str
+    dominated_by: list[int] = field(default_factory=list)  # front trials that dominate this reference
 
 
 @dataclass
@@ -63,9 +67,10 @@ class ReportData:
     refs: list[Point] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def corr(self, key: str) -> tuple[float, float, int]:
+    def corr(self, key: str, objective: int = 0) -> tuple[float, float, int]:
+        """Rank correlations of a cost attribute with latency (objective 0) or score (1), measured trials."""
         x = [t.user_attrs[key] for t in self.measured]
-        y = [t.values[0] for t in self.measured]
+        y = [t.values[objective] for t in self.measured]
         return spearman(x, y), kendall_tau_b(x, y), len(x)
 
 
@@ -86,6 +91,38 @@ def collect(study, url: str) -> ReportData:
     return ReportData(study, url, measured, infeasible, rejected, failed, study_front(study))
 
 
+def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple[str, ...]:
+    """The zoo models a study is compared with (this report and scripts/bench_search.py): those made for
+    the study's input whose compute (in the study's budget metric) is at most NEAR_BUDGET x its budget,
+    cheapest first; DEFAULT_REFS when none is (another input shape, or no compute budget)."""
+    from nasx import zoo
+    from nasx.cost import cost
+
+    if not budget:
+        return DEFAULT_REFS
+    used = {n: getattr(cost(zoo.get(n)), metric) for n in zoo.names() if tuple(zoo.get(n).input) == tuple(input_shape)}
+    near = sorted((u, n) for n, u in used.items() if u <= NEAR_BUDGET * budget)
+    return tuple(n for _, n in near) or DEFAULT_REFS
+
+
+def default_refs(study) -> tuple[str, ...]:
+    from nasx.space import parse_space
+
+    a = study.user_attrs
+    try:
+        shape = parse_space(a["config"], a.get("config_name", "study config")).input
+    except Exception:  # not a nasx study, or a config this version no longer reads
+        return DEFAULT_REFS
+    return budget_refs(shape, a.get("budget"), a.get("budget_metric", "madds"))
+
+
+def dominated_by(front, latency_ms: float, score: float) -> list[int]:
+    """Numbers of the front trials that dominate the point (latency_ms, score) (nasx.pareto.dominates)."""
+    from nasx.pareto import dominates
+
+    return [t.number for t in front if dominates((t.values[0], t.values[1]), (latency_ms, score))]
+
+
 def study_fingerprint(data: ReportData) -> dict | None:
     for t in data.measured + data.infeasible:
         if t.user_attrs.get("fingerprint"):
@@ -103,16 +140,27 @@ def _objective(study, url: str, fp: dict, measure_time_s: float):
     a = study.user_attrs
     settings = SearchSettings(space=parse_space(a["config"], a.get("config_name", "study config")), budgets=Budgets(),
                               storage=url, device=fp["device"], threads=fp["threads"], batch=fp["batch"],
-                              score=a.get("score", "naswot"), measure_time_s=measure_time_s, progress=False)
+                              score=a.get("score", "naswot"), measure_time_s=measure_time_s, progress=False,
+                              drift_correction=a.get("drift_correction", False))  # studies before it were raw
     try:
         return Objective(settings, Store(url))
     except Exception:  # e.g. a CUDA study read on a machine without CUDA
         return None
 
 
-def reference_points(data: ReportData, names, measure_time_s: float = 1.0, out=sys.stderr) -> None:
+def refs_table(data: ReportData) -> str:
+    """The reference models as measured for this report, and which front members dominate each."""
+    from nasx.fmt import render_table
+
+    rows = [[p.label, ", ".join(f"#{n}" for n in p.dominated_by) or "none", human(p.madds), f"{p.latency_ms:.2f}",
+             "n/a" if p.score is None else f"{p.score:.2f}"] for p in data.refs]
+    return render_table(["reference", "dominated by front trials", "MAdds", "latency ms", "score"], rows)
+
+
+def reference_points(data: ReportData, names, measure_time_s: float | None = None, out=None) -> None:
     """Reference models timed and scored exactly as the study's trials were (Objective.evaluate_arch: same
     fingerprint settings, same latency and score caches); measured only on the study's own device."""
+    out = out or sys.stderr  # looked up per call: a default bound at import outlives a replaced stderr
     from nasx import zoo
     from nasx.cost import cost
     from nasx.latency import fingerprint_hash
@@ -136,6 +184,8 @@ def reference_points(data: ReportData, names, measure_time_s: float = 1.0, out=s
         except ArchError as e:
             raise NasxError(f"--refs: {e}") from None
     fp_hash = fingerprint_hash(fp)
+    if measure_time_s is None:  # time the references as the study timed its trials
+        measure_time_s = data.study.user_attrs.get("measure_time_s", DEFAULT_MEASURE_TIME_S)
     objective = _objective(data.study, data.url, fp, measure_time_s)
     same_device = objective is not None and objective.fp_hash == fp_hash
     shape = tuple(fp["input"])
@@ -160,8 +210,9 @@ def reference_points(data: ReportData, names, measure_time_s: float = 1.0, out=s
         hover = (f"<b>{html.escape(label)}</b> (reference)<br>latency {lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms"
                  f"<br>score {value:.2f}<br>MAdds {human(report.madds)} · MAC {human(report.mac)} · params "
                  f"{human(report.params)}")
-        data.refs.append(Point(label, lat["median_ms"], value if math.isfinite(value) else None, report.madds,
-                               report.mac, report.params, hover))
+        score = value if math.isfinite(value) else None
+        beaten = dominated_by(data.front, lat["median_ms"], score) if score is not None else []
+        data.refs.append(Point(label, lat["median_ms"], score, report.madds, report.mac, report.params, hover, beaten))
     if skipped:
         here = "a machine without that device" if objective is None else objective.fp["hardware"]
         data.notes.append(f"reference models {', '.join(skipped)} skipped: the study was measured on "
@@ -295,16 +346,21 @@ def render_html(data: ReportData, figs: dict) -> str:
                                   default_width="100%", default_height="560px"))
     rho_m, tau_m, n = data.corr("madds")
     rho_c, tau_c, _ = data.corr("mac_elements")
+    rho_a, tau_a, _ = data.corr("activations", 1)
     header = html.escape(study_header(data.study, data.url, data.front))
     table = html.escape(front_table(data.front)) if data.front else "no feasible trial yet"
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
+    refs = html.escape(refs_table(data)) if data.refs else "none measured (see Notes)"
     corr = (f'<table class="corr"><tr><th></th><th>Spearman ρ</th><th>Kendall τ<sub>b</sub></th></tr>'
             f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{_fmt_corr(rho_m)}</td>'
             f'<td id="kendall-madds">{_fmt_corr(tau_m)}</td></tr>'
             f'<tr><td>MAC vs latency</td><td id="spearman-mac">{_fmt_corr(rho_c)}</td>'
-            f'<td id="kendall-mac">{_fmt_corr(tau_c)}</td></tr></table>'
+            f'<td id="kendall-mac">{_fmt_corr(tau_c)}</td></tr>'
+            f'<tr><td>activations vs score</td><td id="spearman-activations">{_fmt_corr(rho_a)}</td>'
+            f'<td id="kendall-activations">{_fmt_corr(tau_a)}</td></tr></table>'
             f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
-            f'tau is tau-b.</p>')
+            f'tau is tau-b. Activations (conv output elements, from the cost core) against the score says how '
+            f'much of a training-free score a cost count already predicts: NASWOT tracks it closely.</p>')
     name = html.escape(data.study.study_name)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>nasx report: {name}</title>
@@ -314,7 +370,9 @@ pre{{background:#f6f6f6;padding:.8em;overflow-x:auto}}table.corr td,table.corr t
 <body><h1>nasx report: {name}</h1>
 <pre>{header}</pre>
 <h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
-<h2>Cost vs latency</h2>{corr}{blocks[1]}{blocks[2]}
+<h2>Reference models</h2><p class="small">timed and scored as the study's trials were, through the same caches
+(scripts/bench_search.py measures them the same way).</p><pre id="refs-table">{refs}</pre>
+<h2>Cost vs latency and score</h2>{corr}{blocks[1]}{blocks[2]}
 <h2>Block families on the front</h2>{blocks[3]}
 <h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
 <p class="small">made by nasx with plotly {html.escape(plotly.__version__)}; MAdds = conv + linear multiply-accumulates
@@ -323,8 +381,9 @@ pre{{background:#f6f6f6;padding:.8em;overflow-x:auto}}table.corr td,table.corr t
 """
 
 
-def write_png(figs: dict, html_path: Path, out=sys.stderr) -> list[Path]:
+def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
     """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note otherwise."""
+    out = out or sys.stderr
     from nasx.export import atomic_write
 
     written = []
@@ -345,12 +404,13 @@ def write_png(figs: dict, html_path: Path, out=sys.stderr) -> list[Path]:
     return written
 
 
-def make_report(study, url: str, path, refs=DEFAULT_REFS, png: bool = True, measure_time_s: float = 1.0,
-                out=sys.stderr) -> tuple[Path, list[Path], ReportData]:
+def make_report(study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None,
+                out=None) -> tuple[Path, list[Path], ReportData]:
+    """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's."""
     from nasx.export import atomic_write
 
     data = collect(study, url)
-    reference_points(data, refs, measure_time_s, out)
+    reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)
     figs = figures(data)
     text = render_html(data, figs)
     path = atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html")

@@ -24,11 +24,13 @@ from nasx.arch import Arch
 from nasx.cost import cost
 from nasx.errors import ArchError, NasxError, StorageError
 from nasx.fmt import human
-from nasx.latency import default_threads, fingerprint, fingerprint_hash, host_lock, measure_latency, resolve_device
+from nasx.latency import (DEFAULT_MEASURE_TIME_S, default_threads, fingerprint, fingerprint_hash, host_lock,
+                          resolve_device)
 from nasx.score import check_score, get_score, needs_data
 from nasx.space import SearchSpace, load_space
-from nasx.summary import readable_attrs
 from nasx.store import DEFAULT_STORAGE, DEFAULT_TRIALS, Store, engine_kwargs, explain, prepare_sqlite_dir
+from nasx.summary import readable_attrs
+from nasx.timing import timed
 
 METRICS = ("latency_ms", "score")
 DIRECTIONS = ("minimize", "maximize")
@@ -84,13 +86,14 @@ class SearchSettings:
     threads: int | None = None
     batch: int = 1
     score: str = "naswot"
-    measure_time_s: float = 2.0
+    measure_time_s: float = DEFAULT_MEASURE_TIME_S
     progress: bool = True
     heartbeat_s: int = 10  # a trial whose worker stops beating for 3x this is failed and retried
     data: str | None = None  # data set spec for scores that train (nasx.data): digits, cifar10:PATH, folder:PATH
     train: object = None  # nasx.train.TrainSettings for --score train (None: its defaults)
     prefilter: bool = False  # skip timing candidates the stored latency model puts far off the front
     prefilter_margin: float | None = None  # None: the model's held-out p90 relative error (nasx.prefilter)
+    drift_correction: bool = True  # rescale each latency by a calibration workload timed around it (nasx.latency)
 
     def default_study_name(self) -> str:
         data = f"-{self.data.split(':', 1)[0]}" if self.data else ""
@@ -183,6 +186,14 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
         if existing[name].directions != [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]:
             raise StorageError(f"study {name!r} in {url} was not made by nasx search (other objectives); pick "
                                f"another --study")
+        attrs = existing[name].user_attrs
+        # no config_hash yet: another worker is creating the study right now; no drift_correction: an older
+        # nasx study, timed raw
+        corrected = attrs.get("drift_correction", False) if "config_hash" in attrs else settings.drift_correction
+        if corrected != settings.drift_correction:
+            flag = "without --no-drift-correction" if corrected else "with --no-drift-correction"
+            raise StorageError(f"study {name!r} was timed {'with' if corrected else 'without'} drift correction; "
+                               f"resume it {flag} or use a new --study name")
         made_from = existing[name].user_attrs.get("config_hash")
         if made_from and made_from != settings.space.config_hash:
             raise StorageError(f"study {name!r} was made from a different search space (config hash {made_from}, "
@@ -195,12 +206,14 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
                                 load_if_exists=True)
     if not resumed:
         study.set_metric_names(list(METRICS))
-        for key, value in {
-            "nasx": "search", "config": settings.space.text, "config_name": settings.space.name,
-            "config_hash": settings.space.config_hash, "budget_metric": settings.budgets.metric,
+        for key, value in {  # one by one, in this order: a worker that sees config_hash sees drift_correction
+            "drift_correction": settings.drift_correction, "nasx": "search", "config": settings.space.text,
+            "config_name": settings.space.name, "config_hash": settings.space.config_hash,
+            "budget_metric": settings.budgets.metric,
             "budget": settings.budgets.compute, "mac_budget": settings.budgets.mac,
             "mac_unit": settings.budgets.mac_unit, "params_budget": settings.budgets.params,
             "device": settings.device, "batch": settings.batch, "score": settings.score,
+            "measure_time_s": settings.measure_time_s,
             **score_study_attrs(settings),
         }.items():
             study.set_user_attr(key, value)
@@ -223,7 +236,8 @@ class Objective:
     def __init__(self, settings: SearchSettings, store: Store):
         self.s = settings
         self.store = store
-        self.fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input)
+        self.fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input,
+                              drift_corrected=settings.drift_correction)
         self.fp_hash = fingerprint_hash(self.fp)
         self.score_fn = make_score(settings)
         self.prefilter = None
@@ -301,14 +315,15 @@ class Objective:
         cached = self.store.get_latency(attrs["arch_hash"], self.fp_hash)
         t = time.perf_counter()
         if cached is None:
-            lat = measure_latency(module, arch.input, device=self.s.device, batch=self.s.batch,
-                                  threads=self.s.threads, max_time_s=self.s.measure_time_s).as_dict()
+            lat = timed(module, arch.input, self.store, self.fp, self.fp_hash, device=self.s.device,
+                        batch=self.s.batch, threads=self.s.threads, max_time_s=self.s.measure_time_s)
             self.store.put_latency(attrs["arch_hash"], self.fp_hash, self.fp, lat)
         else:
             lat = cached
         attrs["time_measure_s"] = time.perf_counter() - t
         attrs["latency_cached"] = cached is not None
-        attrs["latency"] = {k: lat[k] for k in ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable")}
+        attrs["latency"] = {k: lat[k] for k in ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable",
+                                                "raw_median_ms", "drift") if k in lat}
         attrs["fingerprint"] = lat["fingerprint"]
 
         value = self._score(arch, module, attrs)
@@ -621,7 +636,8 @@ def settings_from_args(args) -> SearchSettings:
                           seed=args.seed, device=args.device, threads=args.threads, batch=args.batch,
                           score=args.score, **score_options(args), progress=not args.quiet, heartbeat_s=args.heartbeat,
                           measure_time_s=args.measure_time, prefilter=getattr(args, "prefilter", False),
-                          prefilter_margin=getattr(args, "prefilter_margin", None))
+                          prefilter_margin=getattr(args, "prefilter_margin", None),
+                          drift_correction=not args.no_drift_correction)
 
 
 def score_options(args) -> dict:

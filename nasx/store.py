@@ -38,6 +38,16 @@ score_cache = Table(
     Column("created", DateTime, nullable=False),
 )
 
+# one reference per device fingerprint: the calibration workload's latency that drift-corrected numbers are
+# scaled to (nasx.latency.drift_corrected); the first stored wins, so every number in a storage shares it
+calibrations = Table(
+    "nasx_calibration", metadata,
+    Column("fingerprint_hash", String(32), primary_key=True),
+    Column("fingerprint", JSON, nullable=False),
+    Column("reference_ms", Float, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
 pareto_snapshots = Table(
     "nasx_pareto", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -106,6 +116,17 @@ class Store:
     def put_latency(self, arch_hash: str, fp_hash: str, fingerprint: dict, result: dict) -> None:
         self._insert(latency_cache, arch_hash=arch_hash, fingerprint_hash=fp_hash, fingerprint=fingerprint,
                      result=result, median_ms=result["median_ms"])
+
+    def get_calibration(self, fp_hash: str) -> float | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(calibrations.c.reference_ms).where(
+                calibrations.c.fingerprint_hash == fp_hash)).first()
+        return row[0] if row else None
+
+    def put_calibration(self, fp_hash: str, fingerprint: dict, reference_ms: float) -> float:
+        """Store the reference unless another worker stored one first; returns the one that counts."""
+        self._insert(calibrations, fingerprint_hash=fp_hash, fingerprint=fingerprint, reference_ms=reference_ms)
+        return self.get_calibration(fp_hash)
 
     def get_score(self, arch_hash: str, key: str) -> tuple[float, float] | None:
         with self.engine.connect() as c:

@@ -5,19 +5,35 @@ nasx's median (two back-to-back measurements) and Timer's median with the same t
 and the agreement of the two nasx runs. Targets: nasx/Timer within 5%; nasx run 1 vs run 2 within 5%.
 
     python scripts/bench_latency.py [--threads N] [--quick]
+
+With --drift ROUNDS it measures instead how much drift correction (nasx.latency) removes: MobileNetV2 and
+the two searched architectures are timed ROUNDS times in turn, each with the calibration workload around it,
+and for each model it prints the spread over the rounds (coefficient of variation, min..max) of the raw
+median and of the drift-corrected one (reference: the run's first calibration), side by side.
+
+    python scripts/bench_latency.py --drift 12
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 
 import torch
 from torch.utils.benchmark import Timer
 
 import nasx
-from nasx.latency import default_threads, flushed_denormals, measure_latency
+from nasx.latency import (
+    CALIBRATION_MODEL,
+    CALIBRATION_S,
+    calibration_workload,
+    default_threads,
+    drift_corrected,
+    flushed_denormals,
+    measure_latency,
+)
 from nasx.space import load_space
 
 
@@ -35,7 +51,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=default_threads())
     ap.add_argument("--quick", action="store_true", help="shorter time caps")
+    ap.add_argument("--drift", type=int, metavar="ROUNDS", help="raw against drift-corrected spread over ROUNDS")
     args = ap.parse_args()
+    if args.drift:
+        return drift(args.threads, args.drift, 1.0 if args.quick else 2.0)
     cap = 1.0 if args.quick else 3.0
     models = [("mobilenet_v2", nasx.load_arch("mobilenet_v2"))]
     models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(2))]
@@ -63,6 +82,40 @@ def main() -> int:
     print(f"largest |nasx/Timer - 1| = {100 * worst_ratio:.1f}%, largest |run1/run2 - 1| = {100 * worst_repeat:.1f}% "
           f"-> {'OK (within 5%)' if ok else 'OVER 5% (is the machine busy?)'}")
     return 0 if ok else 1
+
+
+def drift(threads: int, rounds: int, cap: float) -> int:
+    models = [("mobilenet_v2", nasx.load_arch("mobilenet_v2"))]
+    models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(2))]
+    modules = {}
+    for name, arch in models:
+        torch.manual_seed(0)
+        modules[name] = nasx.build(arch).eval()
+    workload = calibration_workload((3, 224, 224))
+    raw: dict[str, list[float]] = {name: [] for name, _ in models}
+    corrected: dict[str, list[float]] = {name: [] for name, _ in models}
+    reference = None
+    print(f"torch {torch.__version__}, threads {threads}, {rounds} rounds of {len(models)} models, calibration "
+          f"{CALIBRATION_MODEL} for {CALIBRATION_S} s before and after each measurement")
+    for r in range(rounds):
+        for name, arch in models:
+            lat = measure_latency(modules[name], arch.input, threads=threads, max_time_s=cap, calibration=workload)
+            reference = reference or lat.calibration_ms
+            raw[name].append(lat.median_ms)
+            corrected[name].append(drift_corrected(lat.as_dict(), reference)["median_ms"])
+        print(f"round {r + 1}/{rounds}: " + "  ".join(f"{n} {raw[n][-1]:.2f} -> {corrected[n][-1]:.2f} ms"
+                                                      for n, _ in models), flush=True)
+
+    def cv(values):
+        return statistics.stdev(values) / statistics.fmean(values)
+
+    print(f"\n{'model':<14} {'raw ms (min..max)':>19} {'raw CV':>7} {'corrected ms':>19} {'corr. CV':>8} "
+          f"{'raw/corr. CV':>12}")
+    for name, _ in models:
+        a, b = raw[name], corrected[name]
+        print(f"{name:<14} {f'{min(a):.2f}..{max(a):.2f}':>19} {cv(a):>7.3f} {f'{min(b):.2f}..{max(b):.2f}':>19} "
+              f"{cv(b):>8.3f} {cv(a) / cv(b):>12.2f}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def test_explore_end_to_end(explored):
         cached = c.execute(select(func.count()).select_from(latency_cache)).scalar()
         assert cached == 12  # measured once, in the latency cache `nasx search` reads
     space = load_space("cifar32")
-    model = load_model(store, fingerprint_hash(fingerprint("cpu", 1, 1, space.input)))
+    model = load_model(store, fingerprint_hash(fingerprint("cpu", 1, 1, space.input, drift_corrected=True)))
     assert model is not None and model.features == ("madds", "mac") and model.n_test == 4
     # a stored arch row rebuilds to the architecture it was measured as
     row = measured[0]

@@ -59,3 +59,78 @@ def test_cuda_request_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(nasx.NasxError, match="no CUDA device"):
         measure_latency(nasx.build(conv_stack(1)), (64, 56, 56), device="cuda")
+
+
+def test_drift_correction_by_hand():
+    from nasx.latency import drift_corrected
+
+    lat = {"median_ms": 30.0, "iqr_ms": 3.0, "mean_ms": 31.5, "min_ms": 27.0, "calibration_ms": 15.0, "repeats": 9}
+    out = drift_corrected(lat, reference_ms=10.0)  # the machine runs 1.5x slower than at the reference
+    assert out["median_ms"] == pytest.approx(20.0) and out["iqr_ms"] == pytest.approx(2.0)
+    assert out["mean_ms"] == pytest.approx(21.0) and out["min_ms"] == pytest.approx(18.0)
+    assert out["raw_median_ms"] == 30.0 and out["drift"] == pytest.approx(1.5) and out["repeats"] == 9
+
+
+class Sleeper(torch.nn.Module):
+    """Takes `ms` x the module-level SLOWDOWN per call: a machine whose speed we set."""
+
+    def __init__(self, ms):
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x):
+        import time
+
+        time.sleep(self.ms * SLOWDOWN[0] / 1e3)
+        return x
+
+
+SLOWDOWN = [1.0]
+
+
+@pytest.mark.parametrize("corrected", [True, False])
+def test_a_slow_spell_is_taken_out(corrected, tmp_path, monkeypatch):
+    """The machine slows down 2x between two measurements of one network: drift-corrected numbers stay put
+    (the calibration workload slowed down too); raw ones double (the negative control)."""
+    import nasx.latency
+    import nasx.timing
+    from nasx.latency import fingerprint_hash
+    from nasx.store import Store
+    from nasx.timing import timed
+
+    monkeypatch.setattr(nasx.timing, "calibration_workload", lambda shape: Sleeper(1.0))
+    monkeypatch.setattr(nasx.latency, "CALIBRATION_S", 0.03)
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=corrected)
+    assert ("calibration" in fp) == corrected
+    results = []
+    for slowdown in (1.0, 2.0):
+        SLOWDOWN[0] = slowdown
+        results.append(timed(Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1, max_time_s=0.15,
+                             warmup_s=0.02))
+    SLOWDOWN[0] = 1.0
+    ratio = results[1]["median_ms"] / results[0]["median_ms"]
+    if corrected:
+        assert ratio == pytest.approx(1.0, abs=0.15), results
+        assert results[1]["raw_median_ms"] / results[0]["raw_median_ms"] == pytest.approx(2.0, rel=0.15)
+        assert results[1]["drift"] == pytest.approx(2.0, rel=0.15) and results[0]["drift"] == 1.0
+        assert store.get_calibration(fingerprint_hash(fp)) == pytest.approx(1.0, rel=0.5)  # the first one, kept
+    else:
+        assert ratio == pytest.approx(2.0, rel=0.15) and "drift" not in results[1]
+    assert all(r["fingerprint"] == fp for r in results)
+
+
+def test_drift_corrected_numbers_have_their_own_fingerprint():
+    from nasx.latency import fingerprint_hash
+
+    raw = fingerprint("cpu", 2, 1, (3, 224, 224))
+    corrected = fingerprint("cpu", 2, 1, (3, 224, 224), drift_corrected=True)
+    assert "calibration" not in raw and corrected == {**raw, "calibration": "mobilenet_v3_small"}
+    assert fingerprint_hash(raw) != fingerprint_hash(corrected)
+
+
+def test_measure_latency_times_the_calibration_around_the_network():
+    arch = conv_stack(1)
+    r = measure_latency(nasx.build(arch), arch.input, threads=1, max_time_s=0.2, calibration=Sleeper(2.0))
+    assert r.calibration_ms == pytest.approx(2.0, rel=0.5) and r.median_ms > 0
+    assert measure_latency(nasx.build(arch), arch.input, threads=1, max_time_s=0.1).calibration_ms is None

@@ -117,7 +117,7 @@ def prefiltered_search(tmp_path_factory):
     d = tmp_path_factory.mktemp("prefilter")
     url = f"sqlite:///{d}/p.db"
     space = load_space("cifar32")
-    fp = fingerprint("cpu", 1, 1, space.input)
+    fp = fingerprint("cpu", 1, 1, space.input, drift_corrected=True)  # as search times by default
     store = Store(url)
     save_model(store, _model(fp, intercept=1000.0, coef=(0.0, 0.0), p90=0.1))
     settings = SearchSettings(space=space, budgets=Budgets(compute=20_000_000), storage=url, study_name="pf",
@@ -133,7 +133,7 @@ def test_prefilter_skips_and_never_claims_a_latency(prefiltered_search):
     skipped = [t for t in trials if t.user_attrs.get("prefiltered")]
     timed = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert skipped and timed, "the first feasible candidate is timed; later ones with a lower score are skipped"
-    fph = fingerprint_hash(fingerprint("cpu", 1, 1, (3, 32, 32)))
+    fph = fingerprint_hash(fingerprint("cpu", 1, 1, (3, 32, 32), drift_corrected=True))
     by_number = {t.number: t for t in trials}
     for t in skipped:
         a = t.user_attrs

@@ -102,13 +102,17 @@ def test_correlations_match_scipy(report):
     latency = [t.values[0] for t in measured]
     assert len(measured) >= 4
     specs = {div: layout for div, _, layout in figure_specs([text])}
-    for key, attr in (("madds", "madds"), ("mac", "mac_elements")):
+    score = [t.values[1] for t in measured]
+    for key, attr, y in (("madds", "madds", latency), ("mac", "mac_elements", latency),
+                         ("activations", "activations", score)):
         x = [t.user_attrs[attr] for t in measured]
-        rho = stats.spearmanr(x, latency).statistic
-        tau = stats.kendalltau(x, latency).statistic
+        rho = stats.spearmanr(x, y).statistic
+        tau = stats.kendalltau(x, y).statistic
         shown_rho = float(re.search(rf'id="spearman-{key}">([-+0-9.]+)<', text).group(1))
         shown_tau = float(re.search(rf'id="kendall-{key}">([-+0-9.]+)<', text).group(1))
         assert shown_rho == pytest.approx(rho, abs=5e-4) and shown_tau == pytest.approx(tau, abs=5e-4)
+        if key == "activations":
+            continue
         note = specs[f"fig-{key}_latency"]["annotations"][0]["text"]  # printed on the plot too
         assert f"Spearman ρ = {shown_rho:+.3f}" in note and f"{shown_tau:+.3f}" in note
         assert f"n = {len(measured)} measured trials" in note
@@ -170,3 +174,69 @@ def test_rank_correlations_on_continuous_values():
     assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
     assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
     assert spearman(x, -x) == pytest.approx(-1) and kendall_tau_b(x, x) == pytest.approx(1)
+
+
+def test_dominated_by_against_hand_cases():
+    from types import SimpleNamespace
+
+    from nasx.report import dominated_by
+
+    front = [SimpleNamespace(number=n, values=v) for n, v in ((3, (5.0, 200.0)), (7, (8.0, 230.0)), (9, (12.0, 240.0)))]
+    assert dominated_by(front, 10.0, 220.0) == [7]          # #3 is faster but scores lower: no dominance
+    assert dominated_by(front, 12.0, 240.0) == []           # equal to #9: not strictly better anywhere
+    assert dominated_by(front, 12.0, 239.0) == [9]          # as fast, better score
+    assert dominated_by(front, 20.0, 100.0) == [3, 7, 9]
+    assert dominated_by(front, 4.0, 250.0) == []
+
+
+def test_budget_refs_are_the_zoo_models_near_the_budget():
+    from nasx.report import DEFAULT_REFS, budget_refs
+
+    # published MAdds (README's zoo table) up to 2 x 300M, cheapest first
+    near_300m = ("shufflenet_v2_0.5", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v1_g8",
+                 "shufflenet_v2_1.0", "mobilenet_v3_large", "shufflenet_v2_1.5", "mobilenet_v2", "mnasnet_a1",
+                 "fasternet_t0", "channelnet_v1", "mobilenet_v1", "mobilenet_v2_1.4", "shufflenet_v2_2.0")
+    assert budget_refs((3, 224, 224), 300_000_000) == near_300m
+    assert budget_refs((3, 224, 224), 600_000_000, "flops") == near_300m  # FLOPs = 2 x MAdds
+    assert budget_refs((3, 224, 224), 100_000_000) == ("shufflenet_v2_0.5", "mobilenet_v3_small", "shufflenet_v1_g3",
+                                                       "shufflenet_v1_g8", "shufflenet_v2_1.0")
+    assert budget_refs((3, 32, 32), 20_000_000) == DEFAULT_REFS    # no zoo model is made for 32x32
+    assert budget_refs((3, 224, 224), None) == DEFAULT_REFS
+
+
+def test_reference_table_says_which_front_members_dominate_each(report):
+    import html
+
+    url, name, out, r = report
+    assert r.returncode == 0, r.stderr
+    study = optuna.load_study(study_name=name, storage=url)
+    front = [study.trials[n] for n in study.user_attrs["pareto_front"]]
+    text = out.read_text(encoding="utf-8")
+    ref = next(t for t in {d: data for d, data, _ in figure_specs([text])}["fig-front"]
+               if t["name"] == "reference models")
+    lat, score = ref["x"][0], ref["y"][0]
+    beaten = [f"#{t.number}" for t in sorted(front, key=lambda t: t.values[0])
+              if t.values[0] <= lat and t.values[1] >= score and (t.values[0] < lat or t.values[1] > score)]
+    table = html.unescape(re.search(r'<pre id="refs-table">(.*?)</pre>', text, re.S).group(1))
+    row = next(line for line in table.splitlines() if line.startswith("mobilenet_v2 @32x32"))
+    assert row.split()[2:] == [*(", ".join(beaten) or "none").split(), row.split()[-3], f"{lat:.2f}", f"{score:.2f}"]
+    assert row in r.stdout  # the CLI prints the same table
+
+
+def test_references_are_timed_as_the_study_timed_its_trials(small_study, monkeypatch, tmp_path):
+    import nasx.timing
+    from nasx.cli import main
+
+    url, name, _ = small_study
+    assert optuna.load_study(study_name=name, storage=url).user_attrs["measure_time_s"] == 0.2
+    seen = []
+    real = nasx.timing.measure_latency
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["max_time_s"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nasx.timing, "measure_latency", spy)
+    assert main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
+                 "--refs", "shufflenet_v2_0.5", "--no-png"]) == 0
+    assert seen == [0.2]

@@ -136,6 +136,19 @@ def test_changed_space_is_refused_on_resume(tmp_path):
         open_study(b)
 
 
+def test_changed_drift_correction_is_refused_on_resume(tmp_path):
+    """Drift-corrected and raw latencies are on different scales: one study never mixes them."""
+    url = f"sqlite:///{tmp_path}/x.db"
+    space = load_space("cifar32")
+    open_study(SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="s"))
+    raw = SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="s", drift_correction=False)
+    with pytest.raises(nasx.StorageError, match="timed with drift correction; resume it without --no-drift"):
+        open_study(raw)
+    open_study(SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="r", drift_correction=False))
+    with pytest.raises(nasx.StorageError, match="timed without drift correction; resume it with --no-drift"):
+        open_study(SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="r"))
+
+
 @pytest.mark.parametrize("budget", ["300X", "-5M", "0", "abc", "1e999"])
 def test_bad_budget_one_line_exit_2(nasx_cli, tmp_path, budget):
     r = nasx_cli("search", "--config", "cifar32", "--budget", budget, "--storage", f"sqlite:///{tmp_path}/b.db",
