@@ -9,8 +9,11 @@ scheduling; on this project's 2-core VM one network measured 18 ms and 35 ms hal
 slow spell slows every workload alike, so a fixed calibration workload timed right before and right
 after the measurement, inside the same lock, sees it too: `drift_corrected` rescales the measurement by
 reference / calibration, where the reference is the first calibration stored for the device fingerprint
-in a storage (nasx.timing). What remains is each network's own noise (scripts/bench_latency.py --drift
-measures both side by side)."""
+in a storage (nasx.timing). The correction is trusted only when the calibrations before and after
+agree (within CALIBRATION_AGREEMENT): a burst shorter than the measurement that hits one calibration
+window but not the network would otherwise scale a normal measurement down (seen here: 11.0 ms before,
+6.7 ms after, the network 25% too fast); such a measurement is taken again. What remains is each
+network's own noise (scripts/bench_latency.py --drift measures both side by side)."""
 
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ LOCK_PATH = os.path.join(tempfile.gettempdir(), "nasx-measure.lock")
 DEFAULT_MEASURE_TIME_S = 2.0  # time cap of one latency measurement (search, report references)
 CALIBRATION_MODEL = "mobilenet_v3_small"  # zoo network timed around every drift-corrected measurement
 CALIBRATION_S = 0.15  # timed before and after: long enough for ~10 calls at 224x224, short beside the 0.5-2 s
+# before and after within 10% of each other, or the speed changed during the measurement: take it again (up to
+# CALIBRATION_ATTEMPTS in all, then the attempt whose calibrations agreed best). Steady runs here: within 5%.
+CALIBRATION_AGREEMENT = 0.10
+CALIBRATION_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,9 @@ class Latency:
     repeats: int
     stable: bool  # False when the time cap ended the run before the median settled
     fingerprint: dict
-    calibration_ms: float | None = None  # the calibration workload's median around this measurement
+    calibration_ms: float | None = None  # the calibration workload's median around this measurement: the mean
+    calibration_before_ms: float | None = None  # of these two
+    calibration_after_ms: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -126,6 +135,14 @@ def _calibration_workload(input_shape: tuple):
     return build(arch).eval()
 
 
+def calibration_disagreement(lat: dict) -> float:
+    """|after - before| / min(before, after) of a measurement's two calibrations (0 without them)."""
+    before, after = lat.get("calibration_before_ms"), lat.get("calibration_after_ms")
+    if before is None or after is None:
+        return 0.0
+    return abs(after - before) / min(before, after)
+
+
 def drift_corrected(lat: dict, reference_ms: float) -> dict:
     """A measurement rescaled to the machine speed at which the calibration workload took `reference_ms`:
     every time statistic x reference / calibration. Keeps the raw median and the drift (calibration /
@@ -202,7 +219,7 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
     `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device.
     With `calibration` (a module taking the same input), that module is timed for CALIBRATION_S right
     before and right after, under the same lock and settings; `calibration_ms` is the mean of the two
-    medians (see drift_corrected)."""
+    medians, both kept (see drift_corrected and nasx.timing)."""
     import torch
 
     threads = threads or default_threads()
@@ -274,6 +291,7 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
                 break
             if time.perf_counter() > deadline:
                 break
-        calibration_ms = (calibration_before + calibration_median()) / 2 if calibration is not None else None
+        calibration_after = calibration_median() if calibration is not None else None
+    calibration_ms = (calibration_before + calibration_after) / 2 if calibration is not None else None
     return Latency(statistics.median(samples), _iqr(samples), statistics.fmean(samples), min(samples), len(samples),
-                   stable, fp, calibration_ms)
+                   stable, fp, calibration_ms, calibration_before, calibration_after)

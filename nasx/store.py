@@ -14,8 +14,9 @@ from nasx.errors import StorageError
 
 DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
 # Search defaults live here, not in nasx.search, so the CLI can show them without importing optuna.
-# 200: the count at which TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds (scripts/bench_search.py).
-DEFAULT_TRIALS = 200
+# 300: at 300 trials TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds and kept it on re-timing in 4 of 5
+# (scripts/bench_search.py, README "Search quality"); at 200 it did in 5 of 5 recorded, fewer re-timed.
+DEFAULT_TRIALS = 300
 
 metadata = MetaData()
 

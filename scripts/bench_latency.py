@@ -9,7 +9,9 @@ and the agreement of the two nasx runs. Targets: nasx/Timer within 5%; nasx run 
 With --drift ROUNDS it measures instead how much drift correction (nasx.latency) removes: MobileNetV2 and
 the two searched architectures are timed ROUNDS times in turn, each with the calibration workload around it,
 and for each model it prints the spread over the rounds (coefficient of variation, min..max) of the raw
-median and of the drift-corrected one (reference: the run's first calibration), side by side.
+median and of the drift-corrected one, side by side. Both come from one measurement, taken as a search
+takes it (nasx.timing.timed: retried when the calibrations before and after disagree; reference: the
+run's first calibration, in a scratch storage).
 
     python scripts/bench_latency.py --drift 12
 """
@@ -20,6 +22,7 @@ import argparse
 import random
 import statistics
 import sys
+import tempfile
 
 import torch
 from torch.utils.benchmark import Timer
@@ -28,13 +31,15 @@ import nasx
 from nasx.latency import (
     CALIBRATION_MODEL,
     CALIBRATION_S,
-    calibration_workload,
     default_threads,
-    drift_corrected,
+    fingerprint,
+    fingerprint_hash,
     flushed_denormals,
     measure_latency,
 )
 from nasx.space import load_space
+from nasx.store import Store
+from nasx.timing import timed
 
 
 def searched_archs(n: int, seed: int = 0):
@@ -91,18 +96,19 @@ def drift(threads: int, rounds: int, cap: float) -> int:
     for name, arch in models:
         torch.manual_seed(0)
         modules[name] = nasx.build(arch).eval()
-    workload = calibration_workload((3, 224, 224))
+    store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='nasx-drift-')}/calibration.db")
+    fp = fingerprint("cpu", threads, 1, (3, 224, 224), drift_corrected=True)
     raw: dict[str, list[float]] = {name: [] for name, _ in models}
     corrected: dict[str, list[float]] = {name: [] for name, _ in models}
-    reference = None
+    retried = 0
     print(f"torch {torch.__version__}, threads {threads}, {rounds} rounds of {len(models)} models, calibration "
           f"{CALIBRATION_MODEL} for {CALIBRATION_S} s before and after each measurement")
     for r in range(rounds):
         for name, arch in models:
-            lat = measure_latency(modules[name], arch.input, threads=threads, max_time_s=cap, calibration=workload)
-            reference = reference or lat.calibration_ms
-            raw[name].append(lat.median_ms)
-            corrected[name].append(drift_corrected(lat.as_dict(), reference)["median_ms"])
+            lat = timed(modules[name], arch.input, store, fp, fingerprint_hash(fp), threads=threads, max_time_s=cap)
+            raw[name].append(lat["raw_median_ms"])
+            corrected[name].append(lat["median_ms"])
+            retried += lat["attempts"] > 1
         print(f"round {r + 1}/{rounds}: " + "  ".join(f"{n} {raw[n][-1]:.2f} -> {corrected[n][-1]:.2f} ms"
                                                       for n, _ in models), flush=True)
 
@@ -115,6 +121,8 @@ def drift(threads: int, rounds: int, cap: float) -> int:
         a, b = raw[name], corrected[name]
         print(f"{name:<14} {f'{min(a):.2f}..{max(a):.2f}':>19} {cv(a):>7.3f} {f'{min(b):.2f}..{max(b):.2f}':>19} "
               f"{cv(b):>8.3f} {cv(a) / cv(b):>12.2f}")
+    print(f"{retried} of {rounds * len(models)} measurements taken again: their calibrations before and after "
+          f"disagreed")
     return 0
 
 

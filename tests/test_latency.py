@@ -1,5 +1,7 @@
 """Latency measurement: it must order models by real work, carry a fingerprint, and keep settings."""
 
+import functools
+
 import pytest
 import torch
 
@@ -118,6 +120,62 @@ def test_a_slow_spell_is_taken_out(corrected, tmp_path, monkeypatch):
     else:
         assert ratio == pytest.approx(2.0, rel=0.15) and "drift" not in results[1]
     assert all(r["fingerprint"] == fp for r in results)
+
+
+class Burst(torch.nn.Module):
+    """Takes 3 ms per call for its first `slow_calls` calls, then 1 ms: a burst that hits the calibration
+    window before a measurement and is gone by the one after."""
+
+    def __init__(self, slow_calls):
+        super().__init__()
+        self.slow_calls = slow_calls
+
+    def forward(self, x):
+        import time
+
+        time.sleep((3 if self.slow_calls > 0 else 1) / 1e3)
+        self.slow_calls -= 1
+        return x
+
+
+@pytest.mark.parametrize("attempts", [3, 1])
+def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path, monkeypatch):
+    """Before 3 ms, after 1 ms: the mean (2 ms) would halve a normal measurement. With retries the
+    measurement is taken again and keeps its scale; with one attempt (the negative control) it is halved."""
+    import nasx.latency
+    import nasx.timing
+    from nasx.latency import fingerprint_hash
+    from nasx.store import Store
+    from nasx.timing import timed
+
+    monkeypatch.setattr(nasx.latency, "CALIBRATION_S", 0.03)
+    monkeypatch.setattr(nasx.timing, "CALIBRATION_ATTEMPTS", attempts)
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=True)
+    run = functools.partial(timed, Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1,
+                            max_time_s=0.15, warmup_s=0.02)
+    monkeypatch.setattr(nasx.timing, "calibration_workload", lambda shape: Burst(0))
+    steady = run()
+    burst = Burst(20)  # longer than one calibration window (3 warm-up calls + ~10 timed), over before the next
+    monkeypatch.setattr(nasx.timing, "calibration_workload", lambda shape: burst)
+    hit = run()
+    assert steady["attempts"] == 1 and steady["drift"] == 1.0
+    assert hit["raw_median_ms"] == pytest.approx(steady["raw_median_ms"], rel=0.15)
+    if attempts == 3:
+        assert hit["attempts"] == 2, hit
+        assert hit["median_ms"] == pytest.approx(steady["median_ms"], rel=0.15), (steady, hit)
+    else:
+        assert hit["attempts"] == 1 and hit["calibration_before_ms"] > 2 * hit["calibration_after_ms"], hit
+        assert hit["median_ms"] < 0.7 * steady["median_ms"], (steady, hit)
+
+
+def test_calibration_disagreement_by_hand():
+    from nasx.latency import calibration_disagreement
+
+    assert calibration_disagreement({"calibration_before_ms": 11.0, "calibration_after_ms": 6.6}) == pytest.approx(
+        4.4 / 6.6)
+    assert calibration_disagreement({"calibration_before_ms": 6.0, "calibration_after_ms": 6.3}) == pytest.approx(0.05)
+    assert calibration_disagreement({"calibration_ms": None}) == 0.0
 
 
 def test_drift_corrected_numbers_have_their_own_fingerprint():
