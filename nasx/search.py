@@ -323,7 +323,8 @@ class Objective:
         attrs["time_measure_s"] = time.perf_counter() - t
         attrs["latency_cached"] = cached is not None
         attrs["latency"] = {k: lat[k] for k in ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable",
-                                                "raw_median_ms", "drift") if k in lat}
+                                                "raw_median_ms", "drift", "attempts", "calibration_before_ms",
+                                                "calibration_after_ms") if k in lat}
         attrs["fingerprint"] = lat["fingerprint"]
 
         value = self._score(arch, module, attrs)

@@ -55,6 +55,9 @@ def test_constraints_hold_and_rejected_trials_are_never_measured(finished):
         assert report.madds <= BUDGET and report.mac <= MAC_BUDGET
         assert t.user_attrs["madds"] == report.madds and t.user_attrs["feasible"] is True
         assert t.values[0] == t.user_attrs["latency"]["median_ms"] > 0
+        lat = t.user_attrs["latency"]  # drift-corrected by default: raw / drift, with what the drift came from
+        assert lat["median_ms"] == pytest.approx(lat["raw_median_ms"] / lat["drift"])
+        assert 1 <= lat["attempts"] <= 3 and lat["calibration_before_ms"] > 0 and lat["calibration_after_ms"] > 0
         assert set(t.user_attrs["fingerprint"]) >= {"hardware", "threads", "torch", "dtype", "batch", "input"}
         assert all(v <= 0 for v in t.constraints.values())
     for t in rejected:
