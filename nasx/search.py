@@ -28,7 +28,15 @@ from nasx.latency import (DEFAULT_MEASURE_TIME_S, default_threads, fingerprint, 
                           resolve_device)
 from nasx.score import check_score, get_score, needs_data
 from nasx.space import SearchSpace, load_space
-from nasx.store import DEFAULT_STORAGE, DEFAULT_TRIALS, Store, engine_kwargs, explain, prepare_sqlite_dir
+from nasx.store import (
+    DEFAULT_STORAGE,
+    DEFAULT_TRIALS,
+    Store,
+    created_by_one_of_racing_workers,
+    engine_kwargs,
+    explain,
+    prepare_sqlite_dir,
+)
 from nasx.summary import readable_attrs
 from nasx.timing import timed
 
@@ -174,10 +182,10 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     prepare_sqlite_dir(url)
     try:
-        storage = optuna.storages.RDBStorage(
+        storage = created_by_one_of_racing_workers(lambda: optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs(url), heartbeat_interval=settings.heartbeat_s,
             grace_period=3 * settings.heartbeat_s,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     except Exception as e:  # optuna wraps driver errors in several types
         raise explain(url, e) from None
     existing = {s.study_name: s for s in storage.get_all_studies()}

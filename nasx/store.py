@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, create_engine, select
@@ -93,6 +94,23 @@ def engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True}
 
 
+def created_by_one_of_racing_workers(create, attempts: int = 5):
+    """`create()` (something that creates tables if missing), again when a worker starting at the same moment
+    created them first: each checks, both see no table (or no version row), one CREATE or INSERT fails
+    (PostgreSQL: duplicate key in pg_type; MySQL, SQLite: table already exists; a duplicate version row).
+    The next check sees what the other worker made and creates nothing."""
+    for attempt in range(attempts):
+        try:
+            return create()
+        except Exception as e:  # optuna and the drivers wrap this error in several types
+            text = str(e).lower()
+            raced = any(sign in text for sign in ("already exists", "duplicate", "unique constraint"))
+            if not raced or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return None
+
+
 class Store:
     """The nasx tables of one storage URL."""
 
@@ -104,7 +122,7 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 with self.engine.begin() as c:  # WAL persists in the file: readers never block the writer
                     c.exec_driver_sql("PRAGMA journal_mode=WAL")
-            metadata.create_all(self.engine)
+            created_by_one_of_racing_workers(lambda: metadata.create_all(self.engine))
         except (SQLAlchemyError, ModuleNotFoundError, ValueError) as e:
             raise explain(url, e) from None
 

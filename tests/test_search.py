@@ -185,3 +185,26 @@ def test_bad_inputs_do_not_lose_stored_trials(nasx_cli, tmp_path):
         assert len(lines) == 1 and "Traceback" not in r.stderr, (extra, r.stderr)
     assert "hyperconv" in nasx_cli("search", "--config", str(bad_config), cwd=tmp_path).stderr
     assert len(trials_of(url, "keep")) == before
+
+
+def test_only_a_table_creation_race_is_retried():
+    from nasx.store import created_by_one_of_racing_workers
+
+    calls = []
+
+    def lost_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError('duplicate key value violates unique constraint "pg_type_typname_nsp_index"')
+        return "tables"
+
+    assert created_by_one_of_racing_workers(lost_twice) == "tables" and len(calls) == 3
+    calls.clear()
+
+    def refused():
+        calls.append(1)
+        raise RuntimeError("connection refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        created_by_one_of_racing_workers(refused)
+    assert len(calls) == 1  # another error is not a race: reported at once

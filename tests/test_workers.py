@@ -169,3 +169,39 @@ def test_two_workers_on_sqlite_are_safe(tmp_path):
     assert r.returncode == 0, r.stderr
     ts = optuna.load_study(study_name="sq", storage=url).trials
     assert len(ts) == 8 and all(t.state in FINISHED for t in ts)
+
+
+START_AT_ONCE = """
+import sys, time
+from nasx.search import Budgets, SearchSettings, open_study
+from nasx.space import load_space
+from nasx.store import Store
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every worker starts at the same instant
+Store(sys.argv[1])
+open_study(SearchSettings(space=load_space("cifar32"), budgets=Budgets(), storage=sys.argv[1], study_name="s"))
+"""
+
+
+def test_workers_starting_at_once_on_an_empty_database():
+    """Several workers opening one new PostgreSQL database at the same instant all create the tables at once;
+    the losers of that race (duplicate key in pg_type) must retry, not exit (CI hit this on a fresh server)."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG, isolation_level="AUTOCOMMIT")
+    for _ in range(3):
+        db = f"nasx_race_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as c:
+            c.exec_driver_sql(f"CREATE DATABASE {db}")
+        url = PG.rsplit("/", 1)[0] + "/" + db
+        try:
+            start = time.time() + 4  # after every interpreter has imported nasx and optuna
+            procs = [subprocess.Popen([sys.executable, "-c", START_AT_ONCE, url, str(start)], stderr=subprocess.PIPE,
+                                      text=True) for _ in range(4)]
+            for p in procs:
+                _, err = p.communicate(timeout=120)
+                assert p.returncode == 0, err
+            assert "s" in optuna.get_all_study_names(url)
+        finally:
+            sqlalchemy.create_engine(url).dispose()
+            with admin.connect() as c:
+                c.exec_driver_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
