@@ -100,7 +100,8 @@ def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple
 
     if not budget:
         return DEFAULT_REFS
-    used = {n: getattr(cost(zoo.get(n)), metric) for n in zoo.names() if tuple(zoo.get(n).input) == tuple(input_shape)}
+    archs = {n: zoo.get(n) for n in zoo.names()}
+    used = {n: getattr(cost(a), metric) for n, a in archs.items() if tuple(a.input) == tuple(input_shape)}
     near = sorted((u, n) for n, u in used.items() if u <= NEAR_BUDGET * budget)
     return tuple(n for _, n in near) or DEFAULT_REFS
 

@@ -202,7 +202,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             flag = "without --no-drift-correction" if corrected else "with --no-drift-correction"
             raise StorageError(f"study {name!r} was timed {'with' if corrected else 'without'} drift correction; "
                                f"resume it {flag} or use a new --study name")
-        made_from = existing[name].user_attrs.get("config_hash")
+        made_from = attrs.get("config_hash")
         if made_from and made_from != settings.space.config_hash:
             raise StorageError(f"study {name!r} was made from a different search space (config hash {made_from}, "
                                f"now {settings.space.config_hash}); use a new --study name to search the changed "

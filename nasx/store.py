@@ -15,8 +15,8 @@ from nasx.errors import StorageError
 
 DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
 # Search defaults live here, not in nasx.search, so the CLI can show them without importing optuna.
-# 300: at 300 trials TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds and kept it on re-timing in 4 of 5
-# (scripts/bench_search.py, README "Search quality"); at 200 it did in 5 of 5 recorded, fewer re-timed.
+# 300: at 300 trials TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds, all 5 kept on re-timing; after 200
+# of the same trials, in 4 of 5 (scripts/bench_search.py, README "Search quality").
 DEFAULT_TRIALS = 300
 
 metadata = MetaData()
@@ -108,7 +108,6 @@ def created_by_one_of_racing_workers(create, attempts: int = 5):
             if not raced or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
-    return None
 
 
 class Store:

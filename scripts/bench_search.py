@@ -32,7 +32,7 @@ import optuna
 import nasx
 from nasx import zoo
 from nasx.pareto import dominates, hypervolume, normalised
-from nasx.report import budget_refs
+from nasx.report import budget_refs, dominated_by
 from nasx.search import Budgets, Objective, SearchSettings, pareto_front, search
 from nasx.space import load_space
 from nasx.stats import kendall_tau_b, spearman
@@ -169,7 +169,7 @@ def main() -> int:
     print(f"  {'model':<20} {'MAdds':>7} {'latency ms':>10} {'score':>7} " + " ".join(f"{k:>{max(8, len(k))}}"
                                                                                   for k in fronts))
     for name, (lat, score, madds) in sorted(reference.items(), key=lambda kv: kv[1][2]):
-        cells = [(k, sum(any(dominates(tuple(t.values), (lat, score)) for t in f) for f in fs), len(fs))
+        cells = [(k, sum(bool(dominated_by(f, lat, score)) for f in fs), len(fs))
                  for k, fs in fronts.items()]
         print(f"  {name:<20} {madds / 1e6:>6.0f}M {lat:>10.2f} {score:>7.2f} "
               + " ".join(f"{f'{n}/{m}':>{max(8, len(k))}}" for k, n, m in cells))
