@@ -1,5 +1,5 @@
 import sys
 
-from nasx.cli import main
+from nasx.cli.main import main
 
 sys.exit(main())

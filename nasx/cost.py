@@ -77,7 +77,7 @@ class CostReport:
 
     def table(self) -> str:
         """A readable per-layer table; its header names the convention."""
-        from nasx.fmt import human, render_table
+        from nasx.util.fmt import human, render_table
 
         unit = {"madds": "MAdds", "flops": "FLOPs", "exact": "ops"}[self.convention.kind]
         rows = [[f"{r.section}[{r.index}]", r.type, "x".join(map(str, r.out_shape)), human(r.cost.ops),

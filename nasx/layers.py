@@ -12,8 +12,21 @@ from typing import ClassVar
 
 from nasx.errors import ArchError
 from nasx.graph import Graph
-from nasx.ops import (ACTIVATIONS, Activation, BatchNorm, ChannelShuffle, ChannelwiseConv, Conv2d, Flatten,
-                      GlobalAvgPool, Linear, Multiply, Op, PartialConv, Pool)
+from nasx.ops import (
+    ACTIVATIONS,
+    Activation,
+    BatchNorm,
+    ChannelShuffle,
+    ChannelwiseConv,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    Multiply,
+    Op,
+    PartialConv,
+    Pool,
+)
 from nasx.ops.conv import kind
 
 LAYER_TYPES: dict[str, type] = {}

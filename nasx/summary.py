@@ -4,7 +4,7 @@ Pure string formatting over the JSON a trial stores: no torch, no database."""
 
 from __future__ import annotations
 
-from nasx.fmt import human
+from nasx.util.fmt import human
 
 # fields that are noise in a one-line summary (shown only by `nasx cost` or the arch JSON)
 _QUIET = {"type", "out", "stride", "padding", "dilation", "bias", "bn", "act", "mid", "se_mid", "se_gate", "linear",

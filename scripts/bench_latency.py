@@ -6,11 +6,11 @@ and the agreement of the two nasx runs. Targets: nasx/Timer within 5%; nasx run 
 
     python scripts/bench_latency.py [--threads N] [--quick]
 
-With --drift ROUNDS it measures instead how much drift correction (nasx.latency) removes: MobileNetV2 and
+With --drift ROUNDS it measures instead how much drift correction (nasx.measure.latency) removes: MobileNetV2 and
 the two searched architectures are timed ROUNDS times in turn, each with the calibration workload around it,
 and for each model it prints the spread over the rounds (coefficient of variation, min..max) of the raw
 median and of the drift-corrected one, side by side. Both come from one measurement, taken as a search
-takes it (nasx.timing.timed: retried when the calibrations before and after disagree; reference: the
+takes it (nasx.measure.timing.timed: retried when the calibrations before and after disagree; reference: the
 run's first calibration, in a scratch storage).
 
     python scripts/bench_latency.py --drift 12
@@ -28,7 +28,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 import nasx
-from nasx.latency import (
+from nasx.measure.latency import (
     CALIBRATION_MODEL,
     CALIBRATION_S,
     default_threads,
@@ -37,9 +37,9 @@ from nasx.latency import (
     flushed_denormals,
     measure_latency,
 )
-from nasx.space import load_space
-from nasx.store import Store
-from nasx.timing import timed
+from nasx.measure.timing import timed
+from nasx.space.config import load_space
+from nasx.store.db import Store
 
 
 def searched_archs(n: int, seed: int = 0):

@@ -24,13 +24,16 @@ import time
 import numpy as np
 import optuna
 
-from nasx.explore import ExploreSettings, explore
-from nasx.latency import fingerprint, fingerprint_hash
-from nasx.latency_model import load_model, within_share
-from nasx.search import Budgets, SearchSettings, pareto_front, search
-from nasx.space import load_space
-from nasx.store import Store
-from nasx.units import parse_count
+from nasx.explore.run import ExploreSettings, explore
+from nasx.measure.latency import fingerprint, fingerprint_hash
+from nasx.measure.latency_model import load_model, within_share
+from nasx.search.budgets import Budgets
+from nasx.search.run import search
+from nasx.search.settings import SearchSettings
+from nasx.space.config import load_space
+from nasx.store.db import Store
+from nasx.store.studies import pareto_front
+from nasx.util.units import parse_count
 
 
 def run_search(space, args, study: str, prefilter: bool):

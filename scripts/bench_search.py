@@ -31,13 +31,17 @@ import optuna
 
 import nasx
 from nasx import zoo
-from nasx.pareto import dominates, hypervolume, normalised
-from nasx.report import budget_refs, dominated_by
-from nasx.search import Budgets, Objective, SearchSettings, pareto_front, search
-from nasx.space import load_space
-from nasx.stats import kendall_tau_b, spearman
-from nasx.store import DEFAULT_TRIALS, Store
-from nasx.units import parse_count
+from nasx.search.budgets import Budgets
+from nasx.search.objective import Objective
+from nasx.search.run import search
+from nasx.search.settings import SearchSettings
+from nasx.space.config import load_space
+from nasx.store.db import DEFAULT_TRIALS, Store
+from nasx.store.studies import pareto_front
+from nasx.study.report import budget_refs, dominated_by
+from nasx.util.pareto import dominates, hypervolume, normalised
+from nasx.util.stats import kendall_tau_b, spearman
+from nasx.util.units import parse_count
 
 REF_POINT = (2.0, 0.8)
 BASELINE = "mobilenet_v2"
@@ -55,7 +59,7 @@ def confirm(objective: Objective, members: list, rounds: int) -> dict[int, float
     import torch
 
     from nasx.arch import Arch
-    from nasx.latency import measure_latency
+    from nasx.measure.latency import measure_latency
 
     s = objective.s
 
@@ -199,7 +203,7 @@ def main() -> int:
             print(f"  {key}: {held}/{len(fs)} fronts still dominate {BASELINE} after re-timing")
 
     if args.report:
-        from nasx.report import make_report, refs_table
+        from nasx.study.report import make_report, refs_table
 
         key = next(k for k in studies if k.endswith("tpe"))
         _, _, data = make_report(studies[key][0], args.storage, args.report, png=False)

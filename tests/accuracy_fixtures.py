@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 
 from nasx.arch import Arch
-from nasx.space import load_space
+from nasx.space.config import load_space
 
 
 def tiny_space_text() -> str:

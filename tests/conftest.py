@@ -24,8 +24,10 @@ def small_study(tmp_path_factory):
     10 trials (seed 2: 6 feasible, 4 rejected), short latency measurements, plus one failed trial."""
     import optuna
 
-    from nasx.search import Budgets, SearchSettings, search
-    from nasx.space import load_space
+    from nasx.search.budgets import Budgets
+    from nasx.search.run import search
+    from nasx.search.settings import SearchSettings
+    from nasx.space.config import load_space
 
     d = tmp_path_factory.mktemp("study")
     url = f"sqlite:///{d}/s.db"

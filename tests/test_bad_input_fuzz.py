@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import nasx
 from nasx.errors import NasxError
-from nasx.space import parse_space
-from nasx.units import parse_count, parse_size
+from nasx.space.config import parse_space
+from nasx.util.units import parse_count, parse_size
 
 budget_like = st.one_of(
     st.text(max_size=30),

@@ -1,5 +1,5 @@
 """scripts/bench_search.py end to end on a tiny run: its hypervolumes and zoo-dominance counts are recomputed
-here from the studies it stored, by hand (a staircase sum, plain comparisons), not with nasx.pareto."""
+here from the studies it stored, by hand (a staircase sum, plain comparisons), not with nasx.util.pareto."""
 
 import re
 import subprocess

@@ -21,7 +21,7 @@ import torch
 import nasx
 from nasx import compare as cmp
 from nasx.arch import Arch
-from nasx.cli import main as cli_main
+from nasx.cli.main import main as cli_main
 
 
 def usable(package: str) -> bool:

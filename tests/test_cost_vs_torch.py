@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import memtraffic
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, note, settings
@@ -24,13 +25,23 @@ from hypothesis.control import currently_in_test_context
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import memtraffic
 import nasx
 from nasx.arch import layer_graph
 from nasx.blocks import ChannelwiseBlock, DwsepBlock, GroupShuffleBlock, PartialBlock, StandardBlock
 from nasx.layers import SqueezeExcite
-from nasx.ops import (ACTIVATIONS, Activation, BatchNorm, ChannelShuffle, ChannelwiseConv, Conv2d, Flatten,
-                      GlobalAvgPool, Linear, PartialConv, Pool)
+from nasx.ops import (
+    ACTIVATIONS,
+    Activation,
+    BatchNorm,
+    ChannelShuffle,
+    ChannelwiseConv,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    PartialConv,
+    Pool,
+)
 
 
 def cfg(n: int):

@@ -15,6 +15,7 @@ import time
 import optuna
 import pytest
 
+
 def first_existing(*paths):
     return next((p for p in paths if p and os.path.exists(p)), None)
 
@@ -42,7 +43,7 @@ def test_trials_carry_readable_attrs(small_study):
 
 def test_front_figure_is_saved_into_the_study(small_study):
     pytest.importorskip("optuna_dashboard")
-    from nasx.dashboard import FIGURE_ID, attach_front_figure
+    from nasx.study.dashboard import FIGURE_ID, attach_front_figure
 
     url, name, _ = small_study
     study = optuna.load_study(study_name=name, storage=url)

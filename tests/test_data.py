@@ -7,11 +7,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
-from nasx.data import MAX_VAL, load_data, safe_unpickle, split
-from nasx.errors import ConfigError
 from accuracy_fixtures import make_cifar, make_folder
 
+from nasx.errors import ConfigError
+from nasx.score.data import MAX_VAL, load_data, safe_unpickle, split
 
 # --- digits ---
 

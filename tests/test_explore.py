@@ -12,12 +12,25 @@ from sqlalchemy import func, select
 
 import nasx
 from nasx.errors import NasxError
-from nasx.explore import (ALL, FixedChoices, draw, edf, edf_at, enumerate_space, explore_archs, explore_runs,
-                          population_names, quotas, sample_population, split_halves, stratified_subset, subspace)
-from nasx.latency import fingerprint, fingerprint_hash
-from nasx.latency_model import load_model
-from nasx.space import load_space, parse_space
-from nasx.store import Store, latency_cache
+from nasx.explore.sampling import (
+    ALL,
+    FixedChoices,
+    draw,
+    edf,
+    edf_at,
+    enumerate_space,
+    population_names,
+    quotas,
+    sample_population,
+    split_halves,
+    stratified_subset,
+    subspace,
+)
+from nasx.explore.schema import explore_archs, explore_runs
+from nasx.measure.latency import fingerprint, fingerprint_hash
+from nasx.measure.latency_model import load_model
+from nasx.space.config import load_space, parse_space
+from nasx.store.db import Store, latency_cache
 
 TINY = """
 name: tiny
@@ -199,7 +212,7 @@ def test_explore_reuses_the_latency_cache(explored):
 
 
 def test_explore_bad_input(tmp_path, capsys):
-    from nasx.cli import main
+    from nasx.cli.main import main
 
     url = f"sqlite:///{tmp_path}/x.db"
     for args, text in ((["-n", "0"], "-n must be at least 1"), (["--measure", "3"], "too few"),

@@ -10,7 +10,7 @@ import pytest
 
 import nasx
 from nasx.errors import NasxError
-from nasx.export import ONNX_ATOL, ONNX_RTOL, SEED, atomic_write, export_arch, parse_target, pick_best
+from nasx.study.export import ONNX_ATOL, ONNX_RTOL, SEED, atomic_write, export_arch, parse_target, pick_best
 
 COSTS = ("madds", "flops", "params", "mac_elements", "mac_bytes", "activations")
 
@@ -20,7 +20,7 @@ def trials(url, name):
 
 
 def front_of(url, name):
-    from nasx.inspect import load_study, study_front
+    from nasx.store.studies import load_study, study_front
 
     return study_front(load_study(url, name))
 
@@ -102,7 +102,7 @@ def test_best_picks_the_nearest_front_member(small_study, nasx_cli, tmp_path):
 
 def run_main(capsys, *args):
     """The CLI in-process (cheaper than a fresh interpreter for error paths): (status, stdout, stderr)."""
-    from nasx.cli import main
+    from nasx.cli.main import main
 
     capsys.readouterr()
     rc = main([str(a) for a in args])

@@ -23,8 +23,18 @@ import nasx
 import nasx.zoo
 from nasx.blocks import ChannelwiseBlock, DwsepBlock, GroupShuffleBlock, PartialBlock, StandardBlock
 from nasx.layers import SqueezeExcite
-from nasx.ops import (Activation, BatchNorm, ChannelShuffle, ChannelwiseConv, Conv2d, Flatten, GlobalAvgPool,
-                      Linear, PartialConv, Pool)
+from nasx.ops import (
+    Activation,
+    BatchNorm,
+    ChannelShuffle,
+    ChannelwiseConv,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    PartialConv,
+    Pool,
+)
 
 MAX_ZOO_MADDS = 8e9  # tracing time grows with the model: skip anything bigger than ResNet-50 x 2
 

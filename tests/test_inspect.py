@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 import nasx
-from nasx.inspect import latest_study_name, load_study, open_storage, study_front
+from nasx.store.studies import latest_study_name, load_study, open_storage, study_front
 
 REQUIRED = {"trial", "latency_ms", "score", "madds", "mac_elements", "params", "arch"}
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import nasx
-from nasx.latency import fingerprint, host_lock, measure_latency
+from nasx.measure.latency import fingerprint, host_lock, measure_latency
 
 
 def conv_stack(n):
@@ -64,7 +64,7 @@ def test_cuda_request_without_gpu_is_a_clear_error():
 
 
 def test_drift_correction_by_hand():
-    from nasx.latency import drift_corrected
+    from nasx.measure.latency import drift_corrected
 
     lat = {"median_ms": 30.0, "iqr_ms": 3.0, "mean_ms": 31.5, "min_ms": 27.0, "calibration_ms": 15.0, "repeats": 9}
     out = drift_corrected(lat, reference_ms=10.0)  # the machine runs 1.5x slower than at the reference
@@ -94,14 +94,14 @@ SLOWDOWN = [1.0]
 def test_a_slow_spell_is_taken_out(corrected, tmp_path, monkeypatch):
     """The machine slows down 2x between two measurements of one network: drift-corrected numbers stay put
     (the calibration workload slowed down too); raw ones double (the negative control)."""
-    import nasx.latency
-    import nasx.timing
-    from nasx.latency import fingerprint_hash
-    from nasx.store import Store
-    from nasx.timing import timed
+    import nasx.measure.latency
+    import nasx.measure.timing
+    from nasx.measure.latency import fingerprint_hash
+    from nasx.measure.timing import timed
+    from nasx.store.db import Store
 
-    monkeypatch.setattr(nasx.timing, "calibration_workload", lambda shape: Sleeper(1.0))
-    monkeypatch.setattr(nasx.latency, "CALIBRATION_S", 0.03)
+    monkeypatch.setattr(nasx.measure.timing, "calibration_workload", lambda shape: Sleeper(1.0))
+    monkeypatch.setattr(nasx.measure.latency, "CALIBRATION_S", 0.03)
     store = Store(f"sqlite:///{tmp_path}/s.db")
     fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=corrected)
     assert ("calibration" in fp) == corrected
@@ -142,22 +142,22 @@ class Burst(torch.nn.Module):
 def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path, monkeypatch):
     """Before 3 ms, after 1 ms: the mean (2 ms) would halve a normal measurement. With retries the
     measurement is taken again and keeps its scale; with one attempt (the negative control) it is halved."""
-    import nasx.latency
-    import nasx.timing
-    from nasx.latency import fingerprint_hash
-    from nasx.store import Store
-    from nasx.timing import timed
+    import nasx.measure.latency
+    import nasx.measure.timing
+    from nasx.measure.latency import fingerprint_hash
+    from nasx.measure.timing import timed
+    from nasx.store.db import Store
 
-    monkeypatch.setattr(nasx.latency, "CALIBRATION_S", 0.03)
-    monkeypatch.setattr(nasx.timing, "CALIBRATION_ATTEMPTS", attempts)
+    monkeypatch.setattr(nasx.measure.latency, "CALIBRATION_S", 0.03)
+    monkeypatch.setattr(nasx.measure.timing, "CALIBRATION_ATTEMPTS", attempts)
     store = Store(f"sqlite:///{tmp_path}/s.db")
     fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=True)
     run = functools.partial(timed, Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1,
                             max_time_s=0.15, warmup_s=0.02)
-    monkeypatch.setattr(nasx.timing, "calibration_workload", lambda shape: Burst(0))
+    monkeypatch.setattr(nasx.measure.timing, "calibration_workload", lambda shape: Burst(0))
     steady = run()
     burst = Burst(20)  # longer than one calibration window (3 warm-up calls + ~10 timed), over before the next
-    monkeypatch.setattr(nasx.timing, "calibration_workload", lambda shape: burst)
+    monkeypatch.setattr(nasx.measure.timing, "calibration_workload", lambda shape: burst)
     hit = run()
     assert steady["attempts"] == 1 and steady["drift"] == 1.0
     assert hit["raw_median_ms"] == pytest.approx(steady["raw_median_ms"], rel=0.15)
@@ -170,7 +170,7 @@ def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path,
 
 
 def test_calibration_disagreement_by_hand():
-    from nasx.latency import calibration_disagreement
+    from nasx.measure.latency import calibration_disagreement
 
     assert calibration_disagreement({"calibration_before_ms": 11.0, "calibration_after_ms": 6.6}) == pytest.approx(
         4.4 / 6.6)
@@ -179,7 +179,7 @@ def test_calibration_disagreement_by_hand():
 
 
 def test_drift_corrected_numbers_have_their_own_fingerprint():
-    from nasx.latency import fingerprint_hash
+    from nasx.measure.latency import fingerprint_hash
 
     raw = fingerprint("cpu", 2, 1, (3, 224, 224))
     corrected = fingerprint("cpu", 2, 1, (3, 224, 224), drift_corrected=True)

@@ -10,13 +10,15 @@ import scipy.optimize
 import scipy.stats
 
 from nasx.errors import NasxError
-from nasx.latency import fingerprint, fingerprint_hash
-from nasx.latency_model import LatencyModel, fit_linear, load_model, relative_errors, save_model, within_share
-from nasx.prefilter import Prefilter, default_margin
-from nasx.stats import kendall_tau_b, spearman
-from nasx.search import Budgets, SearchSettings, search
-from nasx.space import load_space
-from nasx.store import Store, latency_cache
+from nasx.measure.latency import fingerprint, fingerprint_hash
+from nasx.measure.latency_model import LatencyModel, fit_linear, load_model, relative_errors, save_model, within_share
+from nasx.measure.prefilter import Prefilter, default_margin
+from nasx.search.budgets import Budgets
+from nasx.search.run import search
+from nasx.search.settings import SearchSettings
+from nasx.space.config import load_space
+from nasx.store.db import Store, latency_cache
+from nasx.util.stats import kendall_tau_b, spearman
 
 # fixed data: latency (ms) of 8 made-up networks against their MAdds and MAC
 MADDS = np.array([50e6, 120e6, 80e6, 300e6, 210e6, 95e6, 400e6, 150e6])
@@ -143,7 +145,7 @@ def test_prefilter_skips_and_never_claims_a_latency(prefiltered_search):
         assert store.get_latency(a["arch_hash"], fph) is None  # never timed
         dom = by_number[int(a["reason"].split("dominated by trial ")[1].split()[0])]
         assert dom.number < t.number and dom.values[0] < 900 and dom.values[1] >= a["score"]
-    from nasx.search import trial_status
+    from nasx.store.studies import trial_status
 
     assert {trial_status(t) for t in skipped} == {"prefiltered"}
     for t in timed:
@@ -163,7 +165,7 @@ def test_prefilter_without_a_model_is_one_clear_error(tmp_path, nasx_cli):
 
 
 def test_prefilter_is_off_by_default():
-    from nasx.cli import make_parser
+    from nasx.cli.main import make_parser
 
     args = make_parser().parse_args(["search"])
     assert args.prefilter is False and args.prefilter_margin is None

@@ -9,8 +9,20 @@ import pytest
 import nasx
 from nasx.arch import Arch
 from nasx.errors import NasxError
-from nasx.microbench import (BLOCKS, DWCONV, OPS, PCONV, Row, fasternet_claim, parse_shapes, plan, run,
-                             summary_table, table, write_html)
+from nasx.explore.microbench import (
+    BLOCKS,
+    DWCONV,
+    OPS,
+    PCONV,
+    Row,
+    fasternet_claim,
+    parse_shapes,
+    plan,
+    run,
+    summary_table,
+    table,
+    write_html,
+)
 from nasx.ops import Conv2d
 
 
@@ -62,7 +74,7 @@ def test_parse_shapes():
 
 
 def test_microbench_bad_input(capsys):
-    from nasx.cli import main
+    from nasx.cli.main import main
 
     for args, text in ((["--shapes", "30x8"], "multiple of 16"), (["--target", "-5M"], "--target '-5M'"),
                        (["--target", "0"], "positive"), (["--measure-time", "0"], "positive")):

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from nasx.pareto import dominates, hypervolume, nondominated
+from nasx.util.pareto import dominates, hypervolume, nondominated
 
 
 def test_dominance():

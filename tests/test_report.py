@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from nasx.stats import kendall_tau_b, rankdata, spearman
+from nasx.util.stats import kendall_tau_b, rankdata, spearman
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -119,7 +119,7 @@ def test_correlations_match_scipy(report):
 
 
 def test_reference_models_come_from_the_cache_the_second_time(report, capsys):
-    from nasx.cli import main
+    from nasx.cli.main import main
 
     url, name, out, r = report
     assert r.returncode == 0, r.stderr
@@ -140,12 +140,12 @@ def test_reference_models_come_from_the_cache_the_second_time(report, capsys):
 
 
 def test_references_are_not_measured_on_another_machine(small_study, monkeypatch, capsys, tmp_path):
-    import nasx.search
-    from nasx.cli import main
+    import nasx.search.objective
+    from nasx.cli.main import main
 
     url, name, _ = small_study
-    real = nasx.search.fingerprint
-    monkeypatch.setattr(nasx.search, "fingerprint", lambda *a, **k: {**real(*a, **k), "hardware": "other CPU"})
+    real = nasx.search.objective.fingerprint
+    monkeypatch.setattr(nasx.search.objective, "fingerprint", lambda *a, **k: {**real(*a, **k), "hardware": "other CPU"})
     rc = main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
                "--refs", "shufflenet_v2_0.5", "--no-png"])
     err = capsys.readouterr().err
@@ -179,7 +179,7 @@ def test_rank_correlations_on_continuous_values():
 def test_dominated_by_against_hand_cases():
     from types import SimpleNamespace
 
-    from nasx.report import dominated_by
+    from nasx.study.report import dominated_by
 
     front = [SimpleNamespace(number=n, values=v) for n, v in ((3, (5.0, 200.0)), (7, (8.0, 230.0)), (9, (12.0, 240.0)))]
     assert dominated_by(front, 10.0, 220.0) == [7]          # #3 is faster but scores lower: no dominance
@@ -190,7 +190,7 @@ def test_dominated_by_against_hand_cases():
 
 
 def test_budget_refs_are_the_zoo_models_near_the_budget():
-    from nasx.report import DEFAULT_REFS, budget_refs
+    from nasx.study.report import DEFAULT_REFS, budget_refs
 
     # published MAdds (README's zoo table) up to 2 x 300M, cheapest first
     near_300m = ("shufflenet_v2_0.5", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v1_g8",
@@ -224,19 +224,19 @@ def test_reference_table_says_which_front_members_dominate_each(report):
 
 
 def test_references_are_timed_as_the_study_timed_its_trials(small_study, monkeypatch, tmp_path):
-    import nasx.timing
-    from nasx.cli import main
+    import nasx.measure.timing
+    from nasx.cli.main import main
 
     url, name, _ = small_study
     assert optuna.load_study(study_name=name, storage=url).user_attrs["measure_time_s"] == 0.2
     seen = []
-    real = nasx.timing.measure_latency
+    real = nasx.measure.timing.measure_latency
 
     def spy(*args, **kwargs):
         seen.append(kwargs["max_time_s"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nasx.timing, "measure_latency", spy)
+    monkeypatch.setattr(nasx.measure.timing, "measure_latency", spy)
     assert main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
                  "--refs", "shufflenet_v2_0.5", "--no-png"]) == 0
     assert seen == [0.2]

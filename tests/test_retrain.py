@@ -4,14 +4,15 @@ linked to the trial, loaded back and re-evaluated to the same accuracy."""
 import optuna
 import pytest
 import torch
-
-from nasx.cli import main
-from nasx.data import load_data
-from nasx.search import Budgets, SearchSettings, search
-from nasx.space import load_space
-from nasx.train import evaluate
-
 from accuracy_fixtures import tiny_space
+
+from nasx.cli.main import main
+from nasx.score.data import load_data
+from nasx.score.train import evaluate
+from nasx.search.budgets import Budgets
+from nasx.search.run import search
+from nasx.search.settings import SearchSettings
+from nasx.space.config import load_space
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_retrain_stores_weights_that_reload_to_the_same_accuracy(study_url, caps
 
     from nasx.arch import Arch
     from nasx.build import build
-    from nasx.retrain import download, load_weights
+    from nasx.study.retrain import download, load_weights
 
     path = download(d / "artifacts", artifact_id, d / "back.safetensors")
     state, meta = load_weights(path)

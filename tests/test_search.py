@@ -6,9 +6,13 @@ import optuna
 import pytest
 
 import nasx
-from nasx.search import Budgets, Objective, SearchSettings, open_study, search
-from nasx.space import load_space
-from nasx.store import Store
+from nasx.search.budgets import Budgets
+from nasx.search.objective import Objective
+from nasx.search.run import search
+from nasx.search.settings import SearchSettings
+from nasx.search.study import open_study
+from nasx.space.config import load_space
+from nasx.store.db import Store
 
 BUDGET = 12_000_000
 MAC_BUDGET = 1_500_000
@@ -132,7 +136,7 @@ def test_changed_space_is_refused_on_resume(tmp_path):
     a = SearchSettings(space=load_space("cifar32"), budgets=Budgets(), storage=url, study_name="s")
     open_study(a)
     text = load_space("cifar32").text.replace("head: {out: [256]}", "head: {out: [512]}")
-    from nasx.space import parse_space
+    from nasx.space.config import parse_space
 
     b = SearchSettings(space=parse_space(text, "edited.yaml"), budgets=Budgets(), storage=url, study_name="s")
     with pytest.raises(nasx.StorageError, match="different search space"):
@@ -188,7 +192,7 @@ def test_bad_inputs_do_not_lose_stored_trials(nasx_cli, tmp_path):
 
 
 def test_only_a_table_creation_race_is_retried():
-    from nasx.store import created_by_one_of_racing_workers
+    from nasx.store.db import created_by_one_of_racing_workers
 
     calls = []
 

@@ -5,7 +5,7 @@ import random
 import pytest
 
 import nasx
-from nasx.space import load_space, parse_space
+from nasx.space.config import load_space, parse_space
 
 GOOD = load_space("cifar32").text
 

@@ -5,13 +5,13 @@ with its final layer frozen at zero stays at chance, training is reproducible, a
 import optuna
 import pytest
 import torch
+from accuracy_fixtures import make_folder, small_cnn, tiny_space
 
 from nasx.build import build
-from nasx.cli import main
-from nasx.data import load_data
-from nasx.score import get_score
-from nasx.train import TrainSettings, lr_factor, train
-from accuracy_fixtures import make_folder, small_cnn, tiny_space
+from nasx.cli.main import main
+from nasx.score.data import load_data
+from nasx.score.proxies import get_score
+from nasx.score.train import TrainSettings, lr_factor, train
 
 STEPS, BATCH = 60, 32  # 1,920 images seen, ~1.3 epochs of the digits training split
 

@@ -1,11 +1,11 @@
-"""Budget and size strings (nasx.units): what a user types after --budget / --mac-budget."""
+"""Budget and size strings (nasx.util.units): what a user types after --budget / --mac-budget."""
 
 from __future__ import annotations
 
 import pytest
 
 from nasx import BudgetError
-from nasx.units import parse_count, parse_size
+from nasx.util.units import parse_count, parse_size
 
 
 @pytest.mark.parametrize("text,value", [

@@ -7,16 +7,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from accuracy_fixtures import tiny_space
 from scipy import stats
 
-from nasx.data import load_data
-from nasx.stats import kendall_tau_b, spearman
-from nasx.score import get_score, synflow
-from nasx.space import load_space
-from nasx.train import TrainSettings
-from nasx.validate import sample_archs, scatter_html, validate_score
-
-from accuracy_fixtures import tiny_space
+from nasx.score.data import load_data
+from nasx.score.proxies import get_score, synflow
+from nasx.score.train import TrainSettings
+from nasx.score.validate import sample_archs, scatter_html, validate_score
+from nasx.space.config import load_space
+from nasx.util.stats import kendall_tau_b, spearman
 
 FIXED = [
     ([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]),

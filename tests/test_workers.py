@@ -174,8 +174,8 @@ def test_two_workers_on_sqlite_are_safe(tmp_path):
 START_AT_ONCE = """
 import sys, time
 from nasx.search import Budgets, SearchSettings, open_study
-from nasx.space import load_space
-from nasx.store import Store
+from nasx.space.config import load_space
+from nasx.store.db import Store
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every worker starts at the same instant
 Store(sys.argv[1])
 open_study(SearchSettings(space=load_space("cifar32"), budgets=Budgets(), storage=sys.argv[1], study_name="s"))

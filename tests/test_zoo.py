@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import nasx
 from nasx import zoo
 from nasx.blocks import ChannelwiseBlock, DwsepBlock, GroupShuffleBlock, PartialBlock
-from nasx.cli import main as cli_main
+from nasx.cli.main import main as cli_main
 from nasx.ops import Conv2d, GlobalAvgPool, Linear
 from nasx.zoo.published import CONVENTIONS, FIGURES, SOURCES, STATUSES, measure, relative, verdict
 

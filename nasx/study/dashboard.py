@@ -42,7 +42,7 @@ def _require_dashboard():
 
 def attach_front_figure(study, url: str) -> str:
     """Save the Pareto-front figure into the study (overwriting the one saved before); returns its id."""
-    from nasx.report import collect, front_figure
+    from nasx.study.report import collect, front_figure
 
     dashboard = _require_dashboard()
     return dashboard.save_plotly_graph_object(study, front_figure(collect(study, url)), graph_object_id=FIGURE_ID)
@@ -59,7 +59,7 @@ def url_for(host: str, port: int, study_id: int | None = None) -> str:
 def serve(url: str, study_name: str | None = None, host: str = "127.0.0.1", port: int = 8080, out=sys.stdout,
           ready=None) -> None:
     """Attach the front figure, bind, print the URL, serve until Ctrl-C. `port` 0 picks a free port."""
-    from nasx.inspect import load_study, open_storage
+    from nasx.store.studies import load_study, open_storage
 
     dashboard = _require_dashboard()
     study = load_study(url, study_name)

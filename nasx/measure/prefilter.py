@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from nasx.errors import NasxError
-from nasx.latency_model import LatencyModel, load_model
+from nasx.measure.latency_model import LatencyModel, load_model
 
 MIN_MARGIN = 0.10
 MAX_MARGIN = 0.90

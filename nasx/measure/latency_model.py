@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, select
 
 from nasx.errors import NasxError
-from nasx.store import metadata
+from nasx.store.db import metadata
 
 WITHIN = 0.10  # nn-Meter's accuracy measure: share of predictions within ±10% of the measured latency
 

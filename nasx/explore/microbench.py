@@ -29,8 +29,8 @@ from nasx.arch import Arch
 from nasx.blocks import ChannelwiseBlock, DwsepBlock, GroupShuffleBlock, PartialBlock, StandardBlock
 from nasx.cost import cost
 from nasx.errors import NasxError
-from nasx.fmt import human, render_table
 from nasx.ops import ChannelwiseConv, Conv2d, PartialConv
+from nasx.util.fmt import human, render_table
 
 DEFAULT_SHAPES = ((32, 56), (64, 28), (128, 14), (256, 7))  # (channels, resolution): 9·C²·H·W constant
 DEFAULT_TARGET = 60_000_000
@@ -121,7 +121,7 @@ def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None
     import torch
 
     from nasx.build import build
-    from nasx.latency import measure_latency
+    from nasx.measure.latency import measure_latency
 
     if target < 1:
         raise NasxError(f"--target must be positive, got {target}")
@@ -243,7 +243,7 @@ def write_html(rows: list[Row], text: str, path) -> str:
     import plotly
     import plotly.io as pio
 
-    from nasx.export import atomic_write
+    from nasx.study.export import atomic_write
 
     parts = [pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{key}", default_width="100%",
                          default_height="480px") for i, (key, fig) in enumerate(figures(rows).items())]

@@ -215,7 +215,7 @@ def parse_target(text: str, budget_metric: str = "madds") -> tuple[str, float]:
         if value <= 0:
             raise NasxError(f"--best {text!r}: a latency target must be positive")
         return "latency_ms", value
-    from nasx.units import parse_count
+    from nasx.util.units import parse_count
 
     try:
         return budget_metric, float(parse_count(text, "--best"))
@@ -239,7 +239,7 @@ def pick_best(front: list, target: str, budget_metric: str = "madds"):
 
 def export_trial(study, number: int, fmt: str, path) -> ExportResult:
     """Export a feasible trial of a nasx study (anything else: one clear error, nothing written)."""
-    from nasx.inspect import feasible_trial
+    from nasx.store.studies import feasible_trial
 
     t = feasible_trial(study, number)
     arch = Arch.from_dict(t.user_attrs["arch"])

@@ -113,7 +113,6 @@ def lr_factor(step: int, steps: int) -> float:
 @contextlib.contextmanager
 def deterministic(device):
     import torch
-
     import torch.utils.deterministic as td
 
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -153,7 +152,7 @@ def train(module, data, settings: TrainSettings = TrainSettings(), madds: int | 
     import torch
     import torch.nn.functional as F
 
-    from nasx.latency import resolve_device
+    from nasx.measure.latency import resolve_device
 
     dev = resolve_device(settings.device)
     t0 = time.perf_counter()

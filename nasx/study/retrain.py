@@ -1,6 +1,6 @@
 """`nasx retrain --trial N`: train one searched architecture for longer and keep the weights.
 
-The trial's architecture is rebuilt (weights initialised under the search's seed), trained with nasx.train's
+The trial's architecture is rebuilt (weights initialised under the search's seed), trained with nasx.score.train's
 recipe for `steps` steps (default RETRAIN_STEPS) on the study's data set (the one `--score train` used,
 else digits, or `--data`), and its validation top-1 accuracy is measured. The weights are written as
 safetensors (tensors only: loading them never runs code; the architecture JSON, accuracy and training
@@ -14,7 +14,7 @@ the SQLite database) as an artifact of the study. The link to the trial:
   trials through its API, so these two rows are written into Optuna's own trial_user_attributes table
   (RDB storage, schema of optuna 5) the way Optuna writes them.
 
-Load the weights back with `nasx.retrain.load_weights(path)` (safetensors) and `nasx.build(arch)`."""
+Load the weights back with `nasx.study.retrain.load_weights(path)` (safetensors) and `nasx.build(arch)`."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class RetrainResult:
 
 
 def default_artifact_dir(url: str) -> Path:
-    from nasx.store import sqlite_path
+    from nasx.store.db import sqlite_path
 
     path = sqlite_path(url)
     if path is None:
@@ -113,11 +113,12 @@ def retrain(study, url: str, number: int, data_spec: str | None = None, steps: i
     from nasx.arch import Arch
     from nasx.build import build
     from nasx.cost import cost
-    from nasx.data import load_data
-    from nasx.export import atomic_write
-    from nasx.inspect import feasible_trial
-    from nasx.search import DEFAULT_DATA, SCORE_SEED
-    from nasx.train import DEFAULT_BATCH, TrainSettings, train
+    from nasx.score.data import load_data
+    from nasx.score.train import DEFAULT_BATCH, TrainSettings, train
+    from nasx.search.objective import SCORE_SEED
+    from nasx.search.settings import DEFAULT_DATA
+    from nasx.store.studies import feasible_trial
+    from nasx.study.export import atomic_write
 
     trial = feasible_trial(study, number)
     arch = Arch.from_dict(trial.user_attrs["arch"])

@@ -41,7 +41,7 @@ score_cache = Table(
 )
 
 # one reference per device fingerprint: the calibration workload's latency that drift-corrected numbers are
-# scaled to (nasx.latency.drift_corrected); the first stored wins, so every number in a storage shares it
+# scaled to (nasx.measure.latency.drift_corrected); the first stored wins, so every number in a storage shares it
 calibrations = Table(
     "nasx_calibration", metadata,
     Column("fingerprint_hash", String(32), primary_key=True),

@@ -24,11 +24,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from nasx.errors import ArchError, NasxError
-from nasx.fmt import human
-from nasx.latency import DEFAULT_MEASURE_TIME_S
-from nasx.stats import kendall_tau_b, spearman
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
+from nasx.util.fmt import human
+from nasx.util.stats import kendall_tau_b, spearman
 
 # references for a study no zoo model matches (another input shape, or no compute budget)
 DEFAULT_REFS = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_1.0", "fasternet_t0", "resnet18")
@@ -75,8 +74,7 @@ class ReportData:
 
 
 def collect(study, url: str) -> ReportData:
-    from nasx.inspect import study_front
-    from nasx.search import trial_status
+    from nasx.store.studies import study_front, trial_status
 
     measured, infeasible, rejected, failed = [], [], [], []
     for t in study.get_trials(deepcopy=False):
@@ -107,7 +105,7 @@ def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple
 
 
 def default_refs(study) -> tuple[str, ...]:
-    from nasx.space import parse_space
+    from nasx.space.config import parse_space
 
     a = study.user_attrs
     try:
@@ -118,8 +116,8 @@ def default_refs(study) -> tuple[str, ...]:
 
 
 def dominated_by(front, latency_ms: float, score: float) -> list[int]:
-    """Numbers of the front trials that dominate the point (latency_ms, score) (nasx.pareto.dominates)."""
-    from nasx.pareto import dominates
+    """Numbers of the front trials that dominate the point (latency_ms, score) (nasx.util.pareto.dominates)."""
+    from nasx.util.pareto import dominates
 
     return [t.number for t in front if dominates((t.values[0], t.values[1]), (latency_ms, score))]
 
@@ -134,9 +132,11 @@ def study_fingerprint(data: ReportData) -> dict | None:
 def _objective(study, url: str, fp: dict, measure_time_s: float):
     """A search Objective with the study's settings on this machine (its fp_hash says whether this machine
     is the study's device), or None when this machine cannot even fingerprint that device."""
-    from nasx.search import Budgets, Objective, SearchSettings
-    from nasx.space import parse_space
-    from nasx.store import Store
+    from nasx.search.budgets import Budgets
+    from nasx.search.objective import Objective
+    from nasx.search.settings import SearchSettings
+    from nasx.space.config import parse_space
+    from nasx.store.db import Store
 
     a = study.user_attrs
     settings = SearchSettings(space=parse_space(a["config"], a.get("config_name", "study config")), budgets=Budgets(),
@@ -151,7 +151,7 @@ def _objective(study, url: str, fp: dict, measure_time_s: float):
 
 def refs_table(data: ReportData) -> str:
     """The reference models as measured for this report, and which front members dominate each."""
-    from nasx.fmt import render_table
+    from nasx.util.fmt import render_table
 
     rows = [[p.label, ", ".join(f"#{n}" for n in p.dominated_by) or "none", human(p.madds), f"{p.latency_ms:.2f}",
              "n/a" if p.score is None else f"{p.score:.2f}"] for p in data.refs]
@@ -164,8 +164,8 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
     out = out or sys.stderr  # looked up per call: a default bound at import outlives a replaced stderr
     from nasx import zoo
     from nasx.cost import cost
-    from nasx.latency import fingerprint_hash
-    from nasx.score import needs_data
+    from nasx.measure.latency import fingerprint_hash
+    from nasx.score.proxies import needs_data
 
     names = [n for n in names if n]
     if not names:
@@ -338,8 +338,8 @@ def render_html(data: ReportData, figs: dict) -> str:
     import plotly
     import plotly.io as pio
 
-    from nasx.inspect import study_header
-    from nasx.search import front_table
+    from nasx.store.studies import front_table
+    from nasx.study.inspect import study_header
 
     blocks = []
     for i, (key, fig) in enumerate(figs.items()):
@@ -385,7 +385,7 @@ pre{{background:#f6f6f6;padding:.8em;overflow-x:auto}}table.corr td,table.corr t
 def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
     """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note otherwise."""
     out = out or sys.stderr
-    from nasx.export import atomic_write
+    from nasx.study.export import atomic_write
 
     written = []
     try:
@@ -408,7 +408,7 @@ def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
 def make_report(study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None,
                 out=None) -> tuple[Path, list[Path], ReportData]:
     """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's."""
-    from nasx.export import atomic_write
+    from nasx.study.export import atomic_write
 
     data = collect(study, url)
     reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)

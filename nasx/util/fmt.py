@@ -24,3 +24,9 @@ def render_table(header: list[str], rows: list[list], footer: bool = False) -> s
     if footer and len(rows) > 0:
         out.insert(len(out) - 1, rule)
     return "\n".join(out)
+
+
+def duration(s: float) -> str:
+    """Whole seconds as 42s or 3m07s (progress lines, summaries)."""
+    s = int(s)
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"

@@ -1,9 +1,9 @@
 """One latency measurement as a search or an exploration takes it: plain, or drift-corrected against the
-storage's calibration reference when the device fingerprint says so (nasx.latency: drift correction)."""
+storage's calibration reference when the device fingerprint says so (nasx.measure.latency: drift correction)."""
 
 from __future__ import annotations
 
-from nasx.latency import (
+from nasx.measure.latency import (
     CALIBRATION_AGREEMENT,
     CALIBRATION_ATTEMPTS,
     DEFAULT_MEASURE_TIME_S,

@@ -2,7 +2,7 @@
 
 Samples N distinct architectures uniformly from a search space (optionally only those under a MAdds budget),
 computes every training-free proxy (NASWOT, synflow, parameter count, MAdds) and the trained validation
-accuracy (`--score train`'s recipe, nasx.train) of each, and reports Kendall's tau-b and Spearman's rho of
+accuracy (`--score train`'s recipe, nasx.score.train) of each, and reports Kendall's tau-b and Spearman's rho of
 every proxy against the accuracy, with a plotly scatter per proxy. A proxy is worth using only where it
 beats the parameter count and the MAdds, which cost nothing.
 
@@ -14,7 +14,7 @@ noise (a small validation split, an easy data set where every architecture ends 
 
 Scores go through the study database's score cache with the same keys `nasx search` uses, so a rerun (or a
 run stopped and restarted) trains nothing twice, and a later `nasx search --score train` on the same data
-and settings reuses these accuracies. The rank correlations are nasx.report's (numpy; tau-b and
+and settings reuses these accuracies. The rank correlations are nasx.study.report's (numpy; tau-b and
 average-rank rho, as scipy.stats computes them)."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Validation:
     def correlations(self) -> list[tuple[str, float, float, int]]:
         """(proxy, Kendall tau-b, Spearman rho, n) against trained accuracy; pairs with a non-finite proxy
         value (a degenerate NASWOT kernel) are left out of that proxy's n."""
-        from nasx.stats import kendall_tau_b, spearman
+        from nasx.util.stats import kendall_tau_b, spearman
 
         out = []
         proxies = list(self.rows[0].values) if self.rows else []
@@ -75,7 +75,7 @@ class Validation:
         return out
 
     def table(self) -> str:
-        from nasx.fmt import render_table
+        from nasx.util.fmt import render_table
 
         rows = [[label(p), _fmt(tau), _fmt(rho), n] for p, tau, rho, n in self.correlations()]
         accs = [r.top1 for r in self.rows]
@@ -126,9 +126,9 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
 
     from nasx.build import build
     from nasx.cost import cost
-    from nasx.score import get_score
-    from nasx.search import SCORE_SEED, score_key
-    from nasx.store import Store
+    from nasx.score.proxies import get_score
+    from nasx.search.objective import SCORE_SEED, score_key
+    from nasx.store.db import Store
 
     for p in proxies:
         if p not in PROXIES:
@@ -210,7 +210,7 @@ def scatter_html(result: Validation, path) -> Path:
     fig.update_layout(title=f"Proxies vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
                             f"{html.escape(result.data)}", showlegend=False, height=420 * rows, width=1100,
                       template="plotly_white")
-    from nasx.export import atomic_write
+    from nasx.study.export import atomic_write
 
     text = fig.to_html(include_plotlyjs=True, full_html=True)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html")

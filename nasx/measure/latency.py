@@ -9,7 +9,7 @@ scheduling; on this project's 2-core VM one network measured 18 ms and 35 ms hal
 slow spell slows every workload alike, so a fixed calibration workload timed right before and right
 after the measurement, inside the same lock, sees it too: `drift_corrected` rescales the measurement by
 reference / calibration, where the reference is the first calibration stored for the device fingerprint
-in a storage (nasx.timing). The correction is trusted only when the calibrations before and after
+in a storage (nasx.measure.timing). The correction is trusted only when the calibrations before and after
 agree (within CALIBRATION_AGREEMENT): a burst shorter than the measurement that hits one calibration
 window but not the network would otherwise scale a normal measurement down (seen here: 11.0 ms before,
 6.7 ms after, the network 25% too fast); such a measurement is taken again. What remains is each
@@ -219,7 +219,7 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
     `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device.
     With `calibration` (a module taking the same input), that module is timed for CALIBRATION_S right
     before and right after, under the same lock and settings; `calibration_ms` is the mean of the two
-    medians, both kept (see drift_corrected and nasx.timing)."""
+    medians, both kept (see drift_corrected and nasx.measure.timing)."""
     import torch
 
     threads = threads or default_threads()

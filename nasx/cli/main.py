@@ -8,7 +8,7 @@ import sys
 
 from nasx.errors import NasxError
 
-# nasx.space.builtin_names() lists these too; importing it here would slow every command's start
+# nasx.space.config.builtin_names() lists these too; importing it here would slow every command's start
 SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32)"
 DRIFT_HELP = ("time raw latencies: no calibration workload around each measurement (by default every latency is "
               "rescaled for the machine's speed at that moment; README 'Latency')")
@@ -51,7 +51,7 @@ def cmd_cost(args) -> int:
 def cmd_zoo(args) -> int:
     from nasx import zoo
     from nasx.cost import cost
-    from nasx.fmt import human, render_table
+    from nasx.util.fmt import human, render_table
 
     rows = []
     for name in zoo.names():
@@ -62,9 +62,12 @@ def cmd_zoo(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from nasx.search import front_table, run_workers, search, settings_from_args
+    from nasx.cli.settings import search_settings_from_args
+    from nasx.search.run import search
+    from nasx.search.workers import run_workers
+    from nasx.store.studies import front_table
 
-    settings = settings_from_args(args)
+    settings = search_settings_from_args(args)
     if args.workers > 1:
         result = run_workers(args.argv, settings, args.workers)
     else:
@@ -97,8 +100,8 @@ def cmd_search(args) -> int:
 # --- inspect and export: pareto, trials, export, report, dashboard ---
 
 def cmd_pareto(args) -> int:
-    from nasx.inspect import load_study, study_front, study_header
-    from nasx.search import front_table, summary_json
+    from nasx.store.studies import front_table, load_study, study_front, summary_json
+    from nasx.study.inspect import study_header
 
     study = load_study(args.storage, args.study)
     front = study_front(study)
@@ -119,8 +122,8 @@ def cmd_pareto(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from nasx.export import export_trial, pick_best
-    from nasx.inspect import load_study, study_front
+    from nasx.store.studies import load_study, study_front
+    from nasx.study.export import export_trial, pick_best
 
     if (args.trial is None) == (args.best is None):
         raise NasxError("give exactly one of --trial N and --best TARGET (e.g. --best 5ms or --best 10M)")
@@ -128,7 +131,7 @@ def cmd_export(args) -> int:
     number = args.trial
     if args.best is not None:
         t, key, value = pick_best(study_front(study), args.best, study.user_attrs.get("budget_metric", "madds"))
-        from nasx.fmt import human
+        from nasx.util.fmt import human
 
         if key == "latency_ms":
             have, want = f"{t.values[0]:.3f} ms", f"{value:g} ms"
@@ -141,8 +144,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from nasx.inspect import load_study
-    from nasx.report import make_report, refs_table
+    from nasx.store.studies import load_study
+    from nasx.study.report import make_report, refs_table
 
     if args.measure_time is not None and args.measure_time <= 0:
         raise NasxError(f"--measure-time must be positive seconds, got {args.measure_time}")
@@ -162,7 +165,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    from nasx.dashboard import serve
+    from nasx.study.dashboard import serve
 
     if not 0 <= args.port <= 65535:
         raise NasxError(f"--port must be in 0..65535, got {args.port}")
@@ -173,9 +176,11 @@ def cmd_dashboard(args) -> int:
 # --- design-space exploration: explore, microbench ---
 
 def cmd_explore(args) -> int:
-    from nasx.explore import explore, settings_from_args, text_report, write_html
+    from nasx.cli.settings import explore_settings_from_args
+    from nasx.explore.output import text_report, write_html
+    from nasx.explore.run import explore
 
-    result = explore(settings_from_args(args))
+    result = explore(explore_settings_from_args(args))
     if args.json:
         print(json.dumps({"run": result.run_id, "fingerprint_hash": result.fingerprint_hash,
                           "populations": {k: len(v) for k, v in result.populations.items()},
@@ -189,9 +194,9 @@ def cmd_explore(args) -> int:
 
 
 def cmd_microbench(args) -> int:
-    from nasx.latency import fingerprint, resolve_device
-    from nasx.microbench import parse_shapes, run, text_report, write_html
-    from nasx.units import parse_count
+    from nasx.explore.microbench import parse_shapes, run, text_report, write_html
+    from nasx.measure.latency import fingerprint, resolve_device
+    from nasx.util.units import parse_count
 
     resolve_device(args.device)
     shapes = parse_shapes(args.shapes)
@@ -218,12 +223,12 @@ def add_train_options(q, what: str, steps_default: str = "200") -> None:
 
 
 def cmd_validate_score(args) -> int:
-    from nasx.data import load_data
-    from nasx.latency import resolve_device
-    from nasx.space import load_space
-    from nasx.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
-    from nasx.units import parse_count
-    from nasx.validate import PROXIES, scatter_html, validate_score
+    from nasx.measure.latency import resolve_device
+    from nasx.score.data import load_data
+    from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
+    from nasx.score.validate import PROXIES, scatter_html, validate_score
+    from nasx.space.config import load_space
+    from nasx.util.units import parse_count
 
     if args.n < 3:
         raise NasxError(f"--n must be at least 3 (rank correlations need 3 points), got {args.n}")
@@ -241,8 +246,9 @@ def cmd_validate_score(args) -> int:
     result = validate_score(space, args.n, data, train, proxies, seed=args.seed, budget=budget,
                             storage=None if args.storage == "none" else args.storage, seeds=args.seeds)
     if args.json:
-        from nasx.export import atomic_write
         from pathlib import Path
+
+        from nasx.study.export import atomic_write
 
         text = json.dumps(result.to_json_dict(), indent=1)
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")
@@ -255,10 +261,9 @@ def cmd_validate_score(args) -> int:
 
 
 def cmd_retrain(args) -> int:
-    from nasx.inspect import load_study
-    from nasx.retrain import RETRAIN_STEPS, retrain
-
-    from nasx.latency import resolve_device
+    from nasx.measure.latency import resolve_device
+    from nasx.store.studies import load_study
+    from nasx.study.retrain import RETRAIN_STEPS, retrain
 
     resolve_device(args.device)
     study = load_study(args.storage, args.study)
@@ -270,7 +275,7 @@ def cmd_retrain(args) -> int:
 
 
 def add_accuracy_parsers(sub, study_options) -> None:
-    from nasx.store import DEFAULT_STORAGE
+    from nasx.store.db import DEFAULT_STORAGE
 
     v = sub.add_parser("validate-score", help="rank correlation of each training-free score with trained accuracy")
     v.add_argument("--config", default="cifar32", help="search space YAML or built-in name (default cifar32)")
@@ -319,7 +324,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "conventions, saying why they differ (needs: pip install \"nasx[compare]\")")
     c.set_defaults(func=cmd_cost)
 
-    from nasx.store import DEFAULT_STORAGE, DEFAULT_TRIALS
+    from nasx.store.db import DEFAULT_STORAGE, DEFAULT_TRIALS
 
     s = sub.add_parser("search", help="search a space under FLOPs/MAC budgets, measuring real latency")
     s.add_argument("--budget", help="compute budget, e.g. 300M, 0.3G, 3e8 (MAdds unless --budget-metric flops)")

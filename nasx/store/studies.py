@@ -1,16 +1,90 @@
-"""Reading a study back: find it in a storage (the most recent one by default), its stored Pareto front,
-and single trials with clear errors for unknown, rejected or failed ones. Nothing here writes trials."""
+"""Reading a study back: find it in a storage (the most recent one by default), its Pareto front,
+single trials with clear errors for unknown, rejected or failed ones, and trials as table rows and JSON
+records. Nothing here writes trials."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import optuna
 
 from nasx.errors import NasxError, StorageError
-from nasx.store import DEFAULT_STORAGE, engine_kwargs, explain, sqlite_path
+from nasx.store.db import (
+    DEFAULT_STORAGE,
+    engine_kwargs,
+    explain,
+    sqlite_path,
+)
+from nasx.util.fmt import human
 
+# nasx relies on these on purpose (set_metric_names, TPE's constant liar); the warnings say nothing to users
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def pareto_front(study: optuna.Study) -> list:
+    """Feasible, measured, non-dominated trials, fastest first; an architecture TPE proposed again (its
+    latency and score then come from the caches) is listed once, at its first trial."""
+    seen, front = set(), []
+    for t in sorted(study.best_trials, key=lambda t: (t.values[0], t.number)):
+        key = t.user_attrs.get("arch_hash", t.number)
+        if t.user_attrs.get("feasible") and key not in seen:
+            seen.add(key)
+            front.append(t)
+    return front
+
+
+STATES = {"COMPLETE": "feasible", "PRUNED": "rejected", "FAIL": "failed", "RUNNING": "running",
+          "WAITING": "waiting"}
+
+
+def trial_status(t) -> str:
+    """feasible | rejected (over budget, never built) | failed | running | waiting | pruned (not by nasx)."""
+    status = STATES.get(t.state.name, t.state.name.lower())
+    if status == "rejected" and t.user_attrs.get("prefiltered"):
+        return "prefiltered"
+    return "pruned" if status == "rejected" and t.user_attrs.get("feasible") is not False else status
+
+
+def front_table(front: list, status: bool = False) -> str:
+    """Trials as a table: latency median ± IQR, score, MAdds, MAC, params, block-family mix. With `status`,
+    any trial (rejected, failed) gets a row and a status column says why it has no latency."""
+    from nasx.util.fmt import render_table
+
+    rows = []
+    for t in front:
+        a = t.user_attrs
+        lat = a.get("latency", {})
+        fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
+        measured = t.values is not None and "latency" in a
+        row = [t.number, f"{lat.get('median_ms', t.values[0]):.2f} ± {lat.get('iqr_ms', 0):.2f}" if measured else "-",
+               f"{t.values[1]:.2f}" if measured else "-", human(a["madds"]) if "madds" in a else "-",
+               human(a["mac_elements"]) if "mac_elements" in a else "-", human(a["params"]) if "params" in a else "-",
+               fams]
+        if status:
+            why = a.get("reason") or t.system_attrs.get("fail_reason", "")
+            row.insert(1, trial_status(t) + (f": {why}" if why and trial_status(t) != "feasible" else ""))
+        rows.append(row)
+    header = ["trial", "latency ms (median ± IQR)", "score", "MAdds", "MAC", "params", "families"]
+    if status:
+        header.insert(1, "status")
+    return render_table(header, rows)
+
+
+def trial_record(t) -> dict:
+    """A trial as plain JSON: objectives, costs, status and the rebuildable arch (None where not recorded)."""
+    a = t.user_attrs
+    measured = t.values is not None and "latency" in a
+    return {"trial": t.number, "status": trial_status(t), "latency_ms": t.values[0] if measured else None,
+            "latency_iqr_ms": a.get("latency", {}).get("iqr_ms"), "score": t.values[1] if measured else None,
+            "madds": a.get("madds"), "flops": a.get("flops"), "mac_elements": a.get("mac_elements"),
+            "mac_bytes": a.get("mac_bytes"), "params": a.get("params"), "activations": a.get("activations"),
+            "families": a.get("families", {}), "reason": a.get("reason", ""), "arch_hash": a.get("arch_hash"),
+            "arch": a.get("arch")}
+
+
+def summary_json(trials: list) -> str:
+    return json.dumps([trial_record(t) for t in trials], indent=1)
 
 
 def open_storage(url: str = DEFAULT_STORAGE) -> optuna.storages.RDBStorage:
@@ -70,7 +144,7 @@ def load_study(url: str = DEFAULT_STORAGE, name: str | None = None) -> optuna.St
 def study_front(study: optuna.Study) -> list:
     """The front `nasx search` stored (fastest first); recomputed when the study has none stored yet
     (a search stopped before it finished)."""
-    from nasx.search import pareto_front
+    from nasx.store.studies import pareto_front
 
     numbers = study.user_attrs.get("pareto_front")
     if numbers is None:
@@ -92,7 +166,7 @@ def get_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
 
 def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     """A trial that was built and measured; anything else is one clear error."""
-    from nasx.search import trial_status
+    from nasx.store.studies import trial_status
 
     t = get_trial(study, number)
     status = trial_status(t)
@@ -109,24 +183,10 @@ def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    from nasx.search import trial_status
+    from nasx.store.studies import trial_status
 
     out: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         s = trial_status(t)
         out[s] = out.get(s, 0) + 1
     return out
-
-
-def study_header(study: optuna.Study, url: str, front: list) -> str:
-    """Two lines above a table: which study, how many trials of each kind, what the columns measure."""
-    a = study.user_attrs
-    c = counts(study)
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(c.items(), key=lambda kv: -kv[1]))
-    budget = a.get("budget")
-    from nasx.fmt import human
-
-    return (f"study {study.study_name!r} in {url}: {sum(c.values())} trials ({kinds or 'none'}); front of "
-            f"{len(front)}\nspace {a.get('config_name')}, budget {a.get('budget_metric', 'madds')} "
-            f"{human(budget) if budget else 'unbounded'}; latency on {a.get('device')} batch {a.get('batch')}; "
-            f"score {a.get('score')}; MAdds/MAC/params from the cost core (MAC in elements)")

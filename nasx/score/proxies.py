@@ -10,7 +10,7 @@ Published results (and later benchmarks) find training-free proxies often rank a
 than their parameter count, so "params" is offered as a baseline: measure before trusting either.
 
 synflow (Tanaka et al., NeurIPS 2020, as used as a zero-cost NAS proxy by Abdelfattah et al., ICLR 2021) is
-the second published proxy. `train` (nasx.train) is the honest score: validation top-1 accuracy after a
+the second published proxy. `train` (nasx.score.train) is the honest score: validation top-1 accuracy after a
 short seeded training on a real data set; `nasx validate-score` measures how well each proxy ranks
 architectures the way `train` does. Scores that need data live in DATA_SCORES as factories
 (data set, training settings) -> fn."""
@@ -97,7 +97,7 @@ SCORES = {"naswot": naswot, "synflow": synflow, "params": param_count}
 
 
 def _train_score(data, settings=None):
-    from nasx.train import TrainScore, TrainSettings
+    from nasx.score.train import TrainScore, TrainSettings
 
     return TrainScore(data, settings or TrainSettings())
 
@@ -117,7 +117,7 @@ def needs_data(name: str) -> bool:
 
 
 def get_score(name: str, data=None, train=None):
-    """The score function `name`; a data score (train) needs `data` (a nasx.data.Dataset) and takes
+    """The score function `name`; a data score (train) needs `data` (a nasx.score.data.Dataset) and takes
     optional training settings."""
     check_score(name)
     if name in DATA_SCORES:

@@ -1,0 +1,72 @@
+"""Command-line arguments checked and turned into SearchSettings and ExploreSettings."""
+
+from __future__ import annotations
+
+from nasx.errors import NasxError
+from nasx.explore.run import ExploreSettings
+from nasx.score.proxies import check_score, needs_data
+from nasx.search.budgets import Budgets
+from nasx.search.settings import DEFAULT_DATA, SearchSettings
+from nasx.search.study import make_sampler
+from nasx.space.config import load_space
+
+
+def search_settings_from_args(args) -> SearchSettings:
+    from nasx.util.units import parse_count, parse_size
+
+    budgets = Budgets(metric=args.budget_metric)
+    if args.budget is not None:
+        budgets.compute = parse_count(args.budget, "--budget")
+    if args.mac_budget is not None:
+        budgets.mac, budgets.mac_unit = parse_size(args.mac_budget, "--mac-budget")
+    if args.params_budget is not None:
+        budgets.params = parse_count(args.params_budget, "--params-budget")
+    for name in ("n_trials", "threads", "batch", "workers", "heartbeat"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise NasxError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    if args.measure_time <= 0:
+        raise NasxError(f"--measure-time must be positive seconds, got {args.measure_time}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise NasxError(f"--timeout must be positive seconds, got {args.timeout}")
+    check_score(args.score)
+    make_sampler(args.sampler, None)
+    return SearchSettings(space=load_space(args.config), budgets=budgets, storage=args.storage,
+                          study_name=args.study, n_trials=args.n_trials, timeout=args.timeout, sampler=args.sampler,
+                          seed=args.seed, device=args.device, threads=args.threads, batch=args.batch,
+                          score=args.score, **score_options(args), progress=not args.quiet, heartbeat_s=args.heartbeat,
+                          measure_time_s=args.measure_time, prefilter=getattr(args, "prefilter", False),
+                          prefilter_margin=getattr(args, "prefilter_margin", None),
+                          drift_correction=not args.no_drift_correction)
+
+
+def score_options(args) -> dict:
+    """--data and the training options of `nasx search`, checked (the data set is loaded once here, so a
+    missing or malformed one is one clear error before any trial starts)."""
+    data = getattr(args, "data", None)
+    if not needs_data(args.score):
+        given = [f"--{n.replace('_', '-')}" for n in ("data", "train_steps", "train_batch")
+                 if getattr(args, n, None) is not None]
+        if given:
+            raise NasxError(f"{', '.join(given)} only apply to --score train (this search scores with "
+                            f"{args.score!r})")
+        return {}
+    from nasx.score.data import load_data
+    from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
+
+    steps = getattr(args, "train_steps", None)
+    batch = getattr(args, "train_batch", None)
+    for name, v in (("--train-steps", steps), ("--train-batch", batch)):
+        if v is not None and v < (2 if name == "--train-batch" else 1):
+            raise NasxError(f"{name} must be at least {2 if name == '--train-batch' else 1}, got {v}")
+    train = TrainSettings(steps=steps or DEFAULT_STEPS, batch=batch or DEFAULT_BATCH, device=args.device)
+    space = load_space(args.config)
+    load_data(data or DEFAULT_DATA, space.input, space.classes)
+    return {"data": data or DEFAULT_DATA, "train": train}
+
+
+def explore_settings_from_args(args) -> ExploreSettings:
+    return ExploreSettings(space=load_space(args.config), n=args.n, measure=args.measure, seed=args.seed,
+                           storage=args.storage, device=args.device, threads=args.threads,
+                           measure_time_s=args.measure_time, store_model=not args.no_store_model,
+                           progress=not args.quiet, drift_correction=not args.no_drift_correction)

@@ -1,0 +1,88 @@
+"""Latency predictors from cost-core counts, fitted on one half of the measured subset and judged on the other."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nasx.explore.sampling import Sample
+from nasx.measure.latency_model import fit_linear, relative_errors, within_share
+from nasx.util.stats import kendall_tau_b, spearman
+
+COSTS = (("MAdds", "madds"), ("MAC", "mac"), ("params", "params"), ("activations", "activations"))
+
+
+COMBINATION = ("madds", "mac")
+
+
+@dataclass
+class PredictorResult:
+    name: str
+    features: tuple[str, ...]
+    fit: str
+    coef: tuple[float, ...]
+    intercept_ms: float
+    kendall: float
+    spearman: float
+    within10: float
+    median_abs_rel_error: float
+    p90_abs_rel_error: float
+    n_train: int
+    n_test: int
+    predictions: list[float] = field(default_factory=list)  # on the held-out half, in its order
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def evaluate_predictor(name: str, features: tuple[str, ...], train: list[Sample], test: list[Sample],
+                       relative: bool = True) -> PredictorResult:
+    X = np.array([[s.value(f) for f in features] for s in train], dtype=float)
+    y = np.array([s.latency_ms for s in train], dtype=float)
+    coef, intercept = fit_linear(X, y, relative=relative)
+    Xt = np.array([[s.value(f) for f in features] for s in test], dtype=float)
+    yt = np.array([s.latency_ms for s in test], dtype=float)
+    pred = Xt @ coef + intercept if len(test) else np.array([])
+    # rank statistics of the predictor itself: for one cost, its raw value (a fitted line of positive slope
+    # ranks the same); for a combination, the fitted prediction
+    ranker = Xt[:, 0] if len(features) == 1 else pred
+    err = np.abs(relative_errors(pred, yt)) if len(test) else np.array([math.nan])
+    return PredictorResult(
+        name, features, "relative least squares" if relative else "least squares", tuple(map(float, coef)),
+        intercept, kendall_tau_b(ranker, yt), spearman(ranker, yt), within_share(pred, yt),
+        float(np.median(err)), float(np.quantile(err, 0.9)), len(train), len(test), [float(p) for p in pred])
+
+
+def predictor_table(train: list[Sample], test: list[Sample]) -> list[PredictorResult]:
+    rows = [evaluate_predictor(label, (key,), train, test) for label, key in COSTS]
+    rows.append(evaluate_predictor("a·MAdds + b·MAC + c", COMBINATION, train, test))
+    rows.append(evaluate_predictor("a·MAdds + b·MAC + c", COMBINATION, train, test, relative=False))
+    return rows
+
+
+def _corr(v: float) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:+.3f}"
+
+
+def _share(v: float, n: int) -> str:
+    return "n/a" if math.isnan(v) else f"{v:.0%} ({round(v * n)}/{n})"
+
+
+def predictor_rows(rows: list[PredictorResult]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        terms = ""
+        for i, (c, f) in enumerate(zip(r.coef, r.features)):
+            terms += ("" if i == 0 else (" + " if c >= 0 else " - ")) + f"{(c if i == 0 else abs(c)) * 1e6:.3g}·{f}/1M"
+        out.append([r.name, r.fit, f"{terms} {'+' if r.intercept_ms >= 0 else '-'} {abs(r.intercept_ms):.3g}",
+                    _corr(r.kendall), _corr(r.spearman), _share(r.within10, r.n_test),
+                    f"{r.median_abs_rel_error:.0%}"])
+    return out
+
+
+PREDICTOR_HEADER = ["predictor", "fit (train half)", "latency ms ≈", "Kendall τb", "Spearman ρ", "within ±10%",
+                    "median |err|"]

@@ -1,0 +1,192 @@
+"""`nasx explore`: the design space seen through the cost core, then through the device.
+
+1. Sampling. N architectures are drawn from the space, every choice uniformly at random (as
+   `SearchSpace.random_arch` and Optuna's RandomSampler draw them: a stage of depth 1 is as likely as one
+   of depth 4, so this is uniform over choices, not over distinct networks), and N more from each
+   single-family sub-space (the same skeleton with every block of one family). The cost core prices each
+   in microseconds. Following Radosavovic et al. ("Designing Network Design Spaces", 2020), each
+   population is summarised by the empirical distribution functions (EDFs) of its MAdds, MAC and params:
+   the sub-spaces are design spaces of their own, and their EDFs show what each family costs.
+2. Measuring. A small subset (default 40) is built and timed: half from the whole space, the rest split
+   over the family sub-spaces so every family is represented; within each population the picks are
+   spread evenly over log MAdds between its smallest and largest member (so the subset covers the range,
+   tails included, rather than mirroring the bulk). Latencies go through the study database's latency
+   cache (same key as `nasx search`), so nothing is timed twice.
+3. Predicting. The measured subset is split in two halves, stratified (consecutive architectures in
+   MAdds order, one to each half). Each predictor — MAdds, MAC, params, activations alone (a·x + c) and
+   the combination a·MAdds + b·MAC + c — is fitted on one half by least squares on relative residuals
+   (see nasx.measure.latency_model for why) and judged on the other: Kendall's tau-b, Spearman's rho and the
+   share predicted within ±10% (nn-Meter's measure). The combination is stored as the latency model of
+   this device fingerprint, which `nasx search --prefilter` uses.
+
+Everything (the run, every sampled architecture's choices and costs, the measured latencies) is stored
+in the same database as the searches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from dataclasses import dataclass
+
+from nasx.errors import NasxError
+from nasx.explore.predictors import COMBINATION, COSTS, PredictorResult, predictor_table
+from nasx.explore.sampling import (
+    ALL,
+    Sample,
+    population_names,
+    quotas,
+    sample_population,
+    split_halves,
+    stratified_subset,
+)
+from nasx.explore.schema import explore_archs, explore_runs
+from nasx.measure.latency_model import LatencyModel
+from nasx.space.config import SearchSpace
+from nasx.store.db import DEFAULT_STORAGE
+from nasx.util.fmt import duration, human
+
+
+@dataclass
+class ExploreSettings:
+    space: SearchSpace
+    n: int = 1000
+    measure: int = 40
+    seed: int = 0
+    storage: str = DEFAULT_STORAGE
+    device: str = "cpu"
+    threads: int | None = None
+    batch: int = 1
+    measure_time_s: float = 0.5
+    store_model: bool = True
+    progress: bool = True
+    drift_correction: bool = True  # as nasx search: its --prefilter finds the model under the same fingerprint
+
+
+@dataclass
+class ExploreResult:
+    settings: ExploreSettings
+    populations: dict[str, list[Sample]]
+    subset: list[Sample]
+    train: list[Sample]
+    test: list[Sample]
+    predictors: list[PredictorResult]
+    model: LatencyModel | None
+    fingerprint: dict
+    fingerprint_hash: str
+    run_id: int | None
+    sample_s: float
+    measure_s: float
+    measured_now: int
+
+
+def measure_subset(subset: list[Sample], settings: ExploreSettings, fp: dict, fp_hash: str, store,
+                   out=sys.stderr) -> int:
+    """Build and time each architecture (latency cache first); returns how many were timed now."""
+    import torch
+
+    from nasx.build import build
+    from nasx.measure.timing import timed as measure
+
+    timed, start = 0, time.perf_counter()
+    for i, s in enumerate(subset, 1):
+        cached = store.get_latency(s.arch_hash, fp_hash)
+        if cached is None:
+            torch.manual_seed(0)
+            module = build(s.arch)
+            lat = measure(module, s.arch.input, store, fp, fp_hash, device=settings.device, batch=settings.batch,
+                          threads=settings.threads, max_time_s=settings.measure_time_s,
+                          warmup_s=min(0.25, settings.measure_time_s / 2))
+            store.put_latency(s.arch_hash, fp_hash, fp, lat)
+            timed += 1
+            del module
+        else:
+            lat = cached
+        s.latency_ms, s.iqr_ms, s.cached = lat["median_ms"], lat["iqr_ms"], cached is not None
+        if settings.progress:
+            elapsed = time.perf_counter() - start
+            eta = elapsed / i * (len(subset) - i)
+            out.write(f"measure {i}/{len(subset)} | {s.population:<13} | {human(s.madds):>6} MAdds | "
+                      f"{s.latency_ms:8.2f} ms{' (cached)' if s.cached else ''} | {duration(elapsed)} | ETA "
+                      f"{duration(eta)}" + ("\r" if out.isatty() else "\n"))
+            out.flush()
+    if settings.progress and out.isatty():
+        out.write("\n")
+    return timed
+
+
+
+def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
+    from nasx.measure.latency import fingerprint, fingerprint_hash, resolve_device
+    from nasx.measure.latency_model import save_model
+    from nasx.store.db import Store
+
+    if settings.n < 1:
+        raise NasxError(f"-n must be at least 1, got {settings.n}")
+    if settings.measure < 0:
+        raise NasxError(f"--measure must be 0 or more, got {settings.measure}")
+    if settings.measure_time_s <= 0:
+        raise NasxError(f"--measure-time must be positive seconds, got {settings.measure_time_s}")
+    if settings.threads is not None and settings.threads < 1:
+        raise NasxError(f"--threads must be at least 1, got {settings.threads}")
+    names = population_names(settings.space)
+    if settings.measure:
+        quotas(names, settings.measure)  # a clear error before any work
+        resolve_device(settings.device)
+    store = Store(settings.storage)
+    t0 = time.perf_counter()
+    populations = {}
+    for name in names:
+        populations[name] = sample_population(settings.space, settings.n, settings.seed, name)
+        if settings.progress:
+            out.write(f"sampled {settings.n} from {settings.space.name if name == ALL else name + ' only'} "
+                      f"({duration(time.perf_counter() - t0)})\n")
+    sample_s = time.perf_counter() - t0
+    fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input,
+                     drift_corrected=settings.drift_correction)
+    fp_hash = fingerprint_hash(fp)
+    subset: list[Sample] = []
+    train: list[Sample] = []
+    test: list[Sample] = []
+    predictors: list[PredictorResult] = []
+    model, measured_now, measure_s = None, 0, 0.0
+    if settings.measure:
+        subset = stratified_subset(populations, settings.measure)
+        t = time.perf_counter()
+        measured_now = measure_subset(subset, settings, fp, fp_hash, store, out)
+        measure_s = time.perf_counter() - t
+        train, test = split_halves(subset, settings.seed)
+        if len(train) >= 3 and len(test) >= 3:
+            predictors = predictor_table(train, test)
+            comb = predictors[len(COSTS)]
+            model = LatencyModel(COMBINATION, comb.coef, comb.intercept_ms, comb.fit, comb.n_train, comb.n_test,
+                                 comb.kendall, comb.spearman, comb.within10, comb.p90_abs_rel_error,
+                                 settings.space.name, fp_hash, fp)
+            if settings.store_model:
+                save_model(store, model)
+    result = ExploreResult(settings, populations, subset, train, test, predictors, model, fp, fp_hash, None,
+                           sample_s, measure_s, measured_now)
+    result.run_id = store_run(store, result)
+    return result
+
+
+def store_run(store, result: ExploreResult) -> int:
+    s = result.settings
+    for table in (explore_runs, explore_archs):
+        table.create(store.engine, checkfirst=True)
+    summary = {"populations": {k: len(v) for k, v in result.populations.items()}, "measured": len(result.subset),
+               "predictors": [p.as_dict() for p in result.predictors],
+               "model": result.model.to_dict() if result.model else None}
+    with store.engine.begin() as c:
+        run_id = c.execute(explore_runs.insert().values(
+            config_name=s.space.name, config_hash=s.space.config_hash, config=s.space.text, seed=s.seed, n=s.n,
+            fingerprint_hash=result.fingerprint_hash, fingerprint=result.fingerprint, summary=summary,
+            created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))).inserted_primary_key[0]
+        rows = [{"run_id": run_id, "population": x.population, "index": x.index, "arch_hash": x.arch_hash,
+                 "choices": x.choices, "madds": x.madds, "mac": x.mac, "params": x.params,
+                 "activations": x.activations, "measured": x.latency_ms is not None, "split": x.split,
+                 "median_ms": x.latency_ms, "iqr_ms": x.iqr_ms}
+                for samples in result.populations.values() for x in samples]
+        if rows:
+            c.execute(explore_archs.insert(), rows)
+    return int(run_id)

@@ -1,0 +1,212 @@
+"""One trial: sample -> cost -> (reject | build -> measure -> score). Candidates over budget are rejected
+from the cost core alone (never built, never timed) and end PRUNED with their constraint values, from which
+TPE still learns. Feasible candidates are built, timed on the device (cached per arch hash and device
+fingerprint) and scored."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+
+import optuna
+
+from nasx.arch import Arch
+from nasx.cost import cost
+from nasx.errors import ArchError
+from nasx.measure.latency import (
+    fingerprint,
+    fingerprint_hash,
+    host_lock,
+)
+from nasx.measure.timing import timed
+from nasx.score.proxies import get_score, needs_data
+from nasx.search.settings import DEFAULT_DATA, SearchSettings
+from nasx.store.db import (
+    Store,
+)
+from nasx.store.studies import pareto_front
+from nasx.summary import readable_attrs
+from nasx.util.fmt import human
+
+SCORE_SEED = 0
+
+
+class _AttrSink:
+    """Stands in for a trial when evaluating outside a study."""
+
+    def __init__(self):
+        self.attrs: dict = {}
+
+    def set_user_attr(self, key, value):
+        self.attrs[key] = value
+
+
+class Objective:
+    """One trial: sample -> cost -> (reject | build -> measure -> score)."""
+
+    def __init__(self, settings: SearchSettings, store: Store):
+        self.s = settings
+        self.store = store
+        self.fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input,
+                              drift_corrected=settings.drift_correction)
+        self.fp_hash = fingerprint_hash(self.fp)
+        self.score_fn = make_score(settings)
+        self.prefilter = None
+        if settings.prefilter:  # before any study is opened: no model is one clear error
+            from nasx.measure.prefilter import Prefilter
+
+            self.prefilter = Prefilter.load(store, self.fp_hash, self.fp, settings.prefilter_margin)
+
+    def __call__(self, trial: optuna.Trial):
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        t0 = time.perf_counter()
+        arch = self.s.space.sample(trial)
+        attrs: dict = {"arch": arch.to_dict(include_name=False), "families": arch.families(),
+                       "time_sample_s": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        try:
+            attrs["arch_hash"] = arch.content_hash()
+            report = cost(arch)
+        except ArchError as e:
+            return self._reject(trial, attrs, {"valid": 1.0}, f"invalid architecture: {e}", t0)
+        attrs.update(madds=report.madds, flops=report.flops, params=report.params, mac_elements=report.mac,
+                     mac_bytes=report.mac_bytes, activations=report.activations)
+        violations = self.s.budgets.violations(report)
+        over = {k: v for k, v in violations.items() if v > 0}
+        if over:
+            reason = "; ".join(self._over_text(k, report) for k in over)
+            return self._reject(trial, attrs, violations, f"over budget: {reason}", t0)
+        self._set_constraints(trial, violations)
+        attrs["time_cost_s"] = time.perf_counter() - t0
+        return self._evaluate(trial, arch, attrs)
+
+    def _over_text(self, key: str, report) -> str:
+        b = self.s.budgets
+        if key in ("madds", "flops"):
+            used = report.madds if key == "madds" else report.flops
+            return f"{key} {human(used)} > {human(b.compute)}"
+        if key == "mac":
+            used = report.mac if b.mac_unit == "elements" else report.mac_bytes
+            return f"MAC {human(used)}{'B' if b.mac_unit == 'bytes' else ''} > {human(b.mac)}"
+        return f"params {human(report.params)} > {human(b.params)}"
+
+    def _set_constraints(self, trial, violations: dict[str, float]) -> None:
+        for key, value in violations.items():
+            trial.set_constraint(key, value)
+        # optuna-dashboard 0.21 reads only the older list form of the constraints
+        trial.storage.set_trial_system_attr(trial._trial_id, "constraints", list(violations.values()))
+
+    def _reject(self, trial, attrs: dict, violations: dict[str, float], reason: str, t0: float):
+        attrs.update(feasible=False, reason=reason, time_cost_s=time.perf_counter() - t0)
+        attrs.update(readable_attrs(attrs))  # strings for optuna-dashboard
+        self._set_constraints(trial, violations)
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        raise optuna.TrialPruned(reason)
+
+    def evaluate_arch(self, arch: Arch) -> dict:
+        """Build, time and score `arch` outside any trial (reference models), exactly as a trial does,
+        through the same caches. Returns the attrs a trial would carry."""
+        sink = _AttrSink()
+        self._evaluate(sink, arch, {"arch_hash": arch.content_hash()})
+        return sink.attrs
+
+    def _evaluate(self, trial, arch: Arch, attrs: dict):
+        import torch
+
+        from nasx.build import build
+
+        t = time.perf_counter()
+        torch.manual_seed(SCORE_SEED)  # the score is a function of (arch, seed), like the cache key
+        module = build(arch)
+        attrs["time_build_s"] = time.perf_counter() - t
+
+        if self.prefilter is not None and hasattr(trial, "study"):
+            self._prefilter(trial, arch, module, attrs)  # raises TrialPruned: predicted far off the front
+        cached = self.store.get_latency(attrs["arch_hash"], self.fp_hash)
+        t = time.perf_counter()
+        if cached is None:
+            lat = timed(module, arch.input, self.store, self.fp, self.fp_hash, device=self.s.device,
+                        batch=self.s.batch, threads=self.s.threads, max_time_s=self.s.measure_time_s)
+            self.store.put_latency(attrs["arch_hash"], self.fp_hash, self.fp, lat)
+        else:
+            lat = cached
+        attrs["time_measure_s"] = time.perf_counter() - t
+        attrs["latency_cached"] = cached is not None
+        attrs["latency"] = {k: lat[k] for k in ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable",
+                                                "raw_median_ms", "drift", "attempts", "calibration_before_ms",
+                                                "calibration_after_ms") if k in lat}
+        attrs["fingerprint"] = lat["fingerprint"]
+
+        value = self._score(arch, module, attrs)
+        attrs.update(score=value, score_name=self.s.score, feasible=True, reason="")
+        attrs.update(readable_attrs(attrs))  # strings for optuna-dashboard
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        if not math.isfinite(value):
+            value = -1e9  # a degenerate NASWOT kernel: worst possible score, still comparable
+        return lat["median_ms"], value
+
+    def _score(self, arch: Arch, module, attrs: dict) -> float:
+        """The score of `arch`, through the score cache (adds the time spent to attrs)."""
+        key = score_key(self.s.score, arch.input, getattr(self.score_fn, "key", ""))
+        t = time.perf_counter()
+        hit = self.store.get_score(attrs["arch_hash"], key)
+        if hit is None:
+            with host_lock(shared=True):  # never compute while another worker is timing
+                value = self.score_fn(module.cpu(), arch.input, SCORE_SEED)
+            details, value = getattr(value, "details", None), float(value)
+            self.store.put_score(attrs["arch_hash"], key, value, time.perf_counter() - t)
+        else:
+            value, details = hit[0], {"cached": True, "seconds": hit[1]}
+        if hasattr(self.score_fn, "expected_cost"):  # --score train: what the training cost, on the trial
+            madds = attrs.get("madds") or cost(arch).madds
+            attrs["training"] = {**(details or {}), **self.score_fn.expected_cost(madds)}
+        attrs["time_score_s"] = attrs.get("time_score_s", 0.0) + time.perf_counter() - t
+        return value
+
+    def _prefilter(self, trial, arch: Arch, module, attrs: dict) -> None:
+        """--prefilter (rule in nasx.measure.prefilter): score first, then end the trial PRUNED, never timed, when
+        the stored latency model predicts it far off the current front."""
+        value = self._score(arch, module, attrs)  # cached: the score step after timing reads it back
+        front = [(t.number, t.values[0], t.values[1]) for t in pareto_front(trial.study)]
+        verdict = self.prefilter.check(front, attrs["madds"], attrs["mac_elements"],
+                                       value if math.isfinite(value) else -1e9)
+        attrs["predicted_latency_ms"] = verdict.predicted_ms
+        if not verdict.skip:
+            return
+        attrs.update(score=value, score_name=self.s.score, feasible=True, prefiltered=True, reason=verdict.reason)
+        attrs.update(readable_attrs(attrs))
+        attrs["Status"] = verdict.reason
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        raise optuna.TrialPruned(verdict.reason)
+
+
+def score_key(score: str, input_shape, extra: str = "", seed: int = SCORE_SEED) -> str:
+    """Score cache key: the score is a function of (arch, score, seed, input) and, for scores that train, of
+    the data set and the training settings (`extra`, the score function's `key`)."""
+    return f"{score}:seed{seed}:{'x'.join(map(str, input_shape))}" + (f":{extra}" if extra else "")
+
+
+def make_score(settings: SearchSettings):
+    """The score function of a search; a score that trains gets its data set (default digits) here."""
+    if not needs_data(settings.score):
+        return get_score(settings.score)
+    from nasx.score.data import load_data
+    from nasx.score.train import TrainSettings
+
+    data = load_data(settings.data or DEFAULT_DATA, settings.space.input, settings.space.classes)
+    return get_score(settings.score, data=data, train=settings.train or TrainSettings(device=settings.device))
+
+
+def score_study_attrs(settings: SearchSettings) -> dict:
+    """What a training score depends on, stored on the study."""
+    if not needs_data(settings.score):
+        return {}
+    from nasx.score.train import TrainSettings
+
+    return {"data": settings.data or DEFAULT_DATA,
+            "train": (settings.train or TrainSettings(device=settings.device)).as_dict()}

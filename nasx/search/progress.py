@@ -1,0 +1,62 @@
+"""The progress line shown while a search runs."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import optuna
+
+from nasx.util.fmt import duration
+
+
+@dataclass
+class Progress:
+    """Counts shown on the terminal while the search runs."""
+
+    total: int | None
+    timeout: float | None
+    out: object = sys.stderr
+    start: float = field(default_factory=time.perf_counter)
+    done: int = 0
+    feasible: int = 0
+    rejected: int = 0
+    failed: int = 0
+    prefiltered: int = 0
+    best_latency: float = math.inf
+    measure_s: float = 0.0
+    enabled: bool = True
+
+    def update(self, trial: optuna.trial.FrozenTrial) -> None:
+        self.done += 1
+        attrs = trial.user_attrs
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            self.feasible += 1
+            self.best_latency = min(self.best_latency, trial.values[0])
+        elif attrs.get("prefiltered"):
+            self.prefiltered += 1
+        elif attrs.get("feasible") is False:
+            self.rejected += 1
+        else:
+            self.failed += 1
+        self.measure_s += attrs.get("time_measure_s", 0.0)
+        if self.enabled:
+            self.out.write(self.line() + ("\r" if self.out.isatty() else "\n"))
+            self.out.flush()
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        eta = ""
+        if self.total:
+            eta = f" | ETA {duration(elapsed / self.done * (self.total - self.done))}"
+        elif self.timeout:
+            eta = f" | ETA {duration(max(0.0, self.timeout - elapsed))}"
+        best = f"{self.best_latency:.2f} ms" if self.best_latency < math.inf else "-"
+        total = f"/{self.total}" if self.total else ""
+        return (f"trial {self.done}{total} | feasible {self.feasible} | rejected {self.rejected}"
+                f"{f' | failed {self.failed}' if self.failed else ''}"
+                f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''} | best latency {best}"
+                f" | {duration(elapsed)}{eta}")
+

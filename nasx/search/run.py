@@ -1,0 +1,78 @@
+"""Running (or resuming) a search: the optimize loop, Ctrl-C handling and the stored front."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import optuna
+
+from nasx.measure.latency import resolve_device
+from nasx.search.objective import Objective
+from nasx.search.progress import Progress
+from nasx.search.settings import SearchSettings
+from nasx.search.study import open_study
+from nasx.store.db import Store
+from nasx.store.studies import pareto_front
+
+
+@dataclass
+class SearchResult:
+    study: optuna.Study
+    resumed_from: int
+    front: list
+    interrupted: bool
+    elapsed_s: float
+    measure_s: float
+
+
+def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
+    """Run (or resume) a search; Ctrl-C finishes the current trial, keeps everything, and returns."""
+    resolve_device(settings.device)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = Store(settings.storage)
+    objective = Objective(settings, store)  # before the study: a bad --prefilter is one clear error
+    study, resumed = open_study(settings)
+    before = len(study.trials)
+    if resumed:
+        out.write(f"resuming study {study.study_name!r} ({before} trials stored) in {settings.storage}\n")
+    else:
+        out.write(f"new study {study.study_name!r} in {settings.storage}\n")
+    out.write(f"space {settings.space.name} ({settings.space.input[1]}x{settings.space.input[2]}), budget "
+              f"{settings.budgets.label()}, device {settings.device}, score {settings.score}, sampler "
+              f"{settings.sampler}\n")
+    progress = Progress(settings.n_trials, settings.timeout, out, enabled=settings.progress)
+    stop = {"asked": False}
+
+    def on_sigint(signum, frame):
+        if stop["asked"]:  # second Ctrl-C: give up on the running trial (optuna records it as FAIL)
+            raise KeyboardInterrupt
+        stop["asked"] = True
+        out.write("\nstopping after the current trial (Ctrl-C again to abandon it)\n")
+
+    def after_trial(study, trial):
+        progress.update(trial)
+        if stop["asked"]:
+            study.stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)
+    interrupted = False
+    try:
+        study.optimize(objective, n_trials=settings.n_trials, timeout=settings.timeout,
+                       callbacks=[after_trial], catch=(RuntimeError,), gc_after_trial=False)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    interrupted = interrupted or stop["asked"]
+    if progress.enabled and out.isatty():
+        out.write("\n")
+    front = pareto_front(study)
+    numbers = [t.number for t in front]
+    study.set_user_attr("pareto_front", numbers)
+    store.snapshot_pareto(study.study_name, numbers)
+    return SearchResult(study, before, front, interrupted, time.perf_counter() - progress.start, progress.measure_s)

@@ -1,0 +1,108 @@
+"""Several worker processes of one search on one storage, with the study's combined progress."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+
+import optuna
+
+from nasx.errors import NasxError
+from nasx.measure.latency import default_threads
+from nasx.search.objective import Objective
+from nasx.search.run import SearchResult
+from nasx.search.settings import SearchSettings
+from nasx.search.study import open_study
+from nasx.store.db import Store
+from nasx.store.studies import pareto_front
+from nasx.util.fmt import duration
+
+
+def split_trials(n_trials: int | None, workers: int) -> list[int | None]:
+    """Trials per worker so the total is exactly n_trials."""
+    if n_trials is None:
+        return [None] * workers
+    return [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
+
+
+def run_workers(argv: list[str], settings: SearchSettings, workers: int, out=sys.stderr) -> SearchResult:
+    """Start `workers` processes of this same search on one storage and wait for them, showing the
+    study's combined progress. SIGINT/SIGTERM are passed on: each worker finishes its current trial."""
+    import subprocess
+
+    if settings.storage.startswith("sqlite") and workers > 4:
+        raise NasxError(f"--workers {workers} on SQLite would mostly wait on the database lock; use "
+                        f"--storage postgresql://... for more than 4 workers")
+    store = Store(settings.storage)  # one clear error before any worker starts, and the tables exist
+    if settings.prefilter:
+        Objective(settings, store)  # a missing latency model is one clear error here too
+    study, resumed = open_study(settings)
+    before = len(study.trials)
+    out.write(f"{'resuming' if resumed else 'new'} study {study.study_name!r} ({before} trials stored) in "
+              f"{settings.storage}; starting {workers} workers\n")
+    base = [a for a in argv if a != "--quiet"]
+    for option in ("--workers", "--n-trials", "--seed", "--study"):
+        base = _strip_option(base, option)
+    procs = []
+    for i, n in enumerate(split_trials(settings.n_trials, workers)):
+        cmd = [sys.executable, "-m", "nasx", *base, "--quiet", "--study", study.study_name]
+        if n is not None:
+            cmd += ["--n-trials", str(n)]
+        if settings.seed is not None:  # same seed everywhere would make every worker propose the same trials
+            cmd += ["--seed", str(settings.seed + i)]
+        # scoring runs in parallel across workers: give each its share of the cores (timing sets its own
+        # thread count explicitly, under the host lock), or N workers oversubscribe the CPU N times
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, default_threads() // workers))}
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env))
+    start = time.perf_counter()
+    stop = {"asked": False}
+
+    def forward(signum, frame):
+        stop["asked"] = True
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward), signal.signal(signal.SIGTERM, forward)
+    try:
+        while any(p.poll() is None for p in procs):
+            time.sleep(1.0)
+            if settings.progress:
+                trials = study.get_trials(deepcopy=False)[before:]
+                done = [t for t in trials if t.state.is_finished()]
+                feasible = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
+                best = min((t.values[0] for t in feasible), default=math.inf)
+                total = f"/{settings.n_trials}" if settings.n_trials else ""
+                out.write(f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
+                          f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
+                          f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
+                          f"{duration(time.perf_counter() - start)}" + ("\r" if out.isatty() else "\n"))
+                out.flush()
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    errors = [p.stderr.read().strip() for p in procs if p.returncode not in (0, 130)]
+    if errors:
+        raise NasxError(f"a worker failed: {errors[0].splitlines()[-1] if errors[0] else 'no message'}")
+    study = open_study(settings)[0]  # a fresh handle: the workers' trials, not a cached view
+    trials = study.get_trials(deepcopy=False)
+    measure_s = sum(t.user_attrs.get("time_measure_s", 0.0) for t in trials[before:])
+    front = pareto_front(study)
+    study.set_user_attr("pareto_front", [t.number for t in front])
+    Store(settings.storage).snapshot_pareto(study.study_name, [t.number for t in front])
+    return SearchResult(study, before, front, stop["asked"], time.perf_counter() - start, measure_s)
+
+
+def _strip_option(argv: list[str], name: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out

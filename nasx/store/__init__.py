@@ -1,0 +1,5 @@
+"""The database: nasx's own tables beside Optuna's (latency, score and calibration caches, Pareto
+snapshots), storage URLs and their errors (db), and reading a study back (studies: status, front, records)
+for every face that shows one, without the search engine.
+
+May import: nasx.errors, nasx.util, core."""
