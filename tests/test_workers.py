@@ -173,7 +173,9 @@ def test_two_workers_on_sqlite_are_safe(tmp_path):
 
 START_AT_ONCE = """
 import sys, time
-from nasx.search import Budgets, SearchSettings, open_study
+from nasx.search.budgets import Budgets
+from nasx.search.settings import SearchSettings
+from nasx.search.study import open_study
 from nasx.space.config import load_space
 from nasx.store.db import Store
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every worker starts at the same instant
