@@ -4,7 +4,7 @@ Each counter has its own rules (BN folded or not, bias, activations, pooling, wh
 all). nasx re-counts its own op graphs under those rules (pure arithmetic: no torch), runs the counter
 on the module that `nasx.build` makes from the same graphs, and prints both per category of op, so a
 difference is either explained by a rule (the `why` column) or is a real disagreement (a total that
-does not match). The `nasx` column is nasx's own MAdds convention (DESIGN.md section 4).
+does not match). The `nasx` column is nasx's own MAdds convention (docs/DESIGN.md section 4).
 
 The counters are optional extras: `pip install "nasx[compare]"`."""
 

@@ -3,7 +3,7 @@
 It models an inference engine running the real torch module on a batch-1 input: every kernel reads all
 the elements of its input tensors and its parameters, and writes its output (elements = numel of the
 runtime tensors). Nothing here looks at nasx's op specs or cost formulas; it only sees torch modules and
-the tensors flowing between them. Rules (nasx's MAC convention, DESIGN.md section 4):
+the tensors flowing between them. Rules (nasx's MAC convention, docs/DESIGN.md section 4):
 
 (a) conv + BN + activation are fused. A BatchNorm or activation module whose input tensor IS the output
     tensor of the immediately preceding executed conv/linear kernel (or of a BN / activation already fused

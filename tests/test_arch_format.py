@@ -1,4 +1,4 @@
-"""The arch JSON format (DESIGN.md section 3): versioned, validated on load with messages that name the
+"""The arch JSON format (docs/DESIGN.md section 3): versioned, validated on load with messages that name the
 place and the problem, a stable content hash, `repeat` expansion, size limits, no code execution."""
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def test_zoo_models(name, counter):
 
 @needs("fvcore")
 def test_fvcore_preset_is_fvcores_total():
-    """nasx's `fvcore` convention preset (DESIGN.md section 4) is fvcore's own total, and is what the
+    """nasx's `fvcore` convention preset (docs/DESIGN.md section 4) is fvcore's own total, and is what the
     FasterNet figures use."""
     for name in ("mobilenet_v3_small",):
         result = cmp.compare(name, "fvcore")

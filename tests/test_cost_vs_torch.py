@@ -469,7 +469,7 @@ def test_cross_layer_fusion_is_not_modelled():
     assert report.mac - memtraffic.measure(model, x, fuse_across_layers=True).mac == 4 * n_out + 16 - 8
 
 
-# ---- the reference counter against hand-worked formulas (DESIGN.md section 4) ---------------------------
+# ---- the reference counter against hand-worked formulas (docs/DESIGN.md section 4) ---------------------------
 
 def test_memtraffic_standard_conv_formula():
     h = w = 5

@@ -1,4 +1,4 @@
-"""DESIGN.md section 7: published reference numbers (ImageNet, 3x224x224) of the zoo models that exist,
+"""docs/DESIGN.md section 7: published reference numbers (ImageNet, 3x224x224) of the zoo models that exist,
 each with the counting convention that reproduces it.
 
 Convention for every MAdds number below: multiply-accumulates of conv and linear layers, BN folded into

@@ -1,4 +1,4 @@
-"""The formulas of the tutorial notes (/work/shared/tutorial-notes, summarised in DESIGN.md section 4's
+"""The formulas of the tutorial notes (docs/tutorial-notes, summarised in docs/DESIGN.md section 4's
 verdict table), each with the notes' own worked example, checked against an independent reference:
 hand arithmetic written out here, the real torch module, and torch.utils.flop_counter.FlopCounterMode
 (2 FLOPs per multiply-accumulate, conv and matmul only). nasx's numbers are never their own reference.
@@ -73,7 +73,7 @@ def note000_torch():
 
 
 def test_note000_conv_formula_drops_cin():
-    """Note 000, standard conv "FLOPs = 32x32x3x3x64". Convention: MAdds (DESIGN.md section 4).
+    """Note 000, standard conv "FLOPs = 32x32x3x3x64". Convention: MAdds (docs/DESIGN.md section 4).
     The note's formula has no Cin: nasx's MAdds are the formula's value times Cin (3 for conv1, 64 for
     conv2), and the fc's 128 x 10 = 1,280 is right as it stands."""
     r = nasx_report((3, 32, 32), note000_layers())
@@ -257,7 +257,7 @@ def test_note001_depthwise_separable(h, w, cin, k, cout):
 @pytest.mark.parametrize("h,w,cin,k,cout", DWSEP_CASES)
 def test_note000_depthwise_separable_formula_is_wrong(h, w, cin, k, cout):
     """Note 000's depthwise-separable formulas: depthwise Cin*K*K*H*W*Cout and pointwise H*W*Cout.
-    Verdict (DESIGN.md): wrong. Its "depthwise" is a standard conv's MAdds (nasx, a groups=1 conv),
+    Verdict (docs/DESIGN.md): wrong. Its "depthwise" is a standard conv's MAdds (nasx, a groups=1 conv),
     Cout times the real depthwise; its "pointwise" drops Cin (Cin times too small). Convention: MAdds."""
     r = nasx_report((cin, h, w), dwsep_layers(cin, k, cout))
     right_dw, right_pw = r.layers[0].cost.madds, r.layers[1].cost.madds
@@ -289,7 +289,7 @@ def test_note003_group_conv(h, w, cin, k, cout, g):
     ref = nn.Conv2d(cin, cout, k, padding=k // 2, groups=g, bias=False)
     assert torch_flops(ref, (cin, h, w)) == 2 * c.madds
     assert torch_params(ref) == c.params
-    # `exact` (DESIGN.md): 2*Cin/g*kh*kw - 1 per output element
+    # `exact` (docs/DESIGN.md): 2*Cin/g*kh*kw - 1 per output element
     assert nasx_layer((cin, h, w), plain_conv(cout, k, groups=g), "exact").ops == \
         (2 * cin // g * k * k - 1) * h * w * cout
 
@@ -435,7 +435,7 @@ def test_note004_output_size_and_params(cin, h, w, cout, kh, kw, sh, sw, ph, pw)
 
 @pytest.mark.parametrize("h,k,s,p,d", [(32, 3, 1, 2, 2), (33, 3, 2, 0, 3), (14, 5, 2, 4, 2), (7, 3, 1, 0, 1)])
 def test_design_output_size_with_dilation(h, k, s, p, d):
-    """DESIGN.md section 4's general output size floor((H + 2p - d*(k-1) - 1)/s) + 1, which is note 004's
+    """docs/DESIGN.md section 4's general output size floor((H + 2p - d*(k-1) - 1)/s) + 1, which is note 004's
     formula at d = 1. Against torch.nn.Conv2d with dilation."""
     ho = (h + 2 * p - d * (k - 1) - 1) // s + 1
     ref = nn.Conv2d(2, 2, k, s, p, d, bias=False)

@@ -1,7 +1,7 @@
 """The reference-model zoo (nasx/zoo/*.json).
 
 1. Published figures (nasx/zoo/published.py, every one with its source): nasx's MAdds and params are
-   within 1% of the paper's figure (DESIGN.md section 7 or the paper, cited there), or equal to a
+   within 1% of the paper's figure (docs/DESIGN.md section 7 or the paper, cited there), or equal to a
    published figure under the convention it was counted with (e.g. torchvision's exact parameter counts,
    TF-slim's counts without BN gamma/beta, fvcore's count with BN unfolded for FasterNet). Where no honest
    convention meets a published figure, the figure is marked `rounds` or `gap` with the reason, and this

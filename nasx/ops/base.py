@@ -1,7 +1,7 @@
 """The contract every primitive op keeps: shape, cost and torch module, side by side.
 
 Shapes are tuples without the batch axis: (C, H, W) for feature maps, (F,) for vectors.
-Costs are per sample (batch 1), integers, under the conventions of DESIGN.md section 4.
+Costs are per sample (batch 1), integers, under the conventions of docs/DESIGN.md section 4.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ convention under which nasx reproduces it, and, where nasx cannot, the reason.
 
 Pure data plus the arithmetic to check it (no torch). tests/test_zoo.py checks every figure;
 scripts/zoo_table.py renders the README table from it. For each model the first MAdds figure and the
-first params figure are the paper's (or DESIGN.md section 7's) and head the README row.
+first params figure are the paper's (or docs/DESIGN.md section 7's) and head the README row.
 
 status of a figure:
   within  nasx is within 1% of it
@@ -33,7 +33,7 @@ SOURCES = {
                     "3.7M params, 407M FLOPs; the same row in the README of the authors' HongyangGao/ChannelNets)"),
     "imgclsmob": ("osmr/imgclsmob channelnet.py, TensorFlow and PyTorch ports of the authors' final model.py and "
                   "utils/ops.py (HongyangGao/ChannelNets 20bd062); their _test asserts 3,875,112 trainable weights"),
-    "design": "DESIGN.md section 7",
+    "design": "docs/DESIGN.md section 7",
 }
 
 # How nasx counts for a figure (see `measure`).
@@ -188,7 +188,7 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
         F(25_557_032, "design", "params", "exact"),
         F(3.8e9, "resnet", "madds", "gap",
           "the paper's layout puts the stride on the first 1x1 of a bottleneck; nasx ships torchvision's v1.5 "
-          "(stride on the 3x3), as DESIGN.md section 7 specifies"),
+          "(stride on the 3x3), as docs/DESIGN.md section 7 specifies"),
     ),
 }
 
