@@ -9,7 +9,7 @@ here. The code is layered, lowest first; a package may import only the layers it
   nasx.compare, nasx.zoo: ops and block families, the arch format, cost, the torch builder. Pure arithmetic
   but for build (torch, imported when building) and compare (the external counters).
 - nasx.space (search spaces), nasx.store (the database), nasx.measure (latency), nasx.score (accuracy
-  proxies and training).
+  proxies and training; above measure, whose device and host lock it uses).
 - nasx.search (the engine), nasx.study (faces reading a study), nasx.explore (the explorer): siblings that
   never import one another.
 - nasx.cli.

@@ -7,6 +7,9 @@ from nasx.errors import ArchError
 
 # Refuse to allocate absurd networks from untrusted files (override with force=True / --force).
 MAX_PARAMS = 2_000_000_000
+# The seed of the weights nasx builds: every score, latency, export and retraining starts from torch's default
+# initialisation under it (score cache keys name it), so a trial, a report and an export see the same network.
+WEIGHTS_SEED = 0
 
 
 def build(arch, force: bool = False):
@@ -25,3 +28,11 @@ def build(arch, force: bool = False):
                         f"in float32), over the limit of {MAX_PARAMS:,}; pass force to build it anyway")
     modules = OrderedDict((f"{section}{i}", g.module()) for section, i, _, g in arch.graphs())
     return nn.Sequential(modules)
+
+
+def build_seeded(arch, seed: int = WEIGHTS_SEED, force: bool = False):
+    """build(arch) with torch's default initialisation under `seed` (default WEIGHTS_SEED)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return build(arch, force=force)

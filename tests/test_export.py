@@ -9,8 +9,9 @@ import optuna
 import pytest
 
 import nasx
+from nasx.build import WEIGHTS_SEED as SEED
 from nasx.errors import NasxError
-from nasx.study.export import ONNX_ATOL, ONNX_RTOL, SEED, atomic_write, export_arch, parse_target, pick_best
+from nasx.study.export import ONNX_ATOL, ONNX_RTOL, atomic_write, export_arch, parse_target, pick_best
 
 COSTS = ("madds", "flops", "params", "mac_elements", "mac_bytes", "activations")
 

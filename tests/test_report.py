@@ -140,12 +140,12 @@ def test_reference_models_come_from_the_cache_the_second_time(report, capsys):
 
 
 def test_references_are_not_measured_on_another_machine(small_study, monkeypatch, capsys, tmp_path):
-    import nasx.search.objective
+    import nasx.measure.cached
     from nasx.cli.main import main
 
     url, name, _ = small_study
-    real = nasx.search.objective.fingerprint
-    monkeypatch.setattr(nasx.search.objective, "fingerprint", lambda *a, **k: {**real(*a, **k), "hardware": "other CPU"})
+    real = nasx.measure.cached.fingerprint
+    monkeypatch.setattr(nasx.measure.cached, "fingerprint", lambda *a, **k: {**real(*a, **k), "hardware": "other CPU"})
     rc = main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
                "--refs", "shufflenet_v2_0.5", "--no-png"])
     err = capsys.readouterr().err

@@ -248,7 +248,7 @@ def cmd_validate_score(args) -> int:
     if args.json:
         from pathlib import Path
 
-        from nasx.study.export import atomic_write
+        from nasx.util.files import atomic_write
 
         text = json.dumps(result.to_json_dict(), indent=1)
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")

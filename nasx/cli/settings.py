@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from nasx.errors import NasxError
 from nasx.explore.run import ExploreSettings
+from nasx.score.data import DEFAULT_DATA
 from nasx.score.proxies import check_score, needs_data
 from nasx.search.budgets import Budgets
-from nasx.search.settings import DEFAULT_DATA, SearchSettings
+from nasx.search.settings import SearchSettings
 from nasx.search.study import make_sampler
 from nasx.space.config import load_space
 

@@ -27,10 +27,13 @@ from dataclasses import asdict, dataclass
 
 from nasx.arch import Arch
 from nasx.blocks import ChannelwiseBlock, DwsepBlock, GroupShuffleBlock, PartialBlock, StandardBlock
+from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import NasxError
+from nasx.measure.latency import measure_latency
 from nasx.ops import ChannelwiseConv, Conv2d, PartialConv
 from nasx.util.fmt import human, render_table
+from nasx.util.page import figure_divs, made_with_plotly, page, write_page
 
 DEFAULT_SHAPES = ((32, 56), (64, 28), (128, 14), (256, 7))  # (channels, resolution): 9·C²·H·W constant
 DEFAULT_TARGET = 60_000_000
@@ -118,11 +121,6 @@ def plan(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, blocks: bool = Tru
 
 def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None = None, device: str = "cpu",
         measure_time_s: float = 1.0, blocks: bool = True, progress: bool = True, out=sys.stderr) -> list[Row]:
-    import torch
-
-    from nasx.build import build
-    from nasx.measure.latency import measure_latency
-
     if target < 1:
         raise NasxError(f"--target must be positive, got {target}")
     if measure_time_s <= 0:
@@ -132,8 +130,7 @@ def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None
     rows, items, start = [], plan(shapes, target, blocks), time.perf_counter()
     for i, (level, name, arch) in enumerate(items, 1):
         r = cost(arch)
-        torch.manual_seed(0)
-        lat = measure_latency(build(arch), arch.input, device=device, threads=threads, max_time_s=measure_time_s,
+        lat = measure_latency(build_seeded(arch), arch.input, device=device, threads=threads, max_time_s=measure_time_s,
                               warmup_s=min(0.25, measure_time_s / 2))
         c, h, _ = arch.input
         rows.append(Row(level, name, c, h, len(arch.layers), r.madds, r.mac, lat.median_ms, lat.iqr_ms,
@@ -238,20 +235,6 @@ def figures(rows: list[Row]) -> dict:
 
 
 def write_html(rows: list[Row], text: str, path) -> str:
-    from pathlib import Path
-
-    import plotly
-    import plotly.io as pio
-
-    from nasx.study.export import atomic_write
-
-    parts = [pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{key}", default_width="100%",
-                         default_height="480px") for i, (key, fig) in enumerate(figures(rows).items())]
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>nasx microbench</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1250px;color:#222}}
-pre{{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}}</style></head>
-<body><h1>nasx microbench</h1>{''.join(parts)}<pre id="microbench-text">{html.escape(text)}</pre>
-<p>made by nasx with plotly {html.escape(plotly.__version__)}</p></body></html>
-"""
-    return str(atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"), ".html"))
+    body = (f'{"".join(figure_divs(figures(rows), "480px"))}<pre id="microbench-text">{html.escape(text)}</pre>\n'
+            f"<p>{made_with_plotly()}</p>")
+    return str(write_page(path, page("nasx microbench", body, width=1250, small_pre=True)))

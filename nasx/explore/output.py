@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 
-from nasx.explore.predictors import COSTS, PREDICTOR_HEADER, _corr, _share, predictor_rows
+from nasx.explore.predictors import COSTS, PREDICTOR_HEADER, _share, predictor_rows
 from nasx.explore.run import ExploreResult
 from nasx.explore.sampling import ALL, Sample, edf, quotas
 from nasx.measure.latency_model import relative_errors
-from nasx.util.fmt import human, render_table
+from nasx.util.fmt import fmt_corr, human, render_table
+from nasx.util.page import figure_divs, made_with_plotly, page, write_page
 from nasx.util.stats import kendall_tau_b, spearman
 
 
@@ -116,7 +117,7 @@ def figures(result: ExploreResult) -> dict:
             xs = [getattr(x, key) for x in result.subset]
             ys = [x.latency_ms for x in result.subset]
             fig.update_layout(title=f"latency vs {label} (all {len(xs)} measured: Kendall τb "
-                                    f"{_corr(kendall_tau_b(xs, ys))}, Spearman ρ {_corr(spearman(xs, ys))}); "
+                                    f"{fmt_corr(kendall_tau_b(xs, ys))}, Spearman ρ {fmt_corr(spearman(xs, ys))}); "
                                     f"filled: train half, open: held out", template="plotly_white",
                               xaxis_title=label, yaxis_title="latency, ms (median; bars: IQR)",
                               xaxis_type="log", yaxis_type="log")
@@ -144,33 +145,14 @@ def figures(result: ExploreResult) -> dict:
 
 
 def render_html(result: ExploreResult, figs: dict) -> str:
-    import plotly
-    import plotly.io as pio
-
-    parts = []
-    for i, (key, fig) in enumerate(figs.items()):
-        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{key}",
-                                 default_width="100%", default_height="520px"))
-    name = html.escape(result.settings.space.name)
-    text = html.escape(text_report(result))
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>nasx explore: {name}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1250px;color:#222}}
-pre{{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}}.small{{color:#666;font-size:.9em}}</style>
-</head><body><h1>nasx explore: {name}</h1>
-{''.join(parts)}
-<h2>Numbers</h2><pre id="explore-text">{text}</pre>
-<p class="small">made by nasx with plotly {html.escape(plotly.__version__)}. MAdds = conv + linear multiply-accumulates
-(BN folded); MAC = elements read + written, conv+BN+act fused. Sampling is uniform over every choice of the
-space. Fits: least squares on relative residuals, on one half of the measured subset; judged on the other.</p>
-</body></html>
-"""
+    body = (f"{''.join(figure_divs(figs, '520px'))}\n"
+            f'<h2>Numbers</h2><pre id="explore-text">{html.escape(text_report(result))}</pre>\n'
+            f'<p class="small">{made_with_plotly()}. MAdds = conv + linear multiply-accumulates\n'
+            "(BN folded); MAC = elements read + written, conv+BN+act fused. Sampling is uniform over every choice of "
+            "the\nspace. Fits: least squares on relative residuals, on one half of the measured subset; judged on the "
+            "other.</p>")
+    return page(f"nasx explore: {result.settings.space.name}", body, width=1250, small_pre=True)
 
 
 def write_html(result: ExploreResult, path) -> str:
-    from pathlib import Path
-
-    from nasx.study.export import atomic_write
-
-    text = render_html(result, figures(result))
-    return str(atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html"))
+    return str(write_page(path, render_html(result, figures(result))))

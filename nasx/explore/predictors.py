@@ -10,6 +10,7 @@ import numpy as np
 
 from nasx.explore.sampling import Sample
 from nasx.measure.latency_model import fit_linear, relative_errors, within_share
+from nasx.util.fmt import fmt_corr
 from nasx.util.stats import kendall_tau_b, spearman
 
 COSTS = (("MAdds", "madds"), ("MAC", "mac"), ("params", "params"), ("activations", "activations"))
@@ -64,10 +65,6 @@ def predictor_table(train: list[Sample], test: list[Sample]) -> list[PredictorRe
     return rows
 
 
-def _corr(v: float) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{v:+.3f}"
-
-
 def _share(v: float, n: int) -> str:
     return "n/a" if math.isnan(v) else f"{v:.0%} ({round(v * n)}/{n})"
 
@@ -76,10 +73,10 @@ def predictor_rows(rows: list[PredictorResult]) -> list[list[str]]:
     out = []
     for r in rows:
         terms = ""
-        for i, (c, f) in enumerate(zip(r.coef, r.features)):
+        for i, (c, f) in enumerate(zip(r.coef, r.features, strict=False)):
             terms += ("" if i == 0 else (" + " if c >= 0 else " - ")) + f"{(c if i == 0 else abs(c)) * 1e6:.3g}·{f}/1M"
         out.append([r.name, r.fit, f"{terms} {'+' if r.intercept_ms >= 0 else '-'} {abs(r.intercept_ms):.3g}",
-                    _corr(r.kendall), _corr(r.spearman), _share(r.within10, r.n_test),
+                    fmt_corr(r.kendall), fmt_corr(r.spearman), _share(r.within10, r.n_test),
                     f"{r.median_abs_rel_error:.0%}"])
     return out
 

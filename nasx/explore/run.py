@@ -41,9 +41,11 @@ from nasx.explore.sampling import (
     stratified_subset,
 )
 from nasx.explore.schema import explore_archs, explore_runs
-from nasx.measure.latency_model import LatencyModel
+from nasx.measure.cached import Timer
+from nasx.measure.latency import resolve_device
+from nasx.measure.latency_model import LatencyModel, save_model
 from nasx.space.config import SearchSpace
-from nasx.store.db import DEFAULT_STORAGE
+from nasx.store.db import DEFAULT_STORAGE, Store
 from nasx.util.fmt import duration, human
 
 
@@ -80,47 +82,34 @@ class ExploreResult:
     measured_now: int
 
 
-def measure_subset(subset: list[Sample], settings: ExploreSettings, fp: dict, fp_hash: str, store,
-                   out=sys.stderr) -> int:
+def explore_timer(settings: ExploreSettings, store) -> Timer:
+    """The explorer's cached timing: as `nasx search` times (same cache, same fingerprint), with a shorter
+    warm-up when the time cap is short."""
+    return Timer.here(store, settings.space.input, device=settings.device, threads=settings.threads,
+                      batch=settings.batch, drift_correction=settings.drift_correction,
+                      max_time_s=settings.measure_time_s, warmup_s=min(0.25, settings.measure_time_s / 2))
+
+
+def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, out=sys.stderr) -> int:
     """Build and time each architecture (latency cache first); returns how many were timed now."""
-    import torch
-
-    from nasx.build import build
-    from nasx.measure.timing import timed as measure
-
     timed, start = 0, time.perf_counter()
     for i, s in enumerate(subset, 1):
-        cached = store.get_latency(s.arch_hash, fp_hash)
-        if cached is None:
-            torch.manual_seed(0)
-            module = build(s.arch)
-            lat = measure(module, s.arch.input, store, fp, fp_hash, device=settings.device, batch=settings.batch,
-                          threads=settings.threads, max_time_s=settings.measure_time_s,
-                          warmup_s=min(0.25, settings.measure_time_s / 2))
-            store.put_latency(s.arch_hash, fp_hash, fp, lat)
-            timed += 1
-            del module
-        else:
-            lat = cached
-        s.latency_ms, s.iqr_ms, s.cached = lat["median_ms"], lat["iqr_ms"], cached is not None
-        if settings.progress:
+        m = timer.measure(s.arch, arch_hash=s.arch_hash)
+        timed += not m.cached
+        s.latency_ms, s.iqr_ms, s.cached = m.latency["median_ms"], m.latency["iqr_ms"], m.cached
+        if progress:
             elapsed = time.perf_counter() - start
             eta = elapsed / i * (len(subset) - i)
             out.write(f"measure {i}/{len(subset)} | {s.population:<13} | {human(s.madds):>6} MAdds | "
                       f"{s.latency_ms:8.2f} ms{' (cached)' if s.cached else ''} | {duration(elapsed)} | ETA "
                       f"{duration(eta)}" + ("\r" if out.isatty() else "\n"))
             out.flush()
-    if settings.progress and out.isatty():
+    if progress and out.isatty():
         out.write("\n")
     return timed
 
 
-
 def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
-    from nasx.measure.latency import fingerprint, fingerprint_hash, resolve_device
-    from nasx.measure.latency_model import save_model
-    from nasx.store.db import Store
-
     if settings.n < 1:
         raise NasxError(f"-n must be at least 1, got {settings.n}")
     if settings.measure < 0:
@@ -142,9 +131,7 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
             out.write(f"sampled {settings.n} from {settings.space.name if name == ALL else name + ' only'} "
                       f"({duration(time.perf_counter() - t0)})\n")
     sample_s = time.perf_counter() - t0
-    fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input,
-                     drift_corrected=settings.drift_correction)
-    fp_hash = fingerprint_hash(fp)
+    tm = explore_timer(settings, store)
     subset: list[Sample] = []
     train: list[Sample] = []
     test: list[Sample] = []
@@ -153,7 +140,7 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
     if settings.measure:
         subset = stratified_subset(populations, settings.measure)
         t = time.perf_counter()
-        measured_now = measure_subset(subset, settings, fp, fp_hash, store, out)
+        measured_now = measure_subset(subset, tm, settings.progress, out)
         measure_s = time.perf_counter() - t
         train, test = split_halves(subset, settings.seed)
         if len(train) >= 3 and len(test) >= 3:
@@ -161,10 +148,10 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
             comb = predictors[len(COSTS)]
             model = LatencyModel(COMBINATION, comb.coef, comb.intercept_ms, comb.fit, comb.n_train, comb.n_test,
                                  comb.kendall, comb.spearman, comb.within10, comb.p90_abs_rel_error,
-                                 settings.space.name, fp_hash, fp)
+                                 settings.space.name, tm.fp_hash, tm.fp)
             if settings.store_model:
                 save_model(store, model)
-    result = ExploreResult(settings, populations, subset, train, test, predictors, model, fp, fp_hash, None,
+    result = ExploreResult(settings, populations, subset, train, test, predictors, model, tm.fp, tm.fp_hash, None,
                            sample_s, measure_s, measured_now)
     result.run_id = store_run(store, result)
     return result

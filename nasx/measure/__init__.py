@@ -1,5 +1,5 @@
 """Latency on the device: one timed measurement (latency), drift-corrected through the storage's
-calibration and cached (timing), and the latency model fitted from measurements with the prefilter built
-on it.
+calibration (timing), through the storage's latency cache as every part of nasx takes it (cached), and the
+latency model fitted from measurements with the prefilter built on it.
 
 May import: nasx.errors, nasx.util, core, nasx.store."""

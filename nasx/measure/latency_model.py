@@ -96,7 +96,7 @@ class LatencyModel:
         missing = [f for f in self.features if f not in costs]
         if missing:
             raise NasxError(f"the latency model needs {', '.join(missing)}")
-        return float(sum(c * costs[f] for c, f in zip(self.coef, self.features)) + self.intercept_ms)
+        return float(sum(c * costs[f] for c, f in zip(self.coef, self.features, strict=False)) + self.intercept_ms)
 
     def predict_many(self, X) -> np.ndarray:
         X = np.asarray(X, float)
@@ -106,7 +106,7 @@ class LatencyModel:
 
     def formula(self) -> str:
         text = "latency ms ≈ "
-        for i, (c, f) in enumerate(zip(self.coef, self.features)):
+        for i, (c, f) in enumerate(zip(self.coef, self.features, strict=False)):
             text += ("" if i == 0 else (" + " if c >= 0 else " - ")) + f"{(c if i == 0 else abs(c)) * 1e6:.4g}·{f}/1M"
         return text + f" {'+' if self.intercept_ms >= 0 else '-'} {abs(self.intercept_ms):.4g}"
 
@@ -116,7 +116,7 @@ class LatencyModel:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LatencyModel":
+    def from_dict(cls, d: dict) -> LatencyModel:
         d = {k: (math.nan if v is None and k in ("kendall", "spearman", "within10", "p90_rel_error") else v)
              for k, v in d.items() if k in cls.__dataclass_fields__}
         d["features"], d["coef"] = tuple(d["features"]), tuple(d["coef"])

@@ -50,7 +50,7 @@ class Prefilter:
         self.margin = default_margin(model) if margin is None else margin
 
     @classmethod
-    def load(cls, store, fingerprint_hash: str, fingerprint: dict, margin: float | None = None) -> "Prefilter":
+    def load(cls, store, fingerprint_hash: str, fingerprint: dict, margin: float | None = None) -> Prefilter:
         model = load_model(store, fingerprint_hash)
         if model is None:
             raise NasxError(

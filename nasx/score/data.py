@@ -35,6 +35,7 @@ import numpy as np
 
 from nasx.errors import ConfigError
 
+DEFAULT_DATA = "digits"  # the data set of --score train (and retrain) when --data is not given
 VAL_FRACTION = 0.2
 MAX_VAL = 5000
 SPLIT_SEED = 0

@@ -14,8 +14,8 @@ noise (a small validation split, an easy data set where every architecture ends 
 
 Scores go through the study database's score cache with the same keys `nasx search` uses, so a rerun (or a
 run stopped and restarted) trains nothing twice, and a later `nasx search --score train` on the same data
-and settings reuses these accuracies. The rank correlations are nasx.study.report's (numpy; tau-b and
-average-rank rho, as scipy.stats computes them)."""
+and settings reuses these accuracies (nasx.score.cached). The rank correlations are nasx.util.stats' (numpy;
+tau-b and average-rank rho, as scipy.stats computes them)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasx.build import WEIGHTS_SEED, build_seeded
+from nasx.cost import cost
 from nasx.errors import NasxError
+from nasx.score.cached import cached_score, score_key
+from nasx.score.proxies import get_score
+from nasx.store.db import Store
+from nasx.util.files import atomic_write_text
+from nasx.util.fmt import fmt_corr, render_table
+from nasx.util.stats import kendall_tau_b, spearman
 
 PROXIES = ("naswot", "synflow", "params", "madds")
 LABELS = {"naswot": "NASWOT (log|K|)", "synflow": "synflow (log)", "params": "parameters (M)",
@@ -64,8 +72,6 @@ class Validation:
     def correlations(self) -> list[tuple[str, float, float, int]]:
         """(proxy, Kendall tau-b, Spearman rho, n) against trained accuracy; pairs with a non-finite proxy
         value (a degenerate NASWOT kernel) are left out of that proxy's n."""
-        from nasx.util.stats import kendall_tau_b, spearman
-
         out = []
         proxies = list(self.rows[0].values) if self.rows else []
         for p in proxies:
@@ -75,9 +81,7 @@ class Validation:
         return out
 
     def table(self) -> str:
-        from nasx.util.fmt import render_table
-
-        rows = [[label(p), _fmt(tau), _fmt(rho), n] for p, tau, rho, n in self.correlations()]
+        rows = [[label(p), fmt_corr(tau), fmt_corr(rho), n] for p, tau, rho, n in self.correlations()]
         accs = [r.top1 for r in self.rows]
         head = (f"{len(self.rows)} architectures of {self.space}, trained on {self.data} ({self.train_key}); target: "
                 f"seed-0 validation top-1, "
@@ -94,14 +98,8 @@ class Validation:
                                   for r in self.rows]}
 
 
-def _fmt(v: float) -> str:
-    return "n/a" if math.isnan(v) else f"{v:+.3f}"
-
-
 def sample_archs(space, n: int, seed: int = 0, budget: int | None = None, max_draws: int | None = None) -> list:
     """N distinct architectures (by content hash) drawn uniformly, each under `budget` MAdds if given."""
-    from nasx.cost import cost
-
     rng = random.Random(seed)
     seen, out = set(), []
     max_draws = max_draws or 200 * n
@@ -122,14 +120,6 @@ def sample_archs(space, n: int, seed: int = 0, budget: int | None = None, max_dr
 
 def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: int = 0, budget: int | None = None,
                    storage: str | None = None, seeds: int = 1, out=sys.stderr) -> Validation:
-    import torch
-
-    from nasx.build import build
-    from nasx.cost import cost
-    from nasx.score.proxies import get_score
-    from nasx.search.objective import SCORE_SEED, score_key
-    from nasx.store.db import Store
-
     for p in proxies:
         if p not in PROXIES:
             raise NasxError(f"unknown proxy {p!r}: use {', '.join(PROXIES)}")
@@ -143,21 +133,12 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
     result = Validation(space.name, data.name, train_settings.key)
     start = time.perf_counter()
 
-    def cached(name: str, arch, arch_hash: str, compute, extra: str = "", seed: int = SCORE_SEED):
-        key = score_key(name, arch.input, extra, seed)
-        hit = store.get_score(arch_hash, key) if store else None
-        if hit is not None:
-            return hit[0], hit[1], True
-        t = time.perf_counter()
-        value = float(compute())
-        seconds = time.perf_counter() - t
-        if store:
-            store.put_score(arch_hash, key, value, seconds)
-        return value, seconds, False
-
-    def fresh(seed: int = SCORE_SEED):
-        torch.manual_seed(seed)  # seed 0: the weights every score of `nasx search` sees
-        return build(arch)
+    def cached(name: str, arch, arch_hash: str, fn, extra: str = "", seed: int = WEIGHTS_SEED):
+        """fn(network, input, seed) through the score cache, the network built (only when not cached) under
+        `seed`: WEIGHTS_SEED gives the weights every score of `nasx search` sees."""
+        r = cached_score(store, arch_hash, score_key(name, arch.input, extra, seed),
+                         lambda: fn(build_seeded(arch, seed), arch.input, seed), lock=False)
+        return r.value, r.seconds, r.cached
 
     for i, arch in enumerate(archs, 1):
         report = cost(arch)
@@ -169,11 +150,10 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
             elif p == "params":
                 values[p] = report.params / 1e6
             else:
-                values[p] = cached(p, arch, h, lambda p=p: get_score(p)(fresh(), arch.input, SCORE_SEED))[0]
-        top1, seconds, hit = cached("train", arch, h, lambda: trainer(fresh(), arch.input, SCORE_SEED), trainer.key)
+                values[p] = cached(p, arch, h, get_score(p))[0]
+        top1, seconds, hit = cached("train", arch, h, trainer, trainer.key)
         for s in range(1, seeds):
-            values[f"train@seed{s}"] = cached("train", arch, h, lambda s=s: trainers[s](fresh(s), arch.input, s),
-                                              trainers[s].key, seed=s)[0]
+            values[f"train@seed{s}"] = cached("train", arch, h, trainers[s], trainers[s].key, seed=s)[0]
         result.rows.append(Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1,
                                seconds, hit))
         elapsed = time.perf_counter() - start
@@ -195,7 +175,7 @@ def scatter_html(result: Validation, path) -> Path:
     corr = result.correlations()
     cols = min(len(corr), 2) or 1
     rows = max(1, math.ceil(len(corr) / cols))
-    titles = [f"{label(p)}: Kendall τ<sub>b</sub> {_fmt(t)}, Spearman ρ {_fmt(r)} (n={n})"
+    titles = [f"{label(p)}: Kendall τ<sub>b</sub> {fmt_corr(t)}, Spearman ρ {fmt_corr(r)} (n={n})"
               for p, t, r, n in corr]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.1, vertical_spacing=0.14)
     for k, (p, _, _, _) in enumerate(corr):
@@ -210,7 +190,4 @@ def scatter_html(result: Validation, path) -> Path:
     fig.update_layout(title=f"Proxies vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
                             f"{html.escape(result.data)}", showlegend=False, height=420 * rows, width=1100,
                       template="plotly_white")
-    from nasx.study.export import atomic_write
-
-    text = fig.to_html(include_plotlyjs=True, full_html=True)
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html")
+    return atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True), ".html")

@@ -1,7 +1,7 @@
 """One trial: sample -> cost -> (reject | build -> measure -> score). Candidates over budget are rejected
 from the cost core alone (never built, never timed) and end PRUNED with their constraint values, from which
-TPE still learns. Feasible candidates are built, timed on the device (cached per arch hash and device
-fingerprint) and scored."""
+TPE still learns. Feasible candidates are built, timed on the device (nasx.measure.cached: cached per arch
+hash and device fingerprint) and scored (nasx.score.cached)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,24 @@ import time
 import optuna
 
 from nasx.arch import Arch
+from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError
-from nasx.measure.latency import (
-    fingerprint,
-    fingerprint_hash,
-    host_lock,
-)
-from nasx.measure.timing import timed
+from nasx.measure.cached import Timer
+from nasx.measure.prefilter import Prefilter
+from nasx.score.cached import Scorer
+from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.proxies import get_score, needs_data
-from nasx.search.settings import DEFAULT_DATA, SearchSettings
-from nasx.store.db import (
-    Store,
-)
+from nasx.score.train import TrainSettings
+from nasx.search.settings import SearchSettings
+from nasx.store.db import Store
 from nasx.store.studies import pareto_front
 from nasx.summary import readable_attrs
 from nasx.util.fmt import human
 
-SCORE_SEED = 0
+# what a trial records of its latency (the cache holds a few more fields)
+LATENCY_ATTRS = ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable", "raw_median_ms", "drift", "attempts",
+                 "calibration_before_ms", "calibration_after_ms")
 
 
 class _AttrSink:
@@ -49,14 +49,14 @@ class Objective:
     def __init__(self, settings: SearchSettings, store: Store):
         self.s = settings
         self.store = store
-        self.fp = fingerprint(settings.device, settings.threads, settings.batch, settings.space.input,
-                              drift_corrected=settings.drift_correction)
-        self.fp_hash = fingerprint_hash(self.fp)
+        self.timer = Timer.here(store, settings.space.input, device=settings.device, threads=settings.threads,
+                                batch=settings.batch, drift_correction=settings.drift_correction,
+                                max_time_s=settings.measure_time_s)
+        self.fp, self.fp_hash = self.timer.fp, self.timer.fp_hash
         self.score_fn = make_score(settings)
+        self.scorer = Scorer(settings.score, self.score_fn)
         self.prefilter = None
         if settings.prefilter:  # before any study is opened: no model is one clear error
-            from nasx.measure.prefilter import Prefilter
-
             self.prefilter = Prefilter.load(store, self.fp_hash, self.fp, settings.prefilter_margin)
 
     def __call__(self, trial: optuna.Trial):
@@ -114,30 +114,17 @@ class Objective:
         return sink.attrs
 
     def _evaluate(self, trial, arch: Arch, attrs: dict):
-        import torch
-
-        from nasx.build import build
-
         t = time.perf_counter()
-        torch.manual_seed(SCORE_SEED)  # the score is a function of (arch, seed), like the cache key
-        module = build(arch)
+        module = build_seeded(arch)  # the score is a function of (arch, seed), like the cache key
         attrs["time_build_s"] = time.perf_counter() - t
 
         if self.prefilter is not None and hasattr(trial, "study"):
             self._prefilter(trial, arch, module, attrs)  # raises TrialPruned: predicted far off the front
-        cached = self.store.get_latency(attrs["arch_hash"], self.fp_hash)
-        t = time.perf_counter()
-        if cached is None:
-            lat = timed(module, arch.input, self.store, self.fp, self.fp_hash, device=self.s.device,
-                        batch=self.s.batch, threads=self.s.threads, max_time_s=self.s.measure_time_s)
-            self.store.put_latency(attrs["arch_hash"], self.fp_hash, self.fp, lat)
-        else:
-            lat = cached
-        attrs["time_measure_s"] = time.perf_counter() - t
-        attrs["latency_cached"] = cached is not None
-        attrs["latency"] = {k: lat[k] for k in ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable",
-                                                "raw_median_ms", "drift", "attempts", "calibration_before_ms",
-                                                "calibration_after_ms") if k in lat}
+        m = self.timer.measure(arch, module, attrs["arch_hash"])
+        lat = m.latency
+        attrs["time_measure_s"] = m.seconds
+        attrs["latency_cached"] = m.cached
+        attrs["latency"] = {k: lat[k] for k in LATENCY_ATTRS if k in lat}
         attrs["fingerprint"] = lat["fingerprint"]
 
         value = self._score(arch, module, attrs)
@@ -151,21 +138,14 @@ class Objective:
 
     def _score(self, arch: Arch, module, attrs: dict) -> float:
         """The score of `arch`, through the score cache (adds the time spent to attrs)."""
-        key = score_key(self.s.score, arch.input, getattr(self.score_fn, "key", ""))
         t = time.perf_counter()
-        hit = self.store.get_score(attrs["arch_hash"], key)
-        if hit is None:
-            with host_lock(shared=True):  # never compute while another worker is timing
-                value = self.score_fn(module.cpu(), arch.input, SCORE_SEED)
-            details, value = getattr(value, "details", None), float(value)
-            self.store.put_score(attrs["arch_hash"], key, value, time.perf_counter() - t)
-        else:
-            value, details = hit[0], {"cached": True, "seconds": hit[1]}
+        r = self.scorer.score(self.store, arch, module, attrs["arch_hash"])
+        details = {"cached": True, "seconds": r.seconds} if r.cached else r.details
         if hasattr(self.score_fn, "expected_cost"):  # --score train: what the training cost, on the trial
             madds = attrs.get("madds") or cost(arch).madds
             attrs["training"] = {**(details or {}), **self.score_fn.expected_cost(madds)}
         attrs["time_score_s"] = attrs.get("time_score_s", 0.0) + time.perf_counter() - t
-        return value
+        return r.value
 
     def _prefilter(self, trial, arch: Arch, module, attrs: dict) -> None:
         """--prefilter (rule in nasx.measure.prefilter): score first, then end the trial PRUNED, never timed, when
@@ -185,19 +165,10 @@ class Objective:
         raise optuna.TrialPruned(verdict.reason)
 
 
-def score_key(score: str, input_shape, extra: str = "", seed: int = SCORE_SEED) -> str:
-    """Score cache key: the score is a function of (arch, score, seed, input) and, for scores that train, of
-    the data set and the training settings (`extra`, the score function's `key`)."""
-    return f"{score}:seed{seed}:{'x'.join(map(str, input_shape))}" + (f":{extra}" if extra else "")
-
-
 def make_score(settings: SearchSettings):
     """The score function of a search; a score that trains gets its data set (default digits) here."""
     if not needs_data(settings.score):
         return get_score(settings.score)
-    from nasx.score.data import load_data
-    from nasx.score.train import TrainSettings
-
     data = load_data(settings.data or DEFAULT_DATA, settings.space.input, settings.space.classes)
     return get_score(settings.score, data=data, train=settings.train or TrainSettings(device=settings.device))
 
@@ -206,7 +177,5 @@ def score_study_attrs(settings: SearchSettings) -> dict:
     """What a training score depends on, stored on the study."""
     if not needs_data(settings.score):
         return {}
-    from nasx.score.train import TrainSettings
-
     return {"data": settings.data or DEFAULT_DATA,
             "train": (settings.train or TrainSettings(device=settings.device)).as_dict()}

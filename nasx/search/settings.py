@@ -9,8 +9,6 @@ from nasx.search.budgets import Budgets
 from nasx.space.config import SearchSpace
 from nasx.store.db import DEFAULT_STORAGE, DEFAULT_TRIALS
 
-DEFAULT_DATA = "digits"  # the data set of --score train when --data is not given
-
 
 @dataclass
 class SearchSettings:

@@ -2,9 +2,9 @@
 or a torch.export program (.pt2).
 
 Files are written to a temporary file in the target directory and moved into place with os.replace, so an
-interrupted or failed export never leaves a partial file at the target path. Models carry freshly
-initialised weights (torch's defaults under a fixed seed): nasx searches architectures; training them is
-the user's job.
+interrupted or failed export never leaves a partial file at the target path (nasx.util.files). Models carry
+freshly initialised weights (torch's defaults under nasx.build.WEIGHTS_SEED, as during search): nasx searches
+architectures; training them is the user's job.
 
 ONNX check: onnxruntime (CPU) runs the exported file on a random input of the study's input shape and batch
 2 (the batch axis is exported dynamic) and every output element must satisfy
@@ -16,23 +16,25 @@ program loaded back from the file."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from nasx.arch import Arch
+from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.errors import NasxError
+from nasx.store.studies import feasible_trial
+from nasx.util.files import atomic_write, atomic_write_text, check_target
+from nasx.util.units import parse_count
 
 FORMATS = ("json", "onnx", "pt2")
 ONNX_RTOL = 1e-3
 ONNX_ATOL = 1e-5
 CHECK_BATCH = 2
-SEED = 0  # weights of exported models: torch's default initialisation under this seed (as during search)
 
 
 @dataclass
@@ -51,61 +53,17 @@ class ExportResult:
         return text
 
 
-def check_target(path, suffix: str = "") -> Path:
-    """The target as a Path, or one clear NasxError when it cannot be a file we write."""
-    path = Path(path)
-    if path.is_dir():
-        raise NasxError(f"cannot write {path}: it is a directory; give a file name, e.g. {path / 'model'}{suffix}")
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is not a directory" if parent.exists() else "does not exist"
-        raise NasxError(f"cannot write {path}: {parent} {what}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise NasxError(f"cannot write {path}: no permission to write in {parent}")
-    return path
-
-
-def atomic_write(path, write: Callable[[str], None], suffix: str = "") -> Path:
-    """Call write(tmp) for a temporary path beside `path`, then os.replace it onto `path`. Nothing is left
-    behind when write fails; an unusable target is one clear NasxError."""
-    path = check_target(path, suffix)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-    except OSError as e:
-        raise NasxError(f"cannot write {path}: {e.strerror or e}") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should look like any new file
-        os.replace(tmp, path)
-    except OSError as e:
-        raise NasxError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def export_arch(arch: Arch, fmt: str, path, name: str = "") -> ExportResult:
     """Write `arch` as json, onnx or pt2 to `path` (atomically); onnx and pt2 are checked against torch."""
     if fmt not in FORMATS:
         raise NasxError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
     if name:
-        import dataclasses
-
         arch = dataclasses.replace(arch, name=name)
     path = check_target(path, f".{fmt}")
     if fmt == "onnx":
         _require_onnx()
     if fmt == "json":
-        text = arch.to_json() + "\n"
-        atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")
+        atomic_write_text(path, arch.to_json() + "\n", ".json")
         return ExportResult(path, fmt)
     module, x, ref = _reference(arch)
     result = {}
@@ -117,11 +75,8 @@ def export_arch(arch: Arch, fmt: str, path, name: str = "") -> ExportResult:
 def _reference(arch: Arch):
     import torch
 
-    from nasx.build import build
-
-    torch.manual_seed(SEED)
-    module = build(arch).eval()
-    x = torch.randn((CHECK_BATCH, *arch.input), generator=torch.Generator().manual_seed(SEED))
+    module = build_seeded(arch).eval()
+    x = torch.randn((CHECK_BATCH, *arch.input), generator=torch.Generator().manual_seed(WEIGHTS_SEED))
     with torch.inference_mode():
         ref = module(x).numpy()
     return module, x, ref
@@ -152,7 +107,7 @@ def _quiet_exporter():
             warnings.simplefilter("ignore")
             yield
     finally:
-        for lg, lv in zip(loggers, levels):
+        for lg, lv in zip(loggers, levels, strict=False):
             lg.setLevel(lv)
 
 
@@ -215,8 +170,6 @@ def parse_target(text: str, budget_metric: str = "madds") -> tuple[str, float]:
         if value <= 0:
             raise NasxError(f"--best {text!r}: a latency target must be positive")
         return "latency_ms", value
-    from nasx.util.units import parse_count
-
     try:
         return budget_metric, float(parse_count(text, "--best"))
     except NasxError:
@@ -239,8 +192,6 @@ def pick_best(front: list, target: str, budget_metric: str = "madds"):
 
 def export_trial(study, number: int, fmt: str, path) -> ExportResult:
     """Export a feasible trial of a nasx study (anything else: one clear error, nothing written)."""
-    from nasx.store.studies import feasible_trial
-
     t = feasible_trial(study, number)
     arch = Arch.from_dict(t.user_attrs["arch"])
     return export_arch(arch, fmt, path, name=f"{study.study_name}/trial{number}")

@@ -7,9 +7,10 @@ of the front, and reference models from the zoo as labelled points.
 Reference models are re-instantiated at the study's input shape when it differs from theirs (same layers,
 their 1000-class heads kept; a 224-px model at 32x32 is a different workload from the one its paper
 reports, and is labelled `name @32x32`). They are timed and scored exactly as the study's trials were
-(nasx.search.Objective.evaluate_arch: the study's fingerprint settings, device, threads, batch, and the
-latency and score caches of the study's database, so a second report measures nothing), and only on a
-machine whose fingerprint equals the study's; elsewhere they are skipped with a note saying why.
+(nasx.measure.cached and nasx.score.cached, the paths a trial takes: the study's fingerprint settings, device,
+threads, batch, and the latency and score caches of the study's database, so a second report measures
+nothing), and only on a machine whose fingerprint equals the study's; elsewhere they are skipped with a note
+saying why.
 
 Correlations are computed over the measured trials only (references excluded) with numpy: Spearman's rho
 is Pearson's r of average ranks (ties share their mean rank); Kendall's tau is tau-b (tie-corrected),
@@ -24,9 +25,22 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasx import zoo
+from nasx.build import build_seeded
+from nasx.cost import cost
 from nasx.errors import ArchError, NasxError
-from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
-from nasx.util.fmt import human
+from nasx.measure.cached import Timer
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint_hash
+from nasx.score.cached import Scorer
+from nasx.score.proxies import needs_data
+from nasx.space.config import parse_space
+from nasx.store.db import Store
+from nasx.store.studies import front_table, study_front, trial_status
+from nasx.study.inspect import study_header
+from nasx.util.files import atomic_write
+from nasx.util.fmt import fmt_corr, human, render_table
+from nasx.util.page import figure_divs, made_with_plotly, page, write_page
+from nasx.util.pareto import dominates
 from nasx.util.stats import kendall_tau_b, spearman
 
 # references for a study no zoo model matches (another input shape, or no compute budget)
@@ -34,10 +48,6 @@ DEFAULT_REFS = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_1.0", "fast
 NEAR_BUDGET = 2.0  # a zoo model up to this many times the study's compute budget is a fair comparison
 GREY = "#b8b8b8"
 REF_COLOR = "#d62728"
-
-
-def _fmt_corr(v: float) -> str:
-    return "n/a" if math.isnan(v) else f"{v:+.3f}"
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -74,8 +84,6 @@ class ReportData:
 
 
 def collect(study, url: str) -> ReportData:
-    from nasx.store.studies import study_front, trial_status
-
     measured, infeasible, rejected, failed = [], [], [], []
     for t in study.get_trials(deepcopy=False):
         status = trial_status(t)
@@ -93,9 +101,6 @@ def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple
     """The zoo models a study is compared with (this report and scripts/bench_search.py): those made for
     the study's input whose compute (in the study's budget metric) is at most NEAR_BUDGET x its budget,
     cheapest first; DEFAULT_REFS when none is (another input shape, or no compute budget)."""
-    from nasx import zoo
-    from nasx.cost import cost
-
     if not budget:
         return DEFAULT_REFS
     archs = {n: zoo.get(n) for n in zoo.names()}
@@ -105,8 +110,6 @@ def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple
 
 
 def default_refs(study) -> tuple[str, ...]:
-    from nasx.space.config import parse_space
-
     a = study.user_attrs
     try:
         shape = parse_space(a["config"], a.get("config_name", "study config")).input
@@ -117,8 +120,6 @@ def default_refs(study) -> tuple[str, ...]:
 
 def dominated_by(front, latency_ms: float, score: float) -> list[int]:
     """Numbers of the front trials that dominate the point (latency_ms, score) (nasx.util.pareto.dominates)."""
-    from nasx.util.pareto import dominates
-
     return [t.number for t in front if dominates((t.values[0], t.values[1]), (latency_ms, score))]
 
 
@@ -129,44 +130,32 @@ def study_fingerprint(data: ReportData) -> dict | None:
     return None
 
 
-def _objective(study, url: str, fp: dict, measure_time_s: float):
-    """A search Objective with the study's settings on this machine (its fp_hash says whether this machine
-    is the study's device), or None when this machine cannot even fingerprint that device."""
-    from nasx.search.budgets import Budgets
-    from nasx.search.objective import Objective
-    from nasx.search.settings import SearchSettings
-    from nasx.space.config import parse_space
-    from nasx.store.db import Store
-
+def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer, Scorer] | None:
+    """Cached timing and scoring with the study's settings on this machine (the timer's fp_hash says whether
+    this machine is the study's device), or None when this machine cannot even fingerprint that device."""
     a = study.user_attrs
-    settings = SearchSettings(space=parse_space(a["config"], a.get("config_name", "study config")), budgets=Budgets(),
-                              storage=url, device=fp["device"], threads=fp["threads"], batch=fp["batch"],
-                              score=a.get("score", "naswot"), measure_time_s=measure_time_s, progress=False,
-                              drift_correction=a.get("drift_correction", False))  # studies before it were raw
     try:
-        return Objective(settings, Store(url))
+        shape = parse_space(a["config"], a.get("config_name", "study config")).input
+        timer = Timer.here(Store(url), shape, device=fp["device"], threads=fp["threads"], batch=fp["batch"],
+                           drift_correction=a.get("drift_correction", False),  # studies before it were raw
+                           max_time_s=measure_time_s)
+        return timer, Scorer(a.get("score", "naswot"))
     except Exception:  # e.g. a CUDA study read on a machine without CUDA
         return None
 
 
 def refs_table(data: ReportData) -> str:
     """The reference models as measured for this report, and which front members dominate each."""
-    from nasx.util.fmt import render_table
-
     rows = [[p.label, ", ".join(f"#{n}" for n in p.dominated_by) or "none", human(p.madds), f"{p.latency_ms:.2f}",
              "n/a" if p.score is None else f"{p.score:.2f}"] for p in data.refs]
     return render_table(["reference", "dominated by front trials", "MAdds", "latency ms", "score"], rows)
 
 
 def reference_points(data: ReportData, names, measure_time_s: float | None = None, out=None) -> None:
-    """Reference models timed and scored exactly as the study's trials were (Objective.evaluate_arch: same
-    fingerprint settings, same latency and score caches); measured only on the study's own device."""
+    """Reference models timed and scored exactly as the study's trials were (nasx.measure.cached and
+    nasx.score.cached: same fingerprint settings, same latency and score caches); measured only on the study's
+    own device."""
     out = out or sys.stderr  # looked up per call: a default bound at import outlives a replaced stderr
-    from nasx import zoo
-    from nasx.cost import cost
-    from nasx.measure.latency import fingerprint_hash
-    from nasx.score.proxies import needs_data
-
     names = [n for n in names if n]
     if not names:
         return
@@ -187,8 +176,8 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
     fp_hash = fingerprint_hash(fp)
     if measure_time_s is None:  # time the references as the study timed its trials
         measure_time_s = data.study.user_attrs.get("measure_time_s", DEFAULT_MEASURE_TIME_S)
-    objective = _objective(data.study, data.url, fp, measure_time_s)
-    same_device = objective is not None and objective.fp_hash == fp_hash
+    timer, scorer = _measuring(data.study, data.url, fp, measure_time_s) or (None, None)
+    same_device = timer is not None and timer.fp_hash == fp_hash
     shape = tuple(fp["input"])
     skipped = []
     for name in names:
@@ -204,10 +193,12 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         if not same_device:
             skipped.append(name)
             continue
-        if objective.store.get_latency(arch.content_hash(), fp_hash) is None:
+        arch_hash = arch.content_hash()
+        if not timer.is_cached(arch_hash):
             out.write(f"measuring reference {label} on {fp['device']} ...\n")
-        attrs = objective.evaluate_arch(arch)
-        lat, value = attrs["latency"], attrs["score"]
+        module = build_seeded(arch)  # as a trial: one network, timed and then scored
+        lat = timer.measure(arch, module, arch_hash).latency
+        value = scorer.score(timer.store, arch, module, arch_hash).value
         hover = (f"<b>{html.escape(label)}</b> (reference)<br>latency {lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms"
                  f"<br>score {value:.2f}<br>MAdds {human(report.madds)} · MAC {human(report.mac)} · params "
                  f"{human(report.params)}")
@@ -215,7 +206,7 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         beaten = dominated_by(data.front, lat["median_ms"], score) if score is not None else []
         data.refs.append(Point(label, lat["median_ms"], score, report.madds, report.mac, report.params, hover, beaten))
     if skipped:
-        here = "a machine without that device" if objective is None else objective.fp["hardware"]
+        here = "a machine without that device" if timer is None else timer.fp["hardware"]
         data.notes.append(f"reference models {', '.join(skipped)} skipped: the study was measured on "
                           f"{fp['device']} {fp['hardware']} (torch {fp['torch']}, {fp['threads']} threads), this "
                           f"is {here}; run the report where the study was measured")
@@ -305,7 +296,7 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
             cliponaxis=False))
     fig.add_annotation(xref="paper", yref="paper", x=1.0, y=1.02, xanchor="right", yanchor="bottom",
                        showarrow=False, align="right", bgcolor="rgba(255,255,255,0.9)", bordercolor="#888",
-                       borderwidth=1, text=f"Spearman ρ = {_fmt_corr(rho)} · Kendall τ<sub>b</sub> = {_fmt_corr(tau)}"
+                       borderwidth=1, text=f"Spearman ρ = {fmt_corr(rho)} · Kendall τ<sub>b</sub> = {fmt_corr(tau)}"
                                            f" · n = {n} measured trials")
     fig.update_yaxes(type=_axis_type([t.values[0] for t in data.measured] + [p.latency_ms for p in data.refs]))
     fig.update_layout(title=f"{label} vs latency", xaxis_title=label, yaxis_title="latency, ms (median)",
@@ -335,16 +326,7 @@ def figures(data: ReportData) -> dict:
 # --- page ---------------------------------------------------------------------------------------------
 
 def render_html(data: ReportData, figs: dict) -> str:
-    import plotly
-    import plotly.io as pio
-
-    from nasx.store.studies import front_table
-    from nasx.study.inspect import study_header
-
-    blocks = []
-    for i, (key, fig) in enumerate(figs.items()):
-        blocks.append(pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{key}",
-                                  default_width="100%", default_height="560px"))
+    blocks = figure_divs(figs, "560px")
     rho_m, tau_m, n = data.corr("madds")
     rho_c, tau_c, _ = data.corr("mac_elements")
     rho_a, tau_a, _ = data.corr("activations", 1)
@@ -353,40 +335,31 @@ def render_html(data: ReportData, figs: dict) -> str:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
     refs = html.escape(refs_table(data)) if data.refs else "none measured (see Notes)"
     corr = (f'<table class="corr"><tr><th></th><th>Spearman ρ</th><th>Kendall τ<sub>b</sub></th></tr>'
-            f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{_fmt_corr(rho_m)}</td>'
-            f'<td id="kendall-madds">{_fmt_corr(tau_m)}</td></tr>'
-            f'<tr><td>MAC vs latency</td><td id="spearman-mac">{_fmt_corr(rho_c)}</td>'
-            f'<td id="kendall-mac">{_fmt_corr(tau_c)}</td></tr>'
-            f'<tr><td>activations vs score</td><td id="spearman-activations">{_fmt_corr(rho_a)}</td>'
-            f'<td id="kendall-activations">{_fmt_corr(tau_a)}</td></tr></table>'
+            f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{fmt_corr(rho_m)}</td>'
+            f'<td id="kendall-madds">{fmt_corr(tau_m)}</td></tr>'
+            f'<tr><td>MAC vs latency</td><td id="spearman-mac">{fmt_corr(rho_c)}</td>'
+            f'<td id="kendall-mac">{fmt_corr(tau_c)}</td></tr>'
+            f'<tr><td>activations vs score</td><td id="spearman-activations">{fmt_corr(rho_a)}</td>'
+            f'<td id="kendall-activations">{fmt_corr(tau_a)}</td></tr></table>'
             f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
             f'tau is tau-b. Activations (conv output elements, from the cost core) against the score says how '
             f'much of a training-free score a cost count already predicts: NASWOT tracks it closely.</p>')
-    name = html.escape(data.study.study_name)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>nasx report: {name}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222}}
-pre{{background:#f6f6f6;padding:.8em;overflow-x:auto}}table.corr td,table.corr th{{padding:.2em .8em;text-align:right}}
-.small{{color:#666;font-size:.9em}}</style></head>
-<body><h1>nasx report: {name}</h1>
-<pre>{header}</pre>
+    body = f"""<pre>{header}</pre>
 <h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
 <h2>Reference models</h2><p class="small">timed and scored as the study's trials were, through the same caches
 (scripts/bench_search.py measures them the same way).</p><pre id="refs-table">{refs}</pre>
 <h2>Cost vs latency and score</h2>{corr}{blocks[1]}{blocks[2]}
 <h2>Block families on the front</h2>{blocks[3]}
 <h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
-<p class="small">made by nasx with plotly {html.escape(plotly.__version__)}; MAdds = conv + linear multiply-accumulates
-(BN folded); MAC = elements read + written, conv+BN+act fused.</p>
-</body></html>
-"""
+<p class="small">{made_with_plotly()}; MAdds = conv + linear multiply-accumulates
+(BN folded); MAC = elements read + written, conv+BN+act fused.</p>"""
+    return page(f"nasx report: {data.study.study_name}", body,
+                css="table.corr td,table.corr th{padding:.2em .8em;text-align:right}")
 
 
 def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
     """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note otherwise."""
     out = out or sys.stderr
-    from nasx.study.export import atomic_write
-
     written = []
     try:
         import kaleido  # noqa: F401
@@ -396,7 +369,7 @@ def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
     for key, fig in figs.items():
         png = html_path.with_name(f"{html_path.stem}-{key}.png")
         try:
-            atomic_write(png, lambda tmp: fig.write_image(tmp, format="png", width=1100, height=560), ".png")
+            atomic_write(png, lambda tmp, fig=fig: fig.write_image(tmp, format="png", width=1100, height=560), ".png")
         except Exception as e:  # kaleido needs a Chrome/Chromium; any failure only skips the PNGs
             text = str(e).strip().splitlines()
             out.write(f"PNG export skipped: {text[0][:200] if text else type(e).__name__}\n")
@@ -408,12 +381,10 @@ def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
 def make_report(study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None,
                 out=None) -> tuple[Path, list[Path], ReportData]:
     """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's."""
-    from nasx.study.export import atomic_write
-
     data = collect(study, url)
     reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)
     figs = figures(data)
     text = render_html(data, figs)
-    path = atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".html")
+    path = write_page(path, text)
     pngs = write_png(figs, path, out) if png else []
     return path, pngs, data

@@ -25,7 +25,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nasx.arch import Arch
+from nasx.build import build_seeded
+from nasx.cost import cost
 from nasx.errors import NasxError, StorageError
+from nasx.score.data import DEFAULT_DATA, load_data
+from nasx.score.train import DEFAULT_BATCH, TrainSettings, train
+from nasx.store.db import sqlite_path
+from nasx.store.studies import feasible_trial
+from nasx.util.files import atomic_write
 
 RETRAIN_STEPS = 2000
 
@@ -52,8 +60,6 @@ class RetrainResult:
 
 
 def default_artifact_dir(url: str) -> Path:
-    from nasx.store.db import sqlite_path
-
     path = sqlite_path(url)
     if path is None:
         raise NasxError(f"storage {url.split('@')[-1]!r} is not a SQLite file: pass --artifacts PATH (a folder "
@@ -110,15 +116,6 @@ def retrain(study, url: str, number: int, data_spec: str | None = None, steps: i
     import torch
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-    from nasx.arch import Arch
-    from nasx.build import build
-    from nasx.cost import cost
-    from nasx.score.data import load_data
-    from nasx.score.train import DEFAULT_BATCH, TrainSettings, train
-    from nasx.search.objective import SCORE_SEED
-    from nasx.search.settings import DEFAULT_DATA
-    from nasx.store.studies import feasible_trial
-    from nasx.study.export import atomic_write
 
     trial = feasible_trial(study, number)
     arch = Arch.from_dict(trial.user_attrs["arch"])
@@ -132,8 +129,7 @@ def retrain(study, url: str, number: int, data_spec: str | None = None, steps: i
     except OSError as e:
         raise NasxError(f"cannot create the artifact folder {folder}: {e.strerror or e}") from None
 
-    torch.manual_seed(SCORE_SEED)  # the weights the search started from
-    module = build(arch)
+    module = build_seeded(arch)  # the weights the search started from
     t0 = time.perf_counter()
     result = train(module, data, settings, madds=cost(arch).madds)
     seconds = time.perf_counter() - t0

@@ -17,7 +17,8 @@ def render_table(header: list[str], rows: list[list], footer: bool = False) -> s
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(r):
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        cells = enumerate(zip(r, widths, strict=False))
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in cells).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     out = [line(cells[0]), rule] + [line(r) for r in cells[1:]]
@@ -30,3 +31,8 @@ def duration(s: float) -> str:
     """Whole seconds as 42s or 3m07s (progress lines, summaries)."""
     s = int(s)
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def fmt_corr(v: float | None) -> str:
+    """A rank correlation as +0.123, or n/a when undefined (None or NaN: too few or constant values)."""
+    return "n/a" if v is None or v != v else f"{v:+.3f}"
