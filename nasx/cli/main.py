@@ -144,11 +144,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from nasx.measure.latency import check_measure_time
     from nasx.store.studies import load_study
     from nasx.study.report import make_report, refs_table
 
-    if args.measure_time is not None and args.measure_time <= 0:
-        raise NasxError(f"--measure-time must be positive seconds, got {args.measure_time}")
+    check_measure_time(args.measure_time)
     refs = None if args.refs is None else [r.strip() for r in args.refs.split(",") if r.strip() and r.strip() != "none"]
     study = load_study(args.storage, args.study)
     path, pngs, data = make_report(study, args.storage, args.output, refs=refs, png=not args.no_png,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nasx.errors import NasxError
 from nasx.explore.run import ExploreSettings
+from nasx.measure.latency import check_measure_time
 from nasx.score.data import DEFAULT_DATA
 from nasx.score.proxies import check_score, needs_data
 from nasx.search.budgets import Budgets
@@ -26,8 +27,7 @@ def search_settings_from_args(args) -> SearchSettings:
         v = getattr(args, name)
         if v is not None and v < 1:
             raise NasxError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
-    if args.measure_time <= 0:
-        raise NasxError(f"--measure-time must be positive seconds, got {args.measure_time}")
+    check_measure_time(args.measure_time)
     if args.timeout is not None and args.timeout <= 0:
         raise NasxError(f"--timeout must be positive seconds, got {args.timeout}")
     check_score(args.score)

@@ -30,7 +30,7 @@ from nasx.blocks import ChannelwiseBlock, DwsepBlock, GroupShuffleBlock, Partial
 from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import NasxError
-from nasx.measure.latency import measure_latency
+from nasx.measure.latency import check_measure_time, measure_latency
 from nasx.ops import ChannelwiseConv, Conv2d, PartialConv
 from nasx.util.fmt import human, render_table
 from nasx.util.page import figure_divs, made_with_plotly, page, write_page
@@ -123,8 +123,7 @@ def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None
         measure_time_s: float = 1.0, blocks: bool = True, progress: bool = True, out=sys.stderr) -> list[Row]:
     if target < 1:
         raise NasxError(f"--target must be positive, got {target}")
-    if measure_time_s <= 0:
-        raise NasxError(f"--measure-time must be positive seconds, got {measure_time_s}")
+    check_measure_time(measure_time_s)
     if threads is not None and threads < 1:
         raise NasxError(f"--threads must be at least 1, got {threads}")
     rows, items, start = [], plan(shapes, target, blocks), time.perf_counter()

@@ -42,7 +42,7 @@ from nasx.explore.sampling import (
 )
 from nasx.explore.schema import explore_archs, explore_runs
 from nasx.measure.cached import Timer
-from nasx.measure.latency import resolve_device
+from nasx.measure.latency import check_measure_time, resolve_device
 from nasx.measure.latency_model import LatencyModel, save_model
 from nasx.space.config import SearchSpace
 from nasx.store.db import DEFAULT_STORAGE, Store
@@ -114,8 +114,7 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
         raise NasxError(f"-n must be at least 1, got {settings.n}")
     if settings.measure < 0:
         raise NasxError(f"--measure must be 0 or more, got {settings.measure}")
-    if settings.measure_time_s <= 0:
-        raise NasxError(f"--measure-time must be positive seconds, got {settings.measure_time_s}")
+    check_measure_time(settings.measure_time_s)
     if settings.threads is not None and settings.threads < 1:
         raise NasxError(f"--threads must be at least 1, got {settings.threads}")
     names = population_names(settings.space)

@@ -41,6 +41,12 @@ CALIBRATION_AGREEMENT = 0.10
 CALIBRATION_ATTEMPTS = 3
 
 
+def check_measure_time(seconds: float | None) -> None:
+    """--measure-time, as every command that times takes it: positive seconds (None: the command's default)."""
+    if seconds is not None and seconds <= 0:
+        raise NasxError(f"--measure-time must be positive seconds, got {seconds}")
+
+
 @dataclass(frozen=True)
 class Latency:
     median_ms: float
