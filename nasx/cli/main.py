@@ -69,7 +69,7 @@ def cmd_search(args) -> int:
 
     settings = search_settings_from_args(args)
     if args.workers > 1:
-        result = run_workers(args.argv, settings, args.workers)
+        result = run_workers(settings, args.workers)
     else:
         result = search(settings)
     study, front = result.study, result.front
@@ -456,7 +456,6 @@ def _glue_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = _glue_values(sys.argv[1:] if argv is None else list(argv))
     args = make_parser().parse_args(argv)
-    args.argv = argv
     try:
         return args.func(args)
     except NasxError as e:

@@ -1,12 +1,16 @@
-"""The settings of one search (space, budgets, storage, measurement, score)."""
+"""The settings of one search (space, budgets, storage, measurement, score), and their JSON form, from which
+each worker process of a multi-worker search (nasx.search.workers) reads them."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
+from nasx.score.train import TrainSettings
 from nasx.search.budgets import Budgets
-from nasx.space.config import SearchSpace
+from nasx.space.config import SearchSpace, parse_space
 from nasx.store.db import DEFAULT_STORAGE, DEFAULT_TRIALS
 
 
@@ -31,8 +35,26 @@ class SearchSettings:
     train: object = None  # nasx.score.train.TrainSettings for --score train (None: its defaults)
     prefilter: bool = False  # skip timing candidates the stored latency model puts far off the front
     prefilter_margin: float | None = None  # None: the model's held-out p90 relative error (nasx.measure.prefilter)
-    drift_correction: bool = True  # rescale each latency by a calibration workload timed around it (nasx.measure.latency)
+    drift_correction: bool = True  # rescale each latency by a calibration workload timed around it (measure.latency)
 
     def default_study_name(self) -> str:
         data = f"-{self.data.split(':', 1)[0]}" if self.data else ""
         return f"{self.space.name}-{self.budgets.label()}-{self.device}-b{self.batch}-{self.score}{data}"
+
+    def to_json(self) -> str:
+        """Every setting as JSON: the space as its config text and name, budgets and training settings as
+        their fields. from_json reads back equal settings."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["space"] = {"name": self.space.name, "config": self.space.text}
+        d["budgets"] = dataclasses.asdict(self.budgets)
+        d["train"] = None if self.train is None else dataclasses.asdict(self.train)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchSettings:
+        d = json.loads(text)
+        space = parse_space(d["space"]["config"], d["space"]["name"])
+        d["space"] = dataclasses.replace(space, name=d["space"]["name"])
+        d["budgets"] = Budgets(**d["budgets"])
+        d["train"] = None if d["train"] is None else TrainSettings(**d["train"])
+        return cls(**d)

@@ -1,19 +1,26 @@
-"""Several worker processes of one search on one storage, with the study's combined progress."""
+"""Several worker processes of one search on one storage, with the study's combined progress.
+
+Each worker is `python -m nasx.search.workers SETTINGS.json`: the search's own settings (SearchSettings.to_json)
+with what differs per worker set on them (its share of the trials, seed + i, the study's name, no progress line)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import optuna
 
 from nasx.errors import NasxError
 from nasx.measure.latency import default_threads
 from nasx.search.objective import Objective
-from nasx.search.run import SearchResult
+from nasx.search.run import SearchResult, search
 from nasx.search.settings import SearchSettings
 from nasx.search.study import open_study
 from nasx.store.db import Store
@@ -28,11 +35,17 @@ def split_trials(n_trials: int | None, workers: int) -> list[int | None]:
     return [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
 
 
-def run_workers(argv: list[str], settings: SearchSettings, workers: int, out=sys.stderr) -> SearchResult:
+def worker_settings(settings: SearchSettings, study_name: str, workers: int) -> list[SearchSettings]:
+    """The settings of each worker: its share of the trials on the one study, quiet, and its own seed (the
+    same seed everywhere would make every worker propose the same trials)."""
+    return [dataclasses.replace(settings, study_name=study_name, n_trials=n, progress=False,
+                                seed=None if settings.seed is None else settings.seed + i)
+            for i, n in enumerate(split_trials(settings.n_trials, workers))]
+
+
+def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> SearchResult:
     """Start `workers` processes of this same search on one storage and wait for them, showing the
     study's combined progress. SIGINT/SIGTERM are passed on: each worker finishes its current trial."""
-    import subprocess
-
     if settings.storage.startswith("sqlite") and workers > 4:
         raise NasxError(f"--workers {workers} on SQLite would mostly wait on the database lock; use "
                         f"--storage postgresql://... for more than 4 workers")
@@ -43,47 +56,34 @@ def run_workers(argv: list[str], settings: SearchSettings, workers: int, out=sys
     before = len(study.trials)
     out.write(f"{'resuming' if resumed else 'new'} study {study.study_name!r} ({before} trials stored) in "
               f"{settings.storage}; starting {workers} workers\n")
-    base = [a for a in argv if a != "--quiet"]
-    for option in ("--workers", "--n-trials", "--seed", "--study"):
-        base = _strip_option(base, option)
+    # scoring runs in parallel across workers: give each its share of the cores (timing sets its own
+    # thread count explicitly, under the host lock), or N workers oversubscribe the CPU N times
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, default_threads() // workers))}
     procs = []
-    for i, n in enumerate(split_trials(settings.n_trials, workers)):
-        cmd = [sys.executable, "-m", "nasx", *base, "--quiet", "--study", study.study_name]
-        if n is not None:
-            cmd += ["--n-trials", str(n)]
-        if settings.seed is not None:  # same seed everywhere would make every worker propose the same trials
-            cmd += ["--seed", str(settings.seed + i)]
-        # scoring runs in parallel across workers: give each its share of the cores (timing sets its own
-        # thread count explicitly, under the host lock), or N workers oversubscribe the CPU N times
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, default_threads() // workers))}
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env))
-    start = time.perf_counter()
-    stop = {"asked": False}
+    with tempfile.TemporaryDirectory(prefix="nasx-workers-") as tmp:
+        for i, worker in enumerate(worker_settings(settings, study.study_name, workers)):
+            path = Path(tmp) / f"worker{i}.json"
+            path.write_text(worker.to_json(), encoding="utf-8")
+            procs.append(subprocess.Popen([sys.executable, "-m", "nasx.search.workers", str(path)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env))
+        start = time.perf_counter()
+        stop = {"asked": False}
 
-    def forward(signum, frame):
-        stop["asked"] = True
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+        def forward(signum, frame):
+            stop["asked"] = True
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
 
-    previous = signal.signal(signal.SIGINT, forward), signal.signal(signal.SIGTERM, forward)
-    try:
-        while any(p.poll() is None for p in procs):
-            time.sleep(1.0)
-            if settings.progress:
-                trials = study.get_trials(deepcopy=False)[before:]
-                done = [t for t in trials if t.state.is_finished()]
-                feasible = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
-                best = min((t.values[0] for t in feasible), default=math.inf)
-                total = f"/{settings.n_trials}" if settings.n_trials else ""
-                out.write(f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
-                          f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
-                          f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
-                          f"{duration(time.perf_counter() - start)}" + ("\r" if out.isatty() else "\n"))
-                out.flush()
-    finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
+        previous = signal.signal(signal.SIGINT, forward), signal.signal(signal.SIGTERM, forward)
+        try:
+            while any(p.poll() is None for p in procs):
+                time.sleep(1.0)
+                if settings.progress:
+                    _show_progress(study, before, settings.n_trials, workers, start, out)
+        finally:
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
     errors = [p.stderr.read().strip() for p in procs if p.returncode not in (0, 130)]
     if errors:
         raise NasxError(f"a worker failed: {errors[0].splitlines()[-1] if errors[0] else 'no message'}")
@@ -96,13 +96,34 @@ def run_workers(argv: list[str], settings: SearchSettings, workers: int, out=sys
     return SearchResult(study, before, front, stop["asked"], time.perf_counter() - start, measure_s)
 
 
-def _strip_option(argv: list[str], name: str) -> list[str]:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == name:
-            skip = True
-        elif not a.startswith(name + "="):
-            out.append(a)
-    return out
+def _show_progress(study, before: int, n_trials: int | None, workers: int, start: float, out) -> None:
+    trials = study.get_trials(deepcopy=False)[before:]
+    done = [t for t in trials if t.state.is_finished()]
+    feasible = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
+    best = min((t.values[0] for t in feasible), default=math.inf)
+    total = f"/{n_trials}" if n_trials else ""
+    out.write(f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
+              f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
+              f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
+              f"{duration(time.perf_counter() - start)}" + ("\r" if out.isatty() else "\n"))
+    out.flush()
+
+
+def worker_main(argv: list[str] | None = None) -> int:
+    """One worker: the search its settings file describes. Exit status and error line as `nasx search`'s
+    (0, 130 when interrupted, 2 with `nasx search: error: ...` on stderr), which run_workers reads."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        settings = SearchSettings.from_json(Path(argv[0]).read_text(encoding="utf-8"))
+        result = search(settings)
+    except NasxError as e:
+        print(f"nasx search: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nasx search: interrupted", file=sys.stderr)
+        return 130
+    return 130 if result.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
