@@ -8,13 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 import scipy.stats
+from optuna.trial import FixedTrial
 from sqlalchemy import func, select
 
 import nasx
 from nasx.errors import NasxError
 from nasx.explore.sampling import (
     ALL,
-    FixedChoices,
     draw,
     edf,
     edf_at,
@@ -72,7 +72,7 @@ def test_enumeration_is_complete(tiny, exact):
     probs = [p for p, _, _ in exact]
     assert max(probs) == pytest.approx(1 / 24) and min(probs) == pytest.approx(1 / 288)
     for _, ch, _ in exact[:10]:
-        assert tiny.sample(FixedChoices(ch)) == tiny.sample(FixedChoices(dict(ch)))
+        assert tiny.sample(FixedTrial(ch)) == tiny.sample(FixedTrial(dict(ch)))
 
 
 def test_stage_choice_space_enumerates_to_its_size():
@@ -127,7 +127,7 @@ def test_single_family_subspace(tiny):
     sub = subspace(tiny, "dwsep")
     for s in sample_population(tiny, 50, seed=1, population="dwsep"):
         assert set(s.families) == {"dwsep"}
-        assert sub.sample(FixedChoices(s.choices)) == s.arch
+        assert sub.sample(FixedTrial(s.choices)) == s.arch
     assert population_names(tiny) == [ALL, "standard", "dwsep", "partial"]
     with pytest.raises(NasxError, match="no family"):
         subspace(tiny, "channelwise")
@@ -201,7 +201,7 @@ def test_explore_end_to_end(explored):
     # a stored arch row rebuilds to the architecture it was measured as
     row = measured[0]
     sp = space if row.population == ALL else subspace(space, row.population)
-    assert sp.sample(FixedChoices(row.choices)).content_hash() == row.arch_hash
+    assert sp.sample(FixedTrial(row.choices)).content_hash() == row.arch_hash
 
 
 def test_explore_reuses_the_latency_cache(explored):

@@ -18,8 +18,8 @@ ALL = "all"  # the population drawn from the whole space
 
 
 class _Recorder:
-    """Draws each choice uniformly (exactly the random stream `SearchSpace.random_arch` consumes) and
-    records it."""
+    """A Chooser that draws each choice uniformly (exactly the random stream `SearchSpace.random_arch`
+    consumes) and records it; optuna.trial.FixedTrial(choices) replays them."""
 
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -29,16 +29,6 @@ class _Recorder:
         value = self.rng.choice(list(choices))
         self.choices[name] = value
         return value
-
-
-class FixedChoices:
-    """Replays recorded choices into `SearchSpace.sample`."""
-
-    def __init__(self, choices: dict):
-        self.choices = choices
-
-    def suggest_categorical(self, name, choices):
-        return self.choices[name]
 
 
 def draw(space: SearchSpace, rng: random.Random) -> tuple[dict, Arch]:
@@ -52,7 +42,7 @@ def enumerate_space(space: SearchSpace, limit: int = 100_000):
     """Every choice path of a (small) space with its probability under the uniform draw:
     yields (probability, choices, arch). Raises NasxError past `limit` paths."""
 
-    class _Replay:
+    class _Replay:  # a Chooser taking the choices a prefix of indices names, then the first ones
         def __init__(self, prefix):
             self.prefix, self.path, self.choices = prefix, [], {}
 

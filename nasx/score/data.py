@@ -188,7 +188,8 @@ def _digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ConfigError("--data digits needs scikit-learn (its bundled digits set): pip install scikit-learn")
+        raise ConfigError("--data digits needs scikit-learn (its bundled digits set): "
+                          "pip install scikit-learn") from None
     d = load_digits()
     images = (d.images.astype(np.float64) * (255.0 / 16.0)).round().astype(np.uint8)[:, None]  # 0..16 -> 0..255
     return images, np.asarray(d.target, dtype=np.int64), [str(i) for i in range(10)]

@@ -181,7 +181,7 @@ def train(module, data, settings: TrainSettings = TrainSettings(), madds: int | 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, settings.steps))
         order, pos = data.train_idx[torch.randperm(data.n_train, generator=gen)], 0
         module.train()
-        for step in range(settings.steps):
+        for _step in range(settings.steps):
             if pos + batch > len(order):  # next epoch: a fresh permutation (the short tail is dropped)
                 order, pos = data.train_idx[torch.randperm(data.n_train, generator=gen)], 0
             x, y = data.batch(order[pos:pos + batch])

@@ -9,6 +9,7 @@ import math
 import os
 import socket
 import time
+from typing import Any, Protocol
 
 import optuna
 
@@ -24,7 +25,7 @@ from nasx.score.proxies import get_score, needs_data
 from nasx.score.train import TrainSettings
 from nasx.search.settings import SearchSettings
 from nasx.store.db import Store
-from nasx.store.studies import pareto_front
+from nasx.store.studies import pareto_front, trial_id
 from nasx.summary import readable_attrs
 from nasx.util.fmt import human
 
@@ -33,14 +34,15 @@ LATENCY_ATTRS = ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable"
                  "calibration_before_ms", "calibration_after_ms")
 
 
-class _AttrSink:
-    """Stands in for a trial when evaluating outside a study."""
+class UserAttrs(Protocol):
+    """What recording a trial's results needs of it (optuna.Trial; optuna.trial.FixedTrial in tests)."""
 
-    def __init__(self):
-        self.attrs: dict = {}
+    def set_user_attr(self, key: str, value: Any) -> None: ...
 
-    def set_user_attr(self, key, value):
-        self.attrs[key] = value
+
+def record(trial: UserAttrs, attrs: dict) -> None:
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
 
 
 class Objective:
@@ -92,34 +94,43 @@ class Objective:
             return f"MAC {human(used)}{'B' if b.mac_unit == 'bytes' else ''} > {human(b.mac)}"
         return f"params {human(report.params)} > {human(b.params)}"
 
-    def _set_constraints(self, trial, violations: dict[str, float]) -> None:
+    def _set_constraints(self, trial: optuna.Trial, violations: dict[str, float]) -> None:
         for key, value in violations.items():
             trial.set_constraint(key, value)
         # optuna-dashboard 0.21 reads only the older list form of the constraints
-        trial.storage.set_trial_system_attr(trial._trial_id, "constraints", list(violations.values()))
+        trial.storage.set_trial_system_attr(trial_id(trial), "constraints", list(violations.values()))
 
-    def _reject(self, trial, attrs: dict, violations: dict[str, float], reason: str, t0: float):
+    def _reject(self, trial: optuna.Trial, attrs: dict, violations: dict[str, float], reason: str, t0: float):
         attrs.update(feasible=False, reason=reason, time_cost_s=time.perf_counter() - t0)
         attrs.update(readable_attrs(attrs))  # strings for optuna-dashboard
         self._set_constraints(trial, violations)
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        record(trial, attrs)
         raise optuna.TrialPruned(reason)
 
     def evaluate_arch(self, arch: Arch) -> dict:
         """Build, time and score `arch` outside any trial (reference models), exactly as a trial does,
         through the same caches. Returns the attrs a trial would carry."""
-        sink = _AttrSink()
-        self._evaluate(sink, arch, {"arch_hash": arch.content_hash()})
-        return sink.attrs
+        attrs = {"arch_hash": arch.content_hash()}
+        self._measure_and_score(arch, self._build(arch, attrs), attrs)
+        return attrs
 
-    def _evaluate(self, trial, arch: Arch, attrs: dict):
+    def _evaluate(self, trial: optuna.Trial, arch: Arch, attrs: dict):
+        module = self._build(arch, attrs)
+        if self.prefilter is not None:
+            self._prefilter(trial, arch, module, attrs)  # raises TrialPruned: predicted far off the front
+        objectives = self._measure_and_score(arch, module, attrs)
+        record(trial, attrs)
+        return objectives
+
+    def _build(self, arch: Arch, attrs: dict):
         t = time.perf_counter()
         module = build_seeded(arch)  # the score is a function of (arch, seed), like the cache key
         attrs["time_build_s"] = time.perf_counter() - t
+        return module
 
-        if self.prefilter is not None and hasattr(trial, "study"):
-            self._prefilter(trial, arch, module, attrs)  # raises TrialPruned: predicted far off the front
+    def _measure_and_score(self, arch: Arch, module, attrs: dict) -> tuple[float, float]:
+        """Time (latency cache first) and score (score cache first) the built `module`, into attrs; the two
+        objectives."""
         m = self.timer.measure(arch, module, attrs["arch_hash"])
         lat = m.latency
         attrs["time_measure_s"] = m.seconds
@@ -130,8 +141,6 @@ class Objective:
         value = self._score(arch, module, attrs)
         attrs.update(score=value, score_name=self.s.score, feasible=True, reason="")
         attrs.update(readable_attrs(attrs))  # strings for optuna-dashboard
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
         if not math.isfinite(value):
             value = -1e9  # a degenerate NASWOT kernel: worst possible score, still comparable
         return lat["median_ms"], value
@@ -147,7 +156,7 @@ class Objective:
         attrs["time_score_s"] = attrs.get("time_score_s", 0.0) + time.perf_counter() - t
         return r.value
 
-    def _prefilter(self, trial, arch: Arch, module, attrs: dict) -> None:
+    def _prefilter(self, trial: optuna.Trial, arch: Arch, module, attrs: dict) -> None:
         """--prefilter (rule in nasx.measure.prefilter): score first, then end the trial PRUNED, never timed, when
         the stored latency model predicts it far off the current front."""
         value = self._score(arch, module, attrs)  # cached: the score step after timing reads it back
@@ -160,8 +169,7 @@ class Objective:
         attrs.update(score=value, score_name=self.s.score, feasible=True, prefiltered=True, reason=verdict.reason)
         attrs.update(readable_attrs(attrs))
         attrs["Status"] = verdict.reason
-        for k, v in attrs.items():
-            trial.set_user_attr(k, v)
+        record(trial, attrs)
         raise optuna.TrialPruned(verdict.reason)
 
 

@@ -1,6 +1,6 @@
 """Search spaces: a YAML file describing a macro skeleton and, at every block position, a choice among
-block families with their own parameters. `SearchSpace.sample(trial)` turns an Optuna trial (or anything
-with `suggest_categorical`) into an Arch.
+block families with their own parameters. `SearchSpace.sample(trial)` turns an Optuna trial (or any
+Chooser: optuna.trial.FixedTrial to replay recorded choices, a uniform draw) into an Arch.
 
 Parameter names are fixed per position (`s2_b1_family`, `s2_b1_dwsep_kernel`, ...) and each family's
 parameters get their own names, so choice lists never change inside a study (an Optuna requirement)."""
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 
@@ -26,6 +28,12 @@ TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "famili
 # repeats it over its depth (MnasNet's factorized hierarchical space: far fewer dimensions to search)
 CHOOSE = ("block", "stage")
 RESERVED = {"out", "stride", "act"}  # set by the skeleton, not by family choices
+
+
+class Chooser(Protocol):
+    """What sampling a space needs of a trial: one choice among `choices`, under a fixed name."""
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class SearchSpace:
     def config_hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
 
-    def sample(self, trial) -> Arch:
+    def sample(self, trial: Chooser) -> Arch:
         """The architecture the trial's choices describe."""
         pick = trial.suggest_categorical
         act = self.act
@@ -77,9 +85,9 @@ class SearchSpace:
     def random_arch(self, rng: random.Random) -> Arch:
         """A uniform draw over the choices (no Optuna needed): each choice picked uniformly at random."""
 
-        class _Draw:
+        class _Draw:  # a Chooser
             @staticmethod
-            def suggest_categorical(_name, choices):
+            def suggest_categorical(name, choices):
                 return rng.choice(list(choices))
 
         return self.sample(_Draw())

@@ -22,6 +22,13 @@ from nasx.util.fmt import human
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+def trial_id(trial) -> int:
+    """The storage's id of a trial (optuna.Trial or FrozenTrial), which optuna's storage API is keyed by (a
+    trial's number is unique only within its study). Optuna has no public accessor for it: this is nasx's one
+    read of the private `_trial_id`, kept here so an optuna change breaks one line."""
+    return trial._trial_id
+
+
 def pareto_front(study: optuna.Study) -> list:
     """Feasible, measured, non-dominated trials, fastest first; an architecture TPE proposed again (its
     latency and score then come from the caches) is listed once, at its first trial."""

@@ -32,7 +32,7 @@ from nasx.errors import NasxError, StorageError
 from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.train import DEFAULT_BATCH, TrainSettings, train
 from nasx.store.db import sqlite_path
-from nasx.store.studies import feasible_trial
+from nasx.store.studies import feasible_trial, trial_id
 from nasx.util.files import atomic_write
 
 RETRAIN_STEPS = 2000
@@ -149,8 +149,8 @@ def retrain(study, url: str, number: int, data_spec: str | None = None, steps: i
             copy = atomic_write(output, lambda dst: Path(dst).write_bytes(path.read_bytes()), ".safetensors")
     record.update(artifact_id=artifact_id, filename=filename, artifact_dir=str(folder.resolve()))
     study.set_user_attr(f"retrain:{number}", record)
-    _set_finished_trial_user_attr(study, trial._trial_id, "retrain_top1", result.top1)
-    _set_finished_trial_user_attr(study, trial._trial_id, "retrain_artifact_id", artifact_id)
+    _set_finished_trial_user_attr(study, trial_id(trial), "retrain_top1", result.top1)
+    _set_finished_trial_user_attr(study, trial_id(trial), "retrain_artifact_id", artifact_id)
     return RetrainResult(number, result.top1, artifact_id, folder, filename, seconds, result.steps, spec, copy)
 
 
