@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-
 import optuna
 
 from nasx.errors import NasxError, StorageError
 from nasx.search.objective import score_study_attrs
 from nasx.search.settings import SearchSettings
 from nasx.store.db import created_by_one_of_racing_workers, engine_kwargs, explain, prepare_sqlite_dir
-
-# nasx relies on these on purpose (set_metric_names, TPE's constant liar); the warnings say nothing to users
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+from nasx.store.studies import experimental_optuna
 
 METRICS = ("latency_ms", "score")
 
@@ -40,10 +36,11 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     prepare_sqlite_dir(url)
     try:
-        storage = created_by_one_of_racing_workers(lambda: optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs(url), heartbeat_interval=settings.heartbeat_s,
-            grace_period=3 * settings.heartbeat_s,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
+        with experimental_optuna():
+            storage = created_by_one_of_racing_workers(lambda: optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs(url), heartbeat_interval=settings.heartbeat_s,
+                grace_period=3 * settings.heartbeat_s,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     except Exception as e:  # optuna wraps driver errors in several types
         raise explain(url, e) from None
     existing = {s.study_name: s for s in storage.get_all_studies()}
@@ -71,7 +68,8 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
     study = optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler,
                                 load_if_exists=True)
     if not resumed:
-        study.set_metric_names(list(METRICS))
+        with experimental_optuna():
+            study.set_metric_names(list(METRICS))
         for key, value in {  # one by one, in this order: a worker that sees config_hash sees drift_correction
             "drift_correction": settings.drift_correction, "nasx": "search", "config": settings.space.text,
             "config_name": settings.space.name, "config_hash": settings.space.config_hash,

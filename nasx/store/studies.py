@@ -4,6 +4,7 @@ records. Nothing here writes trials."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 
@@ -18,8 +19,15 @@ from nasx.store.db import (
 )
 from nasx.util.fmt import human
 
-# nasx relies on these on purpose (set_metric_names, TPE's constant liar); the warnings say nothing to users
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+@contextlib.contextmanager
+def experimental_optuna():
+    """Around the experimental optuna features nasx relies on on purpose (heartbeats and their retry callback,
+    set_metric_names): their ExperimentalWarning says nothing to users. Local, so that importing nasx never
+    changes the process's warning filters."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def trial_id(trial) -> int:
