@@ -5,17 +5,17 @@ from __future__ import annotations
 from nasx.errors import NasxError
 from nasx.explore.run import ExploreSettings
 from nasx.measure.latency import check_measure_time
-from nasx.score.data import DEFAULT_DATA
+from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.proxies import check_score, needs_data
+from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
 from nasx.search.budgets import Budgets
 from nasx.search.settings import SearchSettings
 from nasx.search.study import make_sampler
 from nasx.space.config import load_space
+from nasx.util.units import parse_count, parse_size
 
 
 def search_settings_from_args(args) -> SearchSettings:
-    from nasx.util.units import parse_count, parse_size
-
     budgets = Budgets(metric=args.budget_metric)
     if args.budget is not None:
         budgets.compute = parse_count(args.budget, "--budget")
@@ -52,9 +52,6 @@ def score_options(args) -> dict:
             raise NasxError(f"{', '.join(given)} only apply to --score train (this search scores with "
                             f"{args.score!r})")
         return {}
-    from nasx.score.data import load_data
-    from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
-
     steps = getattr(args, "train_steps", None)
     batch = getattr(args, "train_batch", None)
     for name, v in (("--train-steps", steps), ("--train-batch", batch)):

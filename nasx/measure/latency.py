@@ -18,6 +18,7 @@ network's own noise (scripts/bench_latency.py --drift measures both side by side
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import hashlib
@@ -29,6 +30,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 
+from nasx import zoo
+from nasx.build import build_seeded
 from nasx.errors import NasxError
 
 LOCK_PATH = os.path.join(tempfile.gettempdir(), "nasx-measure.lock")
@@ -127,18 +130,10 @@ def calibration_workload(input_shape):
 
 @functools.lru_cache(maxsize=4)
 def _calibration_workload(input_shape: tuple):
-    import dataclasses
-
-    import torch
-
-    from nasx import zoo
-    from nasx.build import build
-
     arch = zoo.get(CALIBRATION_MODEL)
     if tuple(arch.input) != input_shape:
         arch = dataclasses.replace(arch, input=input_shape)
-    torch.manual_seed(0)
-    return build(arch).eval()
+    return build_seeded(arch).eval()
 
 
 def calibration_disagreement(lat: dict) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from nasx.errors import NasxError
+from nasx.score.train import TrainScore, TrainSettings
 
 
 def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
@@ -97,8 +98,6 @@ SCORES = {"naswot": naswot, "synflow": synflow, "params": param_count}
 
 
 def _train_score(data, settings=None):
-    from nasx.score.train import TrainScore, TrainSettings
-
     return TrainScore(data, settings or TrainSettings())
 
 

@@ -28,6 +28,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 
 from nasx.errors import NasxError
+from nasx.measure.latency import resolve_device
 
 OPTIMIZERS = {"sgd": {"lr": 0.1, "weight_decay": 5e-4}, "adamw": {"lr": 2e-3, "weight_decay": 0.05}}
 DEFAULT_STEPS = 200
@@ -151,8 +152,6 @@ def train(module, data, settings: TrainSettings = TrainSettings(), madds: int | 
     """Train `module` in place on `data` under `settings`; its validation top-1 accuracy and cost."""
     import torch
     import torch.nn.functional as F
-
-    from nasx.measure.latency import resolve_device
 
     dev = resolve_device(settings.device)
     t0 = time.perf_counter()

@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 import yaml
 
-from nasx.arch import Arch
+from nasx.arch import Arch, layer_graph
 from nasx.blocks import FAMILIES
 from nasx.errors import ArchError, ConfigError
 from nasx.layers import coerce
 from nasx.ops import ACTIVATIONS, Conv2d, Flatten, GlobalAvgPool, Linear
+from nasx.ops.conv import out_len
 
 TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "families", "choose"}
 # block: every block picks its family and parameters (layer by layer); stage: each stage picks once and
@@ -229,9 +230,6 @@ def _check_every_choice(space: SearchSpace, source: str) -> None:
     """Every family parameter value must build at every position it can reach: for each stage, each
     (in width, out width) pair its first and later blocks can see, and each family with each value of one
     parameter at a time (the others at their first choice). Blames the config key that breaks."""
-    from nasx.arch import layer_graph
-    from nasx.ops.conv import out_len
-
     h, w = space.input[1:]
     h, w = (out_len(v, space.stem_kernel, space.stem_stride, (space.stem_kernel - 1) // 2) for v in (h, w))
     prev_widths = space.stem_out

@@ -17,7 +17,7 @@ from nasx.store.db import (
     explain,
     sqlite_path,
 )
-from nasx.util.fmt import human
+from nasx.util.fmt import human, render_table
 
 
 @contextlib.contextmanager
@@ -64,8 +64,6 @@ def trial_status(t) -> str:
 def front_table(front: list, status: bool = False) -> str:
     """Trials as a table: latency median ± IQR, score, MAdds, MAC, params, block-family mix. With `status`,
     any trial (rejected, failed) gets a row and a status column says why it has no latency."""
-    from nasx.util.fmt import render_table
-
     rows = []
     for t in front:
         a = t.user_attrs
@@ -159,8 +157,6 @@ def load_study(url: str = DEFAULT_STORAGE, name: str | None = None) -> optuna.St
 def study_front(study: optuna.Study) -> list:
     """The front `nasx search` stored (fastest first); recomputed when the study has none stored yet
     (a search stopped before it finished)."""
-    from nasx.store.studies import pareto_front
-
     numbers = study.user_attrs.get("pareto_front")
     if numbers is None:
         return pareto_front(study)
@@ -181,8 +177,6 @@ def get_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
 
 def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     """A trial that was built and measured; anything else is one clear error."""
-    from nasx.store.studies import trial_status
-
     t = get_trial(study, number)
     status = trial_status(t)
     if status == "feasible" and t.user_attrs.get("feasible") and "arch" in t.user_attrs:
@@ -198,8 +192,6 @@ def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    from nasx.store.studies import trial_status
-
     out: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         s = trial_status(t)

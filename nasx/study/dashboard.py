@@ -14,6 +14,8 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from nasx.errors import NasxError
+from nasx.store.studies import load_study, open_storage
+from nasx.study.report import collect, front_figure
 
 FIGURE_ID = "nasx-pareto-front"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -42,8 +44,6 @@ def _require_dashboard():
 
 def attach_front_figure(study, url: str) -> str:
     """Save the Pareto-front figure into the study (overwriting the one saved before); returns its id."""
-    from nasx.study.report import collect, front_figure
-
     dashboard = _require_dashboard()
     return dashboard.save_plotly_graph_object(study, front_figure(collect(study, url)), graph_object_id=FIGURE_ID)
 
@@ -59,8 +59,6 @@ def url_for(host: str, port: int, study_id: int | None = None) -> str:
 def serve(url: str, study_name: str | None = None, host: str = "127.0.0.1", port: int = 8080, out=sys.stdout,
           ready=None) -> None:
     """Attach the front figure, bind, print the URL, serve until Ctrl-C. `port` 0 picks a free port."""
-    from nasx.store.studies import load_study, open_storage
-
     dashboard = _require_dashboard()
     study = load_study(url, study_name)
     attach_front_figure(study, url)
