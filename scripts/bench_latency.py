@@ -28,6 +28,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 import nasx
+from nasx.build import build_seeded
 from nasx.measure.latency import (
     CALIBRATION_MODEL,
     CALIBRATION_S,
@@ -68,8 +69,7 @@ def main() -> int:
           f"{'nasx/Timer':>10} {'#1/#2':>7}")
     worst_ratio = worst_repeat = 0.0
     for name, arch in models:
-        torch.manual_seed(0)
-        module = nasx.build(arch).eval()
+        module = build_seeded(arch).eval()
         x = torch.randn(1, *arch.input)
         a = measure_latency(module, arch.input, threads=args.threads, max_time_s=cap)
         b = measure_latency(module, arch.input, threads=args.threads, max_time_s=cap)
@@ -94,8 +94,7 @@ def drift(threads: int, rounds: int, cap: float) -> int:
     models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(2))]
     modules = {}
     for name, arch in models:
-        torch.manual_seed(0)
-        modules[name] = nasx.build(arch).eval()
+        modules[name] = build_seeded(arch).eval()
     store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='nasx-drift-')}/calibration.db")
     fp = fingerprint("cpu", threads, 1, (3, 224, 224), drift_corrected=True)
     raw: dict[str, list[float]] = {name: [] for name, _ in models}

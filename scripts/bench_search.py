@@ -56,17 +56,11 @@ def points(study: optuna.Study, first: int | None = None) -> list[tuple[float, f
 
 def confirm(objective: Objective, members: list, rounds: int) -> dict[int, float]:
     """Median over `rounds` of latency(member) / latency(MobileNetV2), timed back to back in each round."""
-    import torch
-
     from nasx.arch import Arch
+    from nasx.build import build_seeded as built  # the weights a trial is timed with
     from nasx.measure.latency import measure_latency
 
     s = objective.s
-
-    def built(arch):
-        torch.manual_seed(0)
-        return nasx.build(arch)
-
     baseline = built(zoo.get(BASELINE))
     modules = {t.number: built(Arch.from_dict(t.user_attrs["arch"])) for t in members}
     ratios: dict[int, list[float]] = {n: [] for n in modules}
