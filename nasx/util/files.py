@@ -26,7 +26,7 @@ def check_target(path, suffix: str = "") -> Path:
     return path
 
 
-def atomic_write(path, write: Callable[[str], None], suffix: str = "") -> Path:
+def atomic_write(path, write: Callable[[str], object], suffix: str = "") -> Path:
     """Call write(tmp) for a temporary path beside `path`, then os.replace it onto `path`. Nothing is left
     behind when write fails; an unusable target is one clear NasxError."""
     path = check_target(path, suffix)
