@@ -105,7 +105,8 @@ def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
     assert not fake.exists()
     fake.write_text("def f():\n    from nasx.search.run import search\n")
     try:
-        monkeypatch.setattr(nasx, "__doc__", nasx.__doc__.replace("- core: nasx.ops,", "- core: nasx._layering_probe, nasx.ops,"))
+        doc = nasx.__doc__.replace("- core: nasx.ops,", "- core: nasx._layering_probe, nasx.ops,")
+        monkeypatch.setattr(nasx, "__doc__", doc)
         bad = violations([fake])
     finally:
         fake.unlink()
