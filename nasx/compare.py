@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 from nasx.arch import load_arch
 from nasx.errors import NasxError
-from nasx.ops.base import Convention, numel
+from nasx.ops.base import ACTIVATION_FNS, Convention, Term
+
+__all__ = ["CATEGORIES", "COUNTERS", "COUNTER_RULES", "Comparison", "Row", "Term", "census", "compare", "recount"]
 
 COUNTERS = ("fvcore", "ptflops", "thop")  # each is also the name of its PyPI package
 
@@ -35,69 +37,15 @@ CATEGORIES = {
 }
 
 
-@dataclass(frozen=True)
-class Term:
-    """One piece of arithmetic of one nasx op, described well enough for any counter's rule."""
-
-    category: str
-    madds: int = 0  # conv / linear multiply-accumulates
-    n_in: int = 0  # input elements
-    n_out: int = 0  # output elements
-    bias: bool = False
-    detail: str = ""  # activation function, pooling mode, element-wise op, unknown op name
-    channels: int = 0
-
-
-def _fused(n_out: int, bn: bool, act: str | None) -> list[Term]:
-    terms = [Term("bn", n_out=n_out)] if bn else []
-    return terms + ([Term("act", n_out=n_out, detail=act)] if act else [])
-
-
-def _terms_conv(op, ins, out, madds):
-    return [Term("conv", madds, numel(ins[0]), numel(out), op.bias)] + _fused(numel(out), op.bn, op.act)
-
-
-def _terms_linear(op, ins, out, madds):
-    return [Term("linear", madds, ins[0][0], out[0], op.bias)] + _fused(out[0], False, op.act)
-
-
-def _terms_cwconv(op, ins, out, madds):
-    return [Term("conv", madds, numel(ins[0]), numel(out))] + _fused(numel(out), op.bn, op.act)
-
-
-def _terms_add(op, ins, out, madds):
-    return [Term("elementwise", n_out=numel(out), detail="add")] + _fused(numel(out), False, op.act)
-
-
-# nasx op name -> the terms it contributes (registry: a new op adds one entry here).
-OP_TERMS = {
-    "conv": _terms_conv,
-    "linear": _terms_linear,
-    "pconv": lambda op, ins, out, madds: [Term("conv", madds, numel(ins[0]), numel(out))],
-    "cwconv": _terms_cwconv,
-    "bn": lambda op, ins, out, madds: [Term("bn", n_out=numel(out))],
-    "act": lambda op, ins, out, madds: [Term("act", n_out=numel(out), detail=op.fn)],
-    "add": _terms_add,
-    "mul": lambda op, ins, out, madds: [Term("elementwise", n_out=numel(out), detail="mul")],
-    "pool": lambda op, ins, out, madds: [Term("pool", n_in=numel(ins[0]), n_out=numel(out), detail=op.mode)],
-    "gap": lambda op, ins, out, madds: [Term("gap", n_in=numel(ins[0]), n_out=out[0], channels=out[0])],
-    # pure data movement: no counter counts arithmetic for these
-    "concat": lambda *a: [], "slice": lambda *a: [], "shuffle": lambda *a: [], "flatten": lambda *a: [],
-}
-
-
 def census(arch) -> list[Term]:
-    """Every arithmetic term of the arch, from the same op graphs `cost` and `build` walk."""
+    """Every arithmetic term of the arch, from the same op graphs `cost` and `build` walk; each op describes
+    its own (Op.terms; one that does not is an "other" term)."""
     conv = Convention()
     terms: list[Term] = []
     for _, _, _, g in arch.graphs():
         for i, (op, inputs) in enumerate(g.nodes, 1):
             ins, out = tuple(g.shapes[j] for j in inputs), g.shapes[i]
-            fn = OP_TERMS.get(op.name)
-            if fn is None:
-                terms.append(Term("other", detail=op.name))
-                continue
-            terms.extend(fn(op, ins, out, op.cost(ins, out, conv).madds))
+            terms.extend(op.terms(ins, out, op.cost(ins, out, conv).madds))
     return terms
 
 
@@ -217,7 +165,7 @@ def _category_of_module(m) -> str:
         return "linear"
     if isinstance(m, nn.modules.batchnorm._BatchNorm):
         return "bn"
-    if isinstance(m, (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU)):
+    if isinstance(m, tuple(getattr(nn, fn.torch_class) for fn in ACTIVATION_FNS.values())):
         return "act"
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         return "pool"
@@ -373,7 +321,7 @@ class Comparison:
 
         def line(r):
             return "  ".join(v.ljust(w) if i in (0, 5) else v.rjust(w) for i, (v, w) in
-                             enumerate(zip(r, widths))).rstrip()
+                             enumerate(zip(r, widths, strict=True))).rstrip()
 
         rule = "  ".join("-" * w for w in widths)
         lines = [line(header), rule] + [line(r) for r in body] + [rule] + [line(r) for r in foot]

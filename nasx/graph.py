@@ -3,6 +3,8 @@ structure is written once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from nasx.ops.base import Convention, Cost, Op, Shape
 
 
@@ -35,9 +37,42 @@ class Graph:
             total += op.cost(tuple(shapes[j] for j in inputs), shapes[i], conv)
         return total
 
-    def module(self):
+    def overwritable(self) -> list[bool]:
+        """For each op, whether it may write its output over its first input (an in-place activation). Only
+        when nothing else needs that memory: it was made inside this graph (node 0 belongs to the caller),
+        no other op reads it or a view of it, it is not (a view of) the result, and autograd does not keep
+        it for the backward pass (a ReLU keeps its output)."""
+        last = len(self.nodes)
+        memory = list(range(last + 1))  # node -> the node whose memory its output lives in
+        readers: dict[int, list[int]] = {0: []}  # memory -> the ops reading it (views read nothing)
+        for i, (op, inputs) in enumerate(self.nodes, 1):
+            readers[i] = []
+            if op.aliases_input:
+                memory[i] = memory[inputs[0]]
+            else:
+                for j in inputs:
+                    readers[memory[j]].append(i)
+        readers[memory[last]].append(-1)  # the caller reads the result
+        kept = {i: op.keeps_output() for i, (op, _) in enumerate(self.nodes, 1)}
+        out = []
+        for i, (op, inputs) in enumerate(self.nodes, 1):
+            m = memory[inputs[0]] if inputs else 0
+            ok = op.can_work_in_place and m != 0 and readers[m] == [i] and not kept[m]
+            out.append(ok)
+            if ok:  # from here on node i's output is memory m
+                for n in range(i, last + 1):
+                    if memory[n] == i:
+                        memory[n] = m
+                readers[m] = readers.pop(i)
+                kept[m] = op.keeps_output()
+        return out
+
+    def module(self) -> Any:
         """The torch module running this graph (a single op's own module when the graph is one op)."""
-        modules = [op.module(*(self.shapes[j] for j in inputs)) for op, inputs in self.nodes]
+        modules = []
+        for (op, inputs), overwrite in zip(self.nodes, self.overwritable(), strict=True):
+            ins = [self.shapes[j] for j in inputs]
+            modules.append(op.inplace_module(*ins) if overwrite else op.module(*ins))
         if len(modules) == 1:
             return modules[0]
         from nasx.ops._torch import GraphModule

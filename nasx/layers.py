@@ -1,5 +1,6 @@
 """Layer specs: the vocabulary of an architecture. A layer is a plain op or a block; each type is a
-frozen dataclass registered by name, and expands into ops on a Graph.
+frozen dataclass registered by name (ops with nasx.ops.register_op, blocks with `register` here), and
+expands into ops on a Graph.
 
 JSON values are checked by each field's declared kind, so a loaded file can only ever construct these
 dataclasses with checked values: nothing in a file is executed."""
@@ -7,56 +8,17 @@ dataclasses with checked values: nothing in a file is executed."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nasx.errors import ArchError
 from nasx.graph import Graph
-from nasx.ops import (
-    ACTIVATIONS,
-    Activation,
-    BatchNorm,
-    ChannelShuffle,
-    ChannelwiseConv,
-    Conv2d,
-    Flatten,
-    GlobalAvgPool,
-    Linear,
-    Multiply,
-    Op,
-    PartialConv,
-    Pool,
-)
-from nasx.ops.conv import kind
+from nasx.ops import ACTIVATIONS, LAYER_TYPES, Conv2d, GlobalAvgPool, Multiply, Op, Registry, kind
+from nasx.ops.base import check_layer_type, memo_hash
 
-LAYER_TYPES: dict[str, type] = {}
-
-
-def memo_hash(cls: type) -> type:
-    """Compute a frozen dataclass's hash once per instance: specs are cache keys, hashed on every lookup."""
-    field_hash = cls.__hash__
-
-    def __hash__(self):
-        try:
-            return self.__dict__["_hash"]
-        except KeyError:
-            h = field_hash(self)
-            object.__setattr__(self, "_hash", h)
-            return h
-
-    cls.__hash__ = __hash__
-    return cls
-
-
-def register(cls: type) -> type:
-    """Make a layer type loadable by its `name` (adding a family is one file plus this decorator)."""
-    LAYER_TYPES[cls.name] = memo_hash(cls)
-    return cls
-
-
-for _op in (Conv2d, Linear, PartialConv, ChannelwiseConv, BatchNorm, Activation, Pool, GlobalAvgPool, Flatten,
-            ChannelShuffle):
-    register(_op)
+__all__ = ["FAMILIES", "LAYER_TYPES", "Block", "Family", "SqueezeExcite", "coerce", "conv", "expand",
+           "layer_from_dict", "layer_to_dict", "register", "squeeze_excite"]
 
 
 @dataclass(frozen=True)
@@ -64,13 +26,44 @@ class Block:
     """Base of composite layers: `expand` adds the block's ops to a graph and returns its output node."""
 
     name: ClassVar[str] = ""
-    family: ClassVar[str] = ""
 
     def expand(self, g: Graph, x: int) -> int:
         raise NotImplementedError
 
 
-def expand(layer, g: Graph, x: int) -> int:
+@dataclass(frozen=True)
+class Family(Block):
+    """Base of the block families a search space stacks: each maps its input to `out` channels, downsamples by
+    `stride` and uses activation `act` (nasx.space builds every family from these three). A family
+    re-declares a field to change its default or kind; the field keeps its place, first in every family."""
+
+    family: ClassVar[str] = ""
+    out: int = field(metadata=kind("int+"))
+    stride: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
+    act: str = field(default="relu", metadata=kind("act", quiet=True))
+
+
+# The block families by family name (nasx.blocks imports the five of nasx; `register` adds each).
+FAMILIES: Registry[type[Family]] = Registry("block family")
+BlockType = TypeVar("BlockType", bound="type[Block]")
+
+
+def register(cls: BlockType) -> BlockType:
+    """Make a block type loadable by its `name` (a family also by `family`), checked at class definition:
+    a taken name or a field without its JSON kind raises. Adding a family is one file plus this decorator."""
+    is_family = issubclass(cls, Family)
+    if is_family and not cls.family:
+        raise TypeError(f"{cls.__qualname__} needs a class attribute `family`, its family name")
+    check_layer_type(cls, LAYER_TYPES)
+    if is_family:
+        FAMILIES.check_free(cls.family, cls)
+    LAYER_TYPES[cls.name] = memo_hash(cls)
+    if is_family:
+        FAMILIES[cls.family] = cls
+    return cls
+
+
+def expand(layer: Any, g: Graph, x: int) -> int:
     return g.add(layer, x) if isinstance(layer, Op) else layer.expand(g, x)
 
 
@@ -95,9 +88,9 @@ class SqueezeExcite(Block):
     """Stand-alone squeeze-excite; `mid` channels, or mid = max(1, floor(C * ratio))."""
 
     name = "se"
-    ratio: float = field(default=0.25, metadata=kind("ratio"))
-    mid: int | None = field(default=None, metadata=kind("int+?"))
-    act: str = field(default="relu", metadata=kind("act"))
+    ratio: float = field(default=0.25, metadata=kind("ratio", short="r"))
+    mid: int | None = field(default=None, metadata=kind("int+?", quiet=True))
+    act: str = field(default="relu", metadata=kind("act", quiet=True))
     gate: str = field(default="sigmoid", metadata=kind("act"))
 
     def expand(self, g, x):
@@ -137,7 +130,7 @@ def _pair(v, minimum: int):
     return None
 
 
-def coerce(value, meta: dict, where: str):
+def coerce(value: Any, meta: Mapping[str, Any], where: str) -> Any:
     """Check one JSON value against its field kind; return the Python value or raise ArchError."""
     k = meta["kind"]
     ok, out, want = True, value, ""
@@ -169,6 +162,8 @@ def coerce(value, meta: dict, where: str):
         # type-exact: true and 1.0 are not the integer 1 (they would give bool or float costs)
         ok = any(type(value) is type(c) and value == c for c in meta["choices"])
         want = f"one of {', '.join(map(str, meta['choices']))}"
+    else:  # register refuses a kind outside FIELD_KINDS: this is a kind added there but not here
+        raise TypeError(f"{where}: no check for field kind {k!r}")
     if not ok:
         big = isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= MAX_NUMBER
         raise ArchError(f"{where}: expected {want}{' below 2^63' if big else ''}, got {show(value)}")

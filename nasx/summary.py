@@ -4,17 +4,26 @@ Pure string formatting over the JSON a trial stores: no torch, no database."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any
+
+import nasx.blocks  # noqa: F401  (registers the block families as layer types)
+from nasx.layers import LAYER_TYPES
 from nasx.util.fmt import human
 
-# fields that are noise in a one-line summary (shown only by `nasx cost` or the arch JSON)
-_QUIET = {"type", "out", "stride", "padding", "dilation", "bias", "bn", "act", "mid", "se_mid", "se_gate", "linear",
-          "residual", "group_first", "bottleneck_ratio", "repeat"}
-_SHORT = {"kernel": "k", "expansion": "e", "groups": "g", "version": "v", "ratio": "r", "dc": "dc", "se": "se",
-          "layout": ""}
+# keys a one-line summary writes by position (type, out, s2, x3) rather than as a field
+_POSITIONAL = {"type", "out", "stride", "repeat"}
 
 
 def _num(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _field_facts(type_name: Any) -> dict[str, Any]:
+    """Each field's metadata: its `short` label, `quiet` (noise in a summary: shown only by `nasx cost` or
+    the arch JSON) and `trivial` values (left out). A type this nasx does not know shows every key."""
+    cls = LAYER_TYPES.get(type_name) if isinstance(type_name, str) else None
+    return {f.name: f.metadata for f in fields(cls)} if cls is not None else {}
 
 
 def layer_summary(d: dict) -> str:
@@ -24,10 +33,12 @@ def layer_summary(d: dict) -> str:
         parts.append(str(d["out"]))
     if d.get("stride", 1) not in (1, [1, 1]):
         parts.append(f"s{_num(d['stride'] if not isinstance(d['stride'], list) else d['stride'][0])}")
+    facts = _field_facts(d.get("type"))
     for key, value in d.items():
-        if key in _QUIET or value in (None, False) or (key in ("se", "groups") and value in (0, 1, 0.0)):
+        meta = facts.get(key, {})
+        if key in _POSITIONAL or meta.get("quiet") or value in (None, False) or value in meta.get("trivial", ()):
             continue
-        short = _SHORT.get(key, key + "=")
+        short = meta.get("short", key + "=")
         if isinstance(value, list):
             value = "x".join(map(_num, value))
         parts.append(f"{short}{_num(value)}")

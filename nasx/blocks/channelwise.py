@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.layers import Block, conv, register
-from nasx.ops import Add, ChannelwiseConv, Concat
-from nasx.ops.conv import kind
+from nasx.layers import Family, conv, register
+from nasx.ops import Add, ChannelwiseConv, Concat, kind
 
 SHORTCUTS = ("auto", "add", "none", "concat")
 
 
 @register
 @dataclass(frozen=True)
-class ChannelwiseBlock(Block):
+class ChannelwiseBlock(Family):
     """module=false (default), the paper's units: k x k depthwise (stride) -BN-act, then the channel mixing:
     - in == out and groups == 1: a channel-wise conv (dc weights along the channel axis, shared over
       space) -BN-act replaces the 1x1 pointwise conv (ChannelNets' depthwise separable channel-wise conv);
@@ -33,12 +32,10 @@ class ChannelwiseBlock(Block):
     yields out - in channels (stride 1, out > in)."""
 
     name = family = "channelwise"
-    out: int = field(metadata=kind("int+"))
-    stride: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
-    kernel: int = field(default=3, metadata=kind("int+"))
-    dc: int = field(default=7, metadata=kind("int+"))
-    groups: int = field(default=1, metadata=kind("int+"))
-    act: str = field(default="relu6", metadata=kind("act"))
+    kernel: int = field(default=3, metadata=kind("int+", short="k"))
+    dc: int = field(default=7, metadata=kind("int+", short="dc"))
+    groups: int = field(default=1, metadata=kind("int+", short="g", trivial=(1,)))
+    act: str = field(default="relu6", metadata=kind("act", quiet=True))
     # added for the authors' ChannelNet-v1 (omit_default: archs written before keep their canonical JSON)
     module: bool = field(default=False, metadata=kind("bool", omit_default=True))
     depth: int = field(default=2, metadata=kind("int+", omit_default=True))

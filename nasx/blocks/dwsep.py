@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.layers import Block, conv, register, squeeze_excite
-from nasx.ops import Add
-from nasx.ops.conv import kind
+from nasx.layers import Family, conv, register, squeeze_excite
+from nasx.ops import Add, kind
 
 
 @register
 @dataclass(frozen=True)
-class DwsepBlock(Block):
+class DwsepBlock(Family):
     """[1x1 expand to mid -BN-act] -> k x k depthwise (stride) -BN-act -> [SE] -> 1x1 project -BN[-act].
 
     mid = `mid` if given, else round(in * expansion); the expand conv is skipped when mid == in and
@@ -22,17 +21,15 @@ class DwsepBlock(Block):
     else max(1, floor(mid * se)) (se=0: no SE). Identity residual when stride 1, in == out and residual."""
 
     name = family = "dwsep"
-    out: int = field(metadata=kind("int+"))
-    stride: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
-    kernel: int = field(default=3, metadata=kind("int+"))
-    expansion: float = field(default=1.0, metadata=kind("float+"))
-    mid: int | None = field(default=None, metadata=kind("int+?"))
-    act: str = field(default="relu6", metadata=kind("act"))
-    linear: bool = field(default=True, metadata=kind("bool"))
-    se: float = field(default=0.0, metadata=kind("float0"))
-    se_mid: int | None = field(default=None, metadata=kind("int+?"))
-    se_gate: str = field(default="sigmoid", metadata=kind("act"))
-    residual: bool = field(default=True, metadata=kind("bool"))
+    kernel: int = field(default=3, metadata=kind("int+", short="k"))
+    expansion: float = field(default=1.0, metadata=kind("float+", short="e"))
+    mid: int | None = field(default=None, metadata=kind("int+?", quiet=True))
+    act: str = field(default="relu6", metadata=kind("act", quiet=True))
+    linear: bool = field(default=True, metadata=kind("bool", quiet=True))
+    se: float = field(default=0.0, metadata=kind("float0", short="se", trivial=(0,)))
+    se_mid: int | None = field(default=None, metadata=kind("int+?", quiet=True))
+    se_gate: str = field(default="sigmoid", metadata=kind("act", quiet=True))
+    residual: bool = field(default=True, metadata=kind("bool", quiet=True))
 
     def expand(self, g, x):
         cin = g.shape(x)[0]

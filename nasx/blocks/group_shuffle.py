@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.layers import Block, conv, register
-from nasx.ops import Add, ChannelShuffle, ChannelSlice, Concat, Pool
-from nasx.ops.conv import kind
+from nasx.layers import Family, conv, register
+from nasx.ops import Add, ChannelShuffle, ChannelSlice, Concat, Pool, kind
 
 
 @register
 @dataclass(frozen=True)
-class GroupShuffleBlock(Block):
+class GroupShuffleBlock(Family):
     """version 1: 1x1 group conv (g) -BN-act -> shuffle -> k x k depthwise (stride) -BN -> 1x1 group conv
     -BN; stride 1 with in == out adds the input (then act); stride 2 concatenates a 3x3 avg-pool of the
     input, so the branch yields out - in channels (in < out required). Stride 1 with in != out has no
@@ -25,14 +24,11 @@ class GroupShuffleBlock(Block):
     Both end with a channel shuffle of 2 groups."""
 
     name = family = "group_shuffle"
-    out: int = field(metadata=kind("int+"))
-    stride: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
-    kernel: int = field(default=3, metadata=kind("int+"))
-    groups: int = field(default=3, metadata=kind("int+"))
-    version: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
-    bottleneck_ratio: float = field(default=0.25, metadata=kind("ratio"))
-    group_first: bool = field(default=True, metadata=kind("bool"))
-    act: str = field(default="relu", metadata=kind("act"))
+    kernel: int = field(default=3, metadata=kind("int+", short="k"))
+    groups: int = field(default=3, metadata=kind("int+", short="g", trivial=(1,)))
+    version: int = field(default=1, metadata=kind("enum", choices=(1, 2), short="v"))
+    bottleneck_ratio: float = field(default=0.25, metadata=kind("ratio", quiet=True))
+    group_first: bool = field(default=True, metadata=kind("bool", quiet=True))
 
     def expand(self, g, x):
         if self.kernel % 2 == 0:

@@ -5,25 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.layers import Block, conv, register
-from nasx.ops import Add, PartialConv
-from nasx.ops.conv import kind
+from nasx.layers import Family, conv, register
+from nasx.ops import Add, PartialConv, kind
 
 
 @register
 @dataclass(frozen=True)
-class PartialBlock(Block):
+class PartialBlock(Family):
     """When stride is 2 or in != out, a merging conv (2x2 stride 2, or 1x1 at stride 1) -BN first maps the
     input to `out` channels (FasterNet's patch merging). Then PConv (k x k on floor(out * ratio) channels)
     -> 1x1 to out * expansion -BN-act -> 1x1 back to out, added to the block's (merged) input."""
 
     name = family = "partial"
-    out: int = field(metadata=kind("int+"))
-    stride: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
-    kernel: int = field(default=3, metadata=kind("int+"))
-    ratio: float = field(default=0.25, metadata=kind("ratio"))
-    expansion: float = field(default=2.0, metadata=kind("float+"))
-    act: str = field(default="relu", metadata=kind("act"))
+    kernel: int = field(default=3, metadata=kind("int+", short="k"))
+    ratio: float = field(default=0.25, metadata=kind("ratio", short="r"))
+    expansion: float = field(default=2.0, metadata=kind("float+", short="e"))
 
     def expand(self, g, x):
         if self.stride == 2 or g.shape(x)[0] != self.out:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.layers import Block, conv, register
-from nasx.ops import Add
-from nasx.ops.conv import kind
+from nasx.layers import Family, conv, register
+from nasx.ops import Add, kind
 
 
 def shortcut(g, x: int, out: int, stride: int) -> int:
@@ -19,19 +18,16 @@ def shortcut(g, x: int, out: int, stride: int) -> int:
 
 @register
 @dataclass(frozen=True)
-class StandardBlock(Block):
+class StandardBlock(Family):
     """layout "single": conv-BN-act (+ identity residual when stride 1 and in == out and residual=true);
     "basic": two k x k convs; "bottleneck": 1x1 -> k x k (stride here, torchvision's v1.5) -> 1x1 with
     mid = out * bottleneck_ratio. basic and bottleneck always have a shortcut, projected when needed."""
 
     name = family = "standard"
-    out: int = field(metadata=kind("int+"))
-    stride: int = field(default=1, metadata=kind("enum", choices=(1, 2)))
-    kernel: int = field(default=3, metadata=kind("int+"))
-    layout: str = field(default="single", metadata=kind("enum", choices=("single", "basic", "bottleneck")))
-    bottleneck_ratio: float = field(default=0.25, metadata=kind("ratio"))
-    act: str = field(default="relu", metadata=kind("act"))
-    residual: bool = field(default=True, metadata=kind("bool"))
+    kernel: int = field(default=3, metadata=kind("int+", short="k"))
+    layout: str = field(default="single", metadata=kind("enum", choices=("single", "basic", "bottleneck"), short=""))
+    bottleneck_ratio: float = field(default=0.25, metadata=kind("ratio", quiet=True))
+    residual: bool = field(default=True, metadata=kind("bool", quiet=True))
 
     def expand(self, g, x):
         k, s, act = self.kernel, self.stride, self.act

@@ -1,34 +1,31 @@
-"""Torch modules for nasx ops. Imported lazily by `Op.module()` so the cost core never loads torch."""
+"""Torch modules shared by nasx ops. Imported lazily by `Op.module()` so the cost core never loads torch."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "hswish": nn.Hardswish,
-    "hsigmoid": nn.Hardsigmoid,
-    "sigmoid": nn.Sigmoid,
-    "silu": nn.SiLU,
-    "gelu": nn.GELU,
-}
+from nasx.ops.base import ACTIVATION_FNS
 
 
-def activation(kind: str) -> nn.Module:
-    return _ACTIVATIONS[kind]()
+def activation(name: str, inplace: bool = False) -> nn.Module:
+    """The torch module of activation `name`; in place when asked and the function allows it."""
+    fn = ACTIVATION_FNS[name]
+    cls = getattr(nn, fn.torch_class)
+    return cls(inplace=True) if inplace and fn.inplace else cls()
 
 
 def fused(main: nn.Module, channels: int, bn: bool, act: str | None) -> nn.Module:
-    """main -> optional BN -> optional activation, the unit an inference engine fuses."""
+    """main -> optional BN -> optional activation, the unit an inference engine fuses. The activation
+    works in place: its input is main's (or BN's) fresh output, which nothing else reads and whose
+    producer's backward does not need it (conv and BN keep their inputs)."""
     if not bn and act is None:
         return main
     parts = [main]
     if bn:
         parts.append(nn.BatchNorm2d(channels))
     if act is not None:
-        parts.append(activation(act))
+        parts.append(activation(act, inplace=True))
     return nn.Sequential(*parts)
 
 
@@ -39,7 +36,7 @@ class LinearAct(nn.Sequential):
 class Add(nn.Module):
     def __init__(self, act: str | None = None):
         super().__init__()
-        self.act = activation(act) if act else nn.Identity()
+        self.act = activation(act, inplace=True) if act else nn.Identity()  # a + b is a fresh tensor
 
     def forward(self, a, b):
         return self.act(a + b)
@@ -111,6 +108,6 @@ class GraphModule(nn.Module):
 
     def forward(self, x):
         values = [x]
-        for op, inputs in zip(self.ops, self.wiring):
+        for op, inputs in zip(self.ops, self.wiring, strict=True):
             values.append(op(*[values[i] for i in inputs]))
         return values[-1]

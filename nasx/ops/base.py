@@ -7,13 +7,50 @@ Costs are per sample (batch 1), integers, under the conventions of docs/DESIGN.m
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 Shape = tuple[int, ...]
+T = TypeVar("T", bound=type)
+OpType = TypeVar("OpType", bound="type[Op]")
 
-# Element-wise operation counts for the `exact` convention (per output element).
-ACT_EXACT_OPS = {"relu": 1, "relu6": 2, "hswish": 4, "hsigmoid": 3, "sigmoid": 4, "silu": 5, "gelu": 8}
-ACTIVATIONS = tuple(ACT_EXACT_OPS)
+
+@dataclass(frozen=True)
+class ActivationFn:
+    """What nasx knows of one activation function, by its JSON name."""
+
+    exact_ops: int  # arithmetic per element under the `exact` convention
+    torch_class: str  # its torch.nn module class
+    # The torch module can write its output over its input (`inplace=True`). Only for functions whose output
+    # is > 0 exactly where the input is: NASWOT reads an activation's input in a forward hook, after an
+    # in-place module has overwritten it, so its codes must not change (hsigmoid is > 0 from -3 on).
+    inplace: bool
+    # Autograd keeps the output (not the input) to compute the gradient of the in-place module: writing
+    # over that output again in place would break the backward pass.
+    keeps_output: bool
+
+
+ACTIVATION_FNS = {
+    "relu": ActivationFn(1, "ReLU", inplace=True, keeps_output=True),
+    "relu6": ActivationFn(2, "ReLU6", inplace=True, keeps_output=True),  # hardtanh_ keeps its result
+    "hswish": ActivationFn(4, "Hardswish", inplace=True, keeps_output=False),
+    "hsigmoid": ActivationFn(3, "Hardsigmoid", inplace=False, keeps_output=False),
+    "sigmoid": ActivationFn(4, "Sigmoid", inplace=False, keeps_output=True),
+    "silu": ActivationFn(5, "SiLU", inplace=True, keeps_output=False),
+    "gelu": ActivationFn(8, "GELU", inplace=False, keeps_output=False),
+}
+ACTIVATIONS = tuple(ACTIVATION_FNS)
+ACT_EXACT_OPS = {name: fn.exact_ops for name, fn in ACTIVATION_FNS.items()}
+
+# The JSON value kinds a layer field may declare (nasx.layers.coerce checks a value against its kind).
+FIELD_KINDS = ("int+", "int0", "int+?", "pair", "padding", "bool", "act", "act?", "ratio", "float+", "float0", "enum")
+
+
+def kind(k: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata: the JSON value kind the loader checks (see nasx.layers), plus optional facts:
+    omit_default (left out of the canonical JSON at its default), and for nasx.summary's one-line
+    summaries short (the label written before the value, e.g. "k" for a kernel), quiet (left out) and
+    trivial (values left out, e.g. groups 1)."""
+    return {"kind": k, **extra}
 
 
 @dataclass(frozen=True)
@@ -45,7 +82,7 @@ class Convention:
             return h
 
     @classmethod
-    def preset(cls, name: str) -> "Convention":
+    def preset(cls, name: str) -> Convention:
         if name not in cls.PRESETS:
             from nasx.errors import NasxError
 
@@ -81,7 +118,7 @@ class Cost:
         self.mac = mac  # memory access cost in elements (reads + writes, conv+BN+act fused)
         self.activations = activations  # output elements of conv / linear layers (RegNet)
 
-    def __iadd__(self, other: "Cost") -> "Cost":
+    def __iadd__(self, other: Cost) -> Cost:
         self.madds += other.madds
         self.ops += other.ops
         self.params += other.params
@@ -102,23 +139,144 @@ def numel(shape: Shape) -> int:
 
 
 @dataclass(frozen=True)
+class Term:
+    """One piece of arithmetic of one nasx op, described well enough for any external counter's rule
+    (nasx.compare re-counts an arch's terms under each counter's rules)."""
+
+    category: str  # a key of nasx.compare.CATEGORIES
+    madds: int = 0  # conv / linear multiply-accumulates
+    n_in: int = 0  # input elements
+    n_out: int = 0  # output elements
+    bias: bool = False
+    detail: str = ""  # activation function, pooling mode, element-wise op, unknown op name
+    channels: int = 0
+
+
+def epilogue_terms(n_out: int, bn: bool, act: str | None) -> list[Term]:
+    """The terms of a fused BN / activation epilogue over `n_out` elements."""
+    terms = [Term("bn", n_out=n_out)] if bn else []
+    return terms + ([Term("act", n_out=n_out, detail=act)] if act else [])
+
+
+class Registry(dict[str, T]):
+    """Name -> class: a vocabulary extended by decorating a class. A name is taken once: registering a
+    second class under it raises instead of silently replacing the first (as torch's
+    register_flop_formula does)."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def check_free(self, name: str, cls: type) -> None:
+        if name in self:
+            old = self[name]
+            raise ValueError(f"{self.what} {name!r} is already registered by {old.__module__}.{old.__qualname__}: "
+                             f"give {cls.__module__}.{cls.__qualname__} another name")
+
+    def __setitem__(self, name: str, cls: T) -> None:
+        self.check_free(name, cls)
+        super().__setitem__(name, cls)
+
+
+def check_fields(cls: type) -> None:
+    """Every field of a layer type says its JSON kind, so the loader can check a file's value for it."""
+    for f in fields(cls):
+        k = f.metadata.get("kind")
+        if k not in FIELD_KINDS:
+            problem = "has no kind" if k is None else f"has the unknown kind {k!r}"
+            raise TypeError(f"{cls.__qualname__}.{f.name} {problem}: declare it as field(..., metadata=kind(K)) "
+                            f"with K one of {', '.join(FIELD_KINDS)}")
+
+
+def memo_hash(cls: T) -> T:
+    """Compute a frozen dataclass's hash once per instance: specs are cache keys, hashed on every lookup."""
+    field_hash = cls.__hash__
+
+    def __hash__(self: Any) -> int:
+        try:
+            return self.__dict__["_hash"]
+        except KeyError:
+            h = field_hash(self)
+            object.__setattr__(self, "_hash", h)
+            return h
+
+    cls.__hash__ = __hash__  # type: ignore[method-assign]  # replacing the method is the point
+    return cls
+
+
+def check_layer_type(cls: type, *registries: Registry[Any]) -> None:
+    """What every registered layer type keeps: a name not taken yet and a kind for each field."""
+    name = getattr(cls, "name", "")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__qualname__} needs a class attribute `name`, its JSON type name")
+    for registry in registries:
+        registry.check_free(name, cls)
+    check_fields(cls)
+
+
+# Every layer type an arch file may name: the ops registered with layer=True and the blocks (nasx.layers).
+LAYER_TYPES: Registry[type] = Registry("layer type")
+
+
+@dataclass(frozen=True)
 class Op:
-    """A primitive op. Subclasses define `out_shape`, `cost` and `module`."""
+    """A primitive op: its output shape, its cost, its arithmetic terms for external counters and its torch
+    module, side by side. A new op is one file: a frozen dataclass subclass decorated with @register_op."""
 
     name: ClassVar[str] = ""
+    # Loadable as a layer of an arch file (the others, like add, only appear inside blocks).
+    layer: ClassVar[bool] = True
+    # The output may be a view of the first input (same memory): writing over one changes the other.
+    aliases_input: ClassVar[bool] = False
+    # `inplace_module` writes the output over the first input (an activation).
+    can_work_in_place: ClassVar[bool] = False
 
-    def out_shape(self, *ins: Shape) -> Shape:
+    def out_shape(self, *ins: Any) -> Shape:
         raise NotImplementedError
 
     def cost(self, ins: tuple[Shape, ...], out: Shape, conv: Convention) -> Cost:
         raise NotImplementedError
 
-    def module(self, *ins: Shape):
-        """Return the torch module computing this op (torch is imported lazily)."""
+    def terms(self, ins: tuple[Shape, ...], out: Shape, madds: int) -> list[Term]:
+        """The op's arithmetic for nasx.compare; `madds` is its own cost's. Pure data movement returns [].
+        An op that does not say is reported as one nasx cannot describe to a counter."""
+        return [Term("other", detail=self.name)]
+
+    def module(self, *ins: Any) -> Any:
+        """Return the torch module computing this op (import torch inside: the cost core never loads it).
+        A fused activation is built in place: its input is the op's own intermediate tensor."""
         raise NotImplementedError
+
+    def inplace_module(self, *ins: Any) -> Any:
+        """The module writing its output over its first input; the graph asks for it only when no other node
+        needs that input (see Graph.overwritable)."""
+        return self.module(*ins)
+
+    def final_act(self) -> str | None:
+        """The activation that produces the op's output, if any (autograd may keep that output)."""
+        return None
+
+    def keeps_output(self) -> bool:
+        """Autograd keeps this op's output for the backward pass, so nothing may overwrite it in place."""
+        act = self.final_act()
+        return act is not None and ACTIVATION_FNS[act].keeps_output
 
     def params_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+OPS: Registry[type[Op]] = Registry("op")
+
+
+def register_op(cls: OpType) -> OpType:
+    """Make an op known by its `name` (and loadable from an arch file unless `layer = False`); checked at
+    class definition: a taken name or a field without its JSON kind raises."""
+    check_layer_type(cls, OPS, *((LAYER_TYPES,) if cls.layer else ()))
+    memo_hash(cls)
+    OPS[cls.name] = cls
+    if cls.layer:
+        LAYER_TYPES[cls.name] = cls
+    return cls
 
 
 def movement_cost(ins: tuple[Shape, ...], out: Shape, conv: Convention, ops_per_out: int = 0,

@@ -5,12 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.ops.base import ACT_EXACT_OPS, Convention, Cost, Op, Shape
+from nasx.ops.base import (
+    ACT_EXACT_OPS,
+    Convention,
+    Cost,
+    Op,
+    Shape,
+    Term,
+    epilogue_terms,
+    kind,
+    numel,
+    register_op,
+)
 
-
-def kind(k: str, **extra):
-    """Field metadata: the JSON value kind the loader checks (see nasx.layers)."""
-    return {"kind": k, **extra}
+__all__ = ["ChannelwiseConv", "Conv2d", "Linear", "PartialConv", "kind"]  # kind: its old home, still imported
 
 
 def out_len(size: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> int:
@@ -49,20 +57,21 @@ def dot_cost(madds: int, n_out: int, dot_len: int, conv: Convention) -> int:
     return (2 * dot_len - 1) * n_out
 
 
+@register_op
 @dataclass(frozen=True)
 class Conv2d(Op):
     """k x k convolution with optional fused BN and activation (conv-BN-act, one inference kernel)."""
 
     name = "conv"
     out: int = field(metadata=kind("int+"))
-    kernel: tuple[int, int] = field(default=(3, 3), metadata=kind("pair"))
+    kernel: tuple[int, int] = field(default=(3, 3), metadata=kind("pair", short="k"))
     stride: tuple[int, int] = field(default=(1, 1), metadata=kind("pair"))
-    padding: tuple[int, int] | str = field(default="same", metadata=kind("padding"))
-    dilation: tuple[int, int] = field(default=(1, 1), metadata=kind("pair"))
-    groups: int = field(default=1, metadata=kind("int+"))
-    bias: bool = field(default=False, metadata=kind("bool"))
-    bn: bool = field(default=True, metadata=kind("bool"))
-    act: str | None = field(default="relu", metadata=kind("act?"))
+    padding: tuple[int, int] | str = field(default="same", metadata=kind("padding", quiet=True))
+    dilation: tuple[int, int] = field(default=(1, 1), metadata=kind("pair", quiet=True))
+    groups: int = field(default=1, metadata=kind("int+", short="g", trivial=(1,)))
+    bias: bool = field(default=False, metadata=kind("bool", quiet=True))
+    bn: bool = field(default=True, metadata=kind("bool", quiet=True))
+    act: str | None = field(default="relu", metadata=kind("act?", quiet=True))
 
     def __post_init__(self) -> None:
         for name in ("kernel", "stride", "dilation", "padding"):
@@ -99,6 +108,13 @@ class Conv2d(Op):
                  ins[0][0] * ins[0][1] * ins[0][2] + n_out + weights, n_out)
         return epilogue(c, n_out, self.out, self.bias, self.bn, self.act, conv)
 
+    def terms(self, ins, out, madds):
+        return [Term("conv", madds, numel(ins[0]), numel(out), self.bias)] + epilogue_terms(numel(out), self.bn,
+                                                                                            self.act)
+
+    def final_act(self):
+        return self.act
+
     def module(self, x):
         from torch import nn
 
@@ -108,14 +124,15 @@ class Conv2d(Op):
         return fused(conv, self.out, self.bn, self.act)
 
 
+@register_op
 @dataclass(frozen=True)
 class Linear(Op):
     """Fully connected layer on a flat vector, with optional fused activation."""
 
     name = "linear"
     out: int = field(metadata=kind("int+"))
-    bias: bool = field(default=True, metadata=kind("bool"))
-    act: str | None = field(default=None, metadata=kind("act?"))
+    bias: bool = field(default=True, metadata=kind("bool", quiet=True))
+    act: str | None = field(default=None, metadata=kind("act?", quiet=True))
 
     def out_shape(self, x: Shape) -> Shape:
         if len(x) != 1:
@@ -128,23 +145,30 @@ class Linear(Op):
         c = Cost(madds, dot_cost(madds, self.out, fin, conv), madds, madds, fin + self.out + madds, self.out)
         return epilogue(c, self.out, self.out, self.bias, False, self.act, conv)
 
+    def terms(self, ins, out, madds):
+        return [Term("linear", madds, ins[0][0], out[0], self.bias)] + epilogue_terms(out[0], False, self.act)
+
+    def final_act(self):
+        return self.act
+
     def module(self, x):
         from torch import nn
 
         from nasx.ops._torch import activation
 
         linear = nn.Linear(x[0], self.out, self.bias)
-        return nn.Sequential(linear, activation(self.act)) if self.act else linear
+        return nn.Sequential(linear, activation(self.act, inplace=True)) if self.act else linear
 
 
+@register_op
 @dataclass(frozen=True)
 class PartialConv(Op):
     """FasterNet PConv: k x k conv over the first Cp = floor(ratio * C) channels; the others are aliased
     (in-place slicing at inference), so they cost no memory traffic."""
 
     name = "pconv"
-    kernel: int = field(default=3, metadata=kind("int+"))
-    ratio: float = field(default=0.25, metadata=kind("ratio"))
+    kernel: int = field(default=3, metadata=kind("int+", short="k"))
+    ratio: float = field(default=0.25, metadata=kind("ratio", short="r"))
 
     def conv_channels(self, c: int) -> int:
         return max(1, int(c * self.ratio + 1e-9))
@@ -164,12 +188,16 @@ class PartialConv(Op):
         madds = n_out * dot_len
         return Cost(madds, dot_cost(madds, n_out, dot_len, conv), weights, weights, 2 * n_out + weights, n_out)
 
+    def terms(self, ins, out, madds):
+        return [Term("conv", madds, numel(ins[0]), numel(out))]
+
     def module(self, x):
         from nasx.ops._torch import PartialConv as TorchPartialConv
 
         return TorchPartialConv(x[0], self.conv_channels(x[0]), self.kernel)
 
 
+@register_op
 @dataclass(frozen=True)
 class ChannelwiseConv(Op):
     """ChannelNets channel-wise conv: one kernel of dc weights sliding along channels, shared over space.
@@ -178,10 +206,10 @@ class ChannelwiseConv(Op):
     producing C outputs that fuse information across the g groups of a preceding group conv."""
 
     name = "cwconv"
-    dc: int = field(default=7, metadata=kind("int+"))
-    groups: int = field(default=1, metadata=kind("int+"))
-    bn: bool = field(default=True, metadata=kind("bool"))
-    act: str | None = field(default=None, metadata=kind("act?"))
+    dc: int = field(default=7, metadata=kind("int+", short="dc"))
+    groups: int = field(default=1, metadata=kind("int+", short="g", trivial=(1,)))
+    bn: bool = field(default=True, metadata=kind("bool", quiet=True))
+    act: str | None = field(default=None, metadata=kind("act?", quiet=True))
 
     def geometry(self, c: int) -> tuple[int, int]:
         """(channel stride, channel padding) that give C outputs in total."""
@@ -214,6 +242,12 @@ class ChannelwiseConv(Op):
             cost.params_folded += c  # it: the fused epilogue reads scale and shift (2C), not a folded bias (C)
             cost.mac += c
         return cost
+
+    def terms(self, ins, out, madds):
+        return [Term("conv", madds, numel(ins[0]), numel(out))] + epilogue_terms(numel(out), self.bn, self.act)
+
+    def final_act(self):
+        return self.act
 
     def module(self, x):
         from nasx.ops._torch import ChannelwiseConv as TorchChannelwiseConv

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nasx.errors import ArchError
-from nasx.ops.base import ACT_EXACT_OPS, Op, Shape, movement_cost, numel
-from nasx.ops.conv import kind
+from nasx.ops.base import ACT_EXACT_OPS, Op, Shape, Term, epilogue_terms, kind, movement_cost, numel, register_op
 
 
+@register_op
 @dataclass(frozen=True)
 class BatchNorm(Op):
     """Stand-alone batch norm (one not fused into a preceding conv): scale and shift per channel."""
@@ -27,15 +27,22 @@ class BatchNorm(Op):
         c.mac += 2 * out[0]
         return c
 
+    def terms(self, ins, out, madds):
+        return [Term("bn", n_out=numel(out))]
+
     def module(self, x):
         from torch import nn
 
         return nn.BatchNorm2d(x[0]) if len(x) == 3 else nn.BatchNorm1d(x[0])
 
 
+@register_op
 @dataclass(frozen=True)
 class Activation(Op):
+    """A stand-alone activation (one not fused into the op before it)."""
+
     name = "act"
+    can_work_in_place = True
     fn: str = field(default="relu", metadata=kind("act"))
 
     def out_shape(self, x: Shape) -> Shape:
@@ -47,17 +54,30 @@ class Activation(Op):
             c.ops += (ACT_EXACT_OPS[self.fn] if conv.kind == "exact" else 1) * numel(out)
         return c
 
+    def terms(self, ins, out, madds):
+        return [Term("act", n_out=numel(out), detail=self.fn)]
+
+    def final_act(self):
+        return self.fn
+
     def module(self, x):
         from nasx.ops._torch import activation
 
         return activation(self.fn)
 
+    def inplace_module(self, x):
+        from nasx.ops._torch import activation
 
+        return activation(self.fn, inplace=True)
+
+
+@register_op
 @dataclass(frozen=True)
 class Add(Op):
     """Residual add of two equal shapes, with an optional fused activation."""
 
     name = "add"
+    layer = False
     act: str | None = field(default=None, metadata=kind("act?"))
 
     def out_shape(self, a: Shape, b: Shape) -> Shape:
@@ -71,17 +91,25 @@ class Add(Op):
             c.ops += (ACT_EXACT_OPS[self.act] if conv.kind == "exact" else 1) * numel(out)
         return c
 
+    def terms(self, ins, out, madds):
+        return [Term("elementwise", n_out=numel(out), detail="add")] + epilogue_terms(numel(out), False, self.act)
+
+    def final_act(self):
+        return self.act
+
     def module(self, a, b):
         from nasx.ops._torch import Add as TorchAdd
 
         return TorchAdd(self.act)
 
 
+@register_op
 @dataclass(frozen=True)
 class Multiply(Op):
     """Element-wise product; the second input may be a per-channel (C, 1, 1) gate (squeeze-excite)."""
 
     name = "mul"
+    layer = False
 
     def out_shape(self, a: Shape, b: Shape) -> Shape:
         if a != b and b != (a[0], 1, 1):
@@ -90,6 +118,9 @@ class Multiply(Op):
 
     def cost(self, ins, out, conv):
         return movement_cost(ins, out, conv, 1, conv.elementwise)
+
+    def terms(self, ins, out, madds):
+        return [Term("elementwise", n_out=numel(out), detail="mul")]
 
     def module(self, a, b):
         from nasx.ops._torch import Multiply as TorchMultiply
