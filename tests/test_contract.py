@@ -17,7 +17,17 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from test_cost_vs_torch import EXPLICIT, MODULES, SPATIAL_SPECS, VECTOR_SPECS, arch_of, cfg, check, pair
+from test_cost_vs_torch import (
+    EXPLICIT,
+    MODULES,
+    SPATIAL_SPECS,
+    VECTOR_SPECS,
+    arch_of,
+    cfg,
+    channelwise_module_spec,
+    check,
+    pair,
+)
 
 import nasx
 from nasx import compare
@@ -33,6 +43,7 @@ for _key, _spec in SPATIAL_SPECS.items():
     STRATEGIES.setdefault(_key.removesuffix("_v1").removesuffix("_v2"), []).append(("spatial", _spec))
 for _key, _spec in VECTOR_SPECS.items():
     STRATEGIES.setdefault(_key, []).append(("vector", _spec))
+STRATEGIES["channelwise"].append(("spatial", channelwise_module_spec))
 
 
 def drawn_case(data, type_name: str):
