@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from nasx.errors import ArchError
 from nasx.graph import Graph
@@ -51,15 +51,15 @@ BlockType = TypeVar("BlockType", bound="type[Block]")
 def register(cls: BlockType) -> BlockType:
     """Make a block type loadable by its `name` (a family also by `family`), checked at class definition:
     a taken name or a field without its JSON kind raises. Adding a family is one file plus this decorator."""
-    is_family = issubclass(cls, Family)
-    if is_family and not cls.family:
+    family = cast("type[Family]", cls) if issubclass(cls, Family) else None
+    if family is not None and not family.family:
         raise TypeError(f"{cls.__qualname__} needs a class attribute `family`, its family name")
     check_layer_type(cls, LAYER_TYPES)
-    if is_family:
-        FAMILIES.check_free(cls.family, cls)
+    if family is not None:
+        FAMILIES.check_free(family.family, cls)
     LAYER_TYPES[cls.name] = memo_hash(cls)
-    if is_family:
-        FAMILIES[cls.family] = cls
+    if family is not None:
+        FAMILIES[family.family] = family
     return cls
 
 

@@ -6,8 +6,9 @@ Costs are per sample (batch 1), integers, under the conventions of docs/DESIGN.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 Shape = tuple[int, ...]
 T = TypeVar("T", bound=type)
@@ -190,7 +191,7 @@ def check_fields(cls: type) -> None:
 
 def memo_hash(cls: T) -> T:
     """Compute a frozen dataclass's hash once per instance: specs are cache keys, hashed on every lookup."""
-    field_hash = cls.__hash__
+    field_hash = cast(Callable[[Any], int], cls.__hash__)
 
     def __hash__(self: Any) -> int:
         try:
@@ -200,7 +201,7 @@ def memo_hash(cls: T) -> T:
             object.__setattr__(self, "_hash", h)
             return h
 
-    cls.__hash__ = __hash__  # type: ignore[method-assign]  # replacing the method is the point
+    setattr(cls, "__hash__", __hash__)  # noqa: B010  (replacing a method: the type checker refuses `cls.__hash__ =`)
     return cls
 
 

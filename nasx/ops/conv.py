@@ -29,7 +29,7 @@ def out_len(size: int, kernel: int, stride: int, pad: int, dilation: int = 1) ->
 def feature_map(shape: Shape, op: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ArchError(f"{op} needs a (C, H, W) feature map, got shape {list(shape)}: insert it before flatten")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def epilogue(cost: Cost, n_out: int, cout: int, bias: bool, bn: bool, act: str | None, conv: Convention) -> Cost:
