@@ -3,9 +3,10 @@
 For each layer type an arch file may name: its JSON round trip is exact, every op it expands into describes
 its arithmetic to nasx.compare's counter rules, and its costs equal the measurements of the torch module
 nasx builds (FLOPs by FlopCounterMode, parameter counts, memory traffic: tests/test_cost_vs_torch.py's
-`check`), on cases drawn from test_cost_vs_torch's hypothesis strategies. A new layer type fails here until
-it has a strategy there. Registering a taken name, or a field without its JSON kind, fails at class
-definition; a new op is one class (the last test adds one and runs it through cost, build and compare).
+`check`), on cases drawn from test_cost_vs_torch's hypothesis strategies (a type with a default for every
+field and no strategy there: at its defaults; one with a required field fails until it has a strategy).
+Registering a taken name, or a field without its JSON kind, fails at class definition; a new op is one
+class (the last test adds one and runs it through cost, build and compare).
 """
 
 from __future__ import annotations
@@ -46,11 +47,20 @@ for _key, _spec in VECTOR_SPECS.items():
 STRATEGIES["channelwise"].append(("spatial", channelwise_module_spec))
 
 
+def default_only(type_name: str):
+    """A type without a strategy is drawn at its defaults, if it has one for every field."""
+    try:
+        layer = LAYER_TYPES[type_name]()
+    except TypeError:
+        pytest.fail(f"layer type {type_name!r} has required fields and no hypothesis strategy: add one to "
+                    f"SPATIAL_SPECS or VECTOR_SPECS in tests/test_cost_vs_torch.py")
+    return lambda cin: st.just(layer)
+
+
 def drawn_case(data, type_name: str):
     """A random valid arch holding one layer of `type_name` (after a flatten for a vector-input type)."""
-    assert type_name in STRATEGIES, (f"layer type {type_name!r} has no hypothesis strategy: add one to "
-                                     f"SPATIAL_SPECS or VECTOR_SPECS in tests/test_cost_vs_torch.py")
-    where, spec_fn = data.draw(st.sampled_from(STRATEGIES[type_name]), "strategy")
+    strategies = STRATEGIES.get(type_name) or [("spatial", default_only(type_name))]
+    where, spec_fn = data.draw(st.sampled_from(strategies), "strategy")
     cin = data.draw(st.integers(1, 12), "cin")
     hw = data.draw(pair(2, 7), "hw")
     if where == "vector":
