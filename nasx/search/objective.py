@@ -21,7 +21,7 @@ from nasx.measure.latency import (
     host_lock,
 )
 from nasx.measure.timing import timed
-from nasx.score.proxies import get_score, needs_data
+from nasx.score.proxies import call_score, get_score, needs_data
 from nasx.search.settings import DEFAULT_DATA, SearchSettings
 from nasx.store.db import (
     Store,
@@ -156,7 +156,7 @@ class Objective:
         hit = self.store.get_score(attrs["arch_hash"], key)
         if hit is None:
             with host_lock(shared=True):  # never compute while another worker is timing
-                value = self.score_fn(module.cpu(), arch.input, SCORE_SEED)
+                value = call_score(self.score_fn, module.cpu(), arch, SCORE_SEED)
             details, value = getattr(value, "details", None), float(value)
             self.store.put_score(attrs["arch_hash"], key, value, time.perf_counter() - t)
         else:
@@ -194,7 +194,7 @@ def score_key(score: str, input_shape, extra: str = "", seed: int = SCORE_SEED) 
 def make_score(settings: SearchSettings):
     """The score function of a search; a score that trains gets its data set (default digits) here."""
     if not needs_data(settings.score):
-        return get_score(settings.score)
+        return get_score(settings.score, space=settings.space)
     from nasx.score.data import load_data
     from nasx.score.train import TrainSettings
 
