@@ -79,7 +79,7 @@ def test_validate_score_small_run_and_cache(tmp_path):
     assert len(first.rows) == 3 and all(not r.cached for r in first.rows)
     assert all(0 <= r.top1 <= 100 and r.madds <= 1_500_000 for r in first.rows)
     names = [c[0] for c in first.correlations()]
-    assert names == ["naswot", "synflow", "params", "madds"]
+    assert names == ["naswot", "synflow", "meco", "zico", "aznas", "params", "madds"]
     for _, tau, rho, n in first.correlations():
         assert n == 3 and (math.isnan(tau) or -1 <= tau <= 1) and (math.isnan(rho) or -1 <= rho <= 1)
     second = validate_score(space, 3, data, train, seed=1, budget=1_500_000, storage=url, out=open("/dev/null", "w"))
@@ -108,7 +108,7 @@ def test_validate_score_cli(nasx_cli, tmp_path):
     assert "Kendall tau-b" in r.stdout and "Spearman rho" in r.stdout and "synflow" in r.stdout
     assert "[3/3]" in r.stderr and (tmp_path / "s.html").is_file()
     d = json.loads((tmp_path / "s.json").read_text())
-    assert len(d["architectures"]) == 3 and {c["proxy"] for c in d["correlations"]} == {"naswot", "synflow",
-                                                                                       "params", "madds"}
+    assert len(d["architectures"]) == 3 and {c["proxy"] for c in d["correlations"]} == {
+        "naswot", "synflow", "meco", "zico", "aznas", "params", "madds"}
     bad = nasx_cli("validate-score", "--n", "3", "--data", "folder:/nonexistent", "--storage", "none", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no such folder" in bad.stderr

@@ -282,7 +282,8 @@ def add_accuracy_parsers(sub, study_options) -> None:
     v.add_argument("--n", type=int, default=30, help="architectures to sample and train (default 30)")
     v.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     v.add_argument("--budget", help="sample only architectures under this many MAdds, e.g. 12M")
-    v.add_argument("--proxies", help="comma-separated, from naswot,synflow,params,madds (default: all)")
+    v.add_argument("--proxies", help="comma-separated, from naswot,synflow,meco,zico,aznas,params,madds "
+                   "(default: all)")
     v.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
     add_train_options(v, "training (default digits)")
     v.add_argument("--seeds", type=int, default=1, help="train each architecture under this many seeds; seeds "
@@ -342,8 +343,9 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
     s.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores)")
     s.add_argument("--batch", type=int, default=1, help="batch size for timing (default 1)")
-    s.add_argument("--score", default="naswot", help="second objective: naswot (default), synflow, params, or "
-                   "train (validation top-1 after a short seeded training on --data; see README 'Accuracy')")
+    s.add_argument("--score", default="naswot", help="second objective: naswot (default), synflow, meco, zico, "
+                   "aznas (rank aggregate against a pool drawn from the space), params, or train (validation "
+                   "top-1 after a short seeded training on --data; see README 'Accuracy')")
     add_train_options(s, "--score train")
     s.add_argument("--workers", type=int, default=1, help="worker processes on this host sharing the study "
                    "(latency timing is serialised host-wide; use PostgreSQL beyond a few)")

@@ -13,14 +13,33 @@ synflow (Tanaka et al., NeurIPS 2020, as used as a zero-cost NAS proxy by Abdelf
 the second published proxy. `train` (nasx.score.train) is the honest score: validation top-1 accuracy after a
 short seeded training on a real data set; `nasx validate-score` measures how well each proxy ranks
 architectures the way `train` does. Scores that need data live in DATA_SCORES as factories
-(data set, training settings) -> fn."""
+(data set, training settings) -> fn.
+
+MeCo (nasx.score.meco) and ZiCo (nasx.score.zico) are later data-free proxies; "aznas" (nasx.score.aznas)
+aggregates several proxies and the cost core's MAdds by their ranks against a reference pool drawn from the
+search space, so it lives in SPACE_SCORES as a factory (space) -> fn. A score function that also needs the
+architecture (cost-core counts) sets `needs_arch = True` and is called with `arch=` (call_score)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from nasx.errors import NasxError
+from nasx.score.meco import meco
 from nasx.score.train import TrainScore, TrainSettings
+from nasx.score.zico import zico
+
+
+@contextlib.contextmanager
+def forward_hooks(modules, hook):
+    """`hook` registered as a forward hook on each of `modules` for the duration of the block."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        yield handles
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
@@ -40,13 +59,9 @@ def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
         both = (codes @ codes.T).double()
         kernel.add_(codes.shape[1] - (ones[:, None] + ones[None, :] - 2 * both))
 
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, activations)]
-    try:
-        with torch.inference_mode():
-            module.eval()(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with forward_hooks([m for m in module.modules() if isinstance(m, activations)], hook) as handles, \
+            torch.inference_mode():
+        module.eval()(x)
     if not handles:
         raise NasxError("naswot needs activation layers; use --score params for a network without any")
     sign, logdet = torch.linalg.slogdet(kernel)
@@ -94,7 +109,7 @@ def synflow(module, input_shape, seed: int = 0) -> float:
     return math.log(total) if total > 0 else -math.inf
 
 
-SCORES = {"naswot": naswot, "synflow": synflow, "params": param_count}
+SCORES = {"naswot": naswot, "synflow": synflow, "meco": meco, "zico": zico, "params": param_count}
 
 
 def _train_score(data, settings=None):
@@ -106,21 +121,49 @@ def _train_score(data, settings=None):
 DATA_SCORES = {"train": _train_score}
 
 
+_AZNAS: dict = {}  # space config hash -> AZNAS: its reference pool is scored once per process
+
+
+def _aznas_score(space):
+    from nasx.score.aznas import AZNAS
+
+    if space.config_hash not in _AZNAS:
+        _AZNAS[space.config_hash] = AZNAS.from_space(space)
+    return _AZNAS[space.config_hash]
+
+
+# Scores ranked against a reference pool drawn from the search space: name -> factory(space) -> fn.
+SPACE_SCORES = {"aznas": _aznas_score}
+
+
 def check_score(name: str) -> None:
-    if name not in SCORES and name not in DATA_SCORES:
-        raise NasxError(f"unknown score {name!r}: use one of {', '.join([*SCORES, *DATA_SCORES])}")
+    names = [*SCORES, *DATA_SCORES, *SPACE_SCORES]
+    if name not in names:
+        raise NasxError(f"unknown score {name!r}: use one of {', '.join(names)}")
 
 
 def needs_data(name: str) -> bool:
     return name in DATA_SCORES
 
 
-def get_score(name: str, data=None, train=None):
+def get_score(name: str, data=None, train=None, space=None):
     """The score function `name`; a data score (train) needs `data` (a nasx.score.data.Dataset) and takes
-    optional training settings."""
+    optional training settings; a space score (aznas) needs the search `space` its reference pool comes from."""
     check_score(name)
     if name in DATA_SCORES:
         if data is None:
             raise NasxError(f"score {name!r} needs a data set: pass --data (e.g. --data digits)")
         return DATA_SCORES[name](data, train)
+    if name in SPACE_SCORES:
+        if space is None:
+            raise NasxError(f"score {name!r} ranks against a pool drawn from a search space: pass space=")
+        return SPACE_SCORES[name](space)
     return SCORES[name]
+
+
+def call_score(fn, module, arch, seed: int):
+    """fn(module, arch.input, seed), with arch=arch for a score that declares `needs_arch` (one that reads
+    the cost core's counts)."""
+    if getattr(fn, "needs_arch", False):
+        return fn(module, arch.input, seed, arch=arch)
+    return fn(module, arch.input, seed)

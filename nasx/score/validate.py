@@ -1,10 +1,10 @@
 """`nasx validate-score`: how well does each cheap score rank architectures the way training does?
 
 Samples N distinct architectures uniformly from a search space (optionally only those under a MAdds budget),
-computes every training-free proxy (NASWOT, synflow, parameter count, MAdds) and the trained validation
-accuracy (`--score train`'s recipe, nasx.score.train) of each, and reports Kendall's tau-b and Spearman's rho of
-every proxy against the accuracy, with a plotly scatter per proxy. A proxy is worth using only where it
-beats the parameter count and the MAdds, which cost nothing.
+computes every training-free proxy (NASWOT, synflow, MeCo, ZiCo, the AZ-NAS rank aggregate, parameter count,
+MAdds) and the trained validation accuracy (`--score train`'s recipe, nasx.score.train) of each, and reports
+Kendall's tau-b and Spearman's rho of every proxy against the accuracy, with a plotly scatter per proxy. A
+proxy is worth using only where it beats the parameter count and the MAdds, which cost nothing.
 
 The target is the accuracy `nasx search --score train` would record (weights initialised and batches
 ordered under seed 0). With `seeds` = K > 1 every architecture is also trained under seeds 1..K-1 (weights
@@ -32,15 +32,16 @@ from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.cost import cost
 from nasx.errors import NasxError
 from nasx.score.cached import cached_score, score_key
-from nasx.score.proxies import get_score
+from nasx.score.proxies import call_score, get_score
 from nasx.store.db import Store
 from nasx.util.files import atomic_write_text
 from nasx.util.fmt import fmt_corr, render_table
 from nasx.util.stats import kendall_tau_b, spearman
 
-PROXIES = ("naswot", "synflow", "params", "madds")
-LABELS = {"naswot": "NASWOT (log|K|)", "synflow": "synflow (log)", "params": "parameters (M)",
-          "madds": "MAdds (M)", "train": "validation top-1 (%)"}
+PROXIES = ("naswot", "synflow", "meco", "zico", "aznas", "params", "madds")
+LABELS = {"naswot": "NASWOT (log|K|)", "synflow": "synflow (log)", "meco": "MeCo", "zico": "ZiCo",
+          "aznas": "AZ-NAS (rank aggregate)", "params": "parameters (M)", "madds": "MAdds (M)",
+          "train": "validation top-1 (%)"}
 
 
 def label(name: str) -> str:
@@ -130,6 +131,7 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
                 for s in range(seeds)]
     trainer = trainers[0]
     archs = sample_archs(space, n, seed, budget)
+    fns = {p: get_score(p, space=space) for p in proxies if p not in ("params", "madds")}
     result = Validation(space.name, data.name, train_settings.key)
     start = time.perf_counter()
 
@@ -137,7 +139,7 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
         """fn(network, input, seed) through the score cache, the network built (only when not cached) under
         `seed`: WEIGHTS_SEED gives the weights every score of `nasx search` sees."""
         r = cached_score(store, arch_hash, score_key(name, arch.input, extra, seed),
-                         lambda: fn(build_seeded(arch, seed), arch.input, seed), lock=False)
+                         lambda: call_score(fn, build_seeded(arch, seed), arch, seed), lock=False)
         return r.value, r.seconds, r.cached
 
     for i, arch in enumerate(archs, 1):
@@ -150,7 +152,7 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
             elif p == "params":
                 values[p] = report.params / 1e6
             else:
-                values[p] = cached(p, arch, h, get_score(p))[0]
+                values[p] = cached(p, arch, h, fns[p], getattr(fns[p], "key", ""))[0]
         top1, seconds, hit = cached("train", arch, h, trainer, trainer.key)
         for s in range(1, seeds):
             values[f"train@seed{s}"] = cached("train", arch, h, trainers[s], trainers[s].key, seed=s)[0]

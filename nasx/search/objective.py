@@ -176,7 +176,7 @@ class Objective:
 def make_score(settings: SearchSettings):
     """The score function of a search; a score that trains gets its data set (default digits) here."""
     if not needs_data(settings.score):
-        return get_score(settings.score)
+        return get_score(settings.score, space=settings.space)
     data = load_data(settings.data or DEFAULT_DATA, settings.space.input, settings.space.classes)
     return get_score(settings.score, data=data, train=settings.train or TrainSettings(device=settings.device))
 
