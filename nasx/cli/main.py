@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -325,8 +326,11 @@ def make_parser() -> argparse.ArgumentParser:
                         "conventions, saying why they differ (needs: pip install \"nasx[compare]\")")
     c.set_defaults(func=cmd_cost)
 
-    from nasx.store.db import DEFAULT_STORAGE, DEFAULT_TRIALS
+    from nasx.search.settings import SearchSettings
+    from nasx.store.db import DEFAULT_STORAGE
 
+    # the defaults are the settings' own: one home, so the CLI and the Python API cannot drift apart
+    search_default = {f.name: f.default for f in dataclasses.fields(SearchSettings)}
     s = sub.add_parser("search", help="search a space under FLOPs/MAC budgets, measuring real latency")
     s.add_argument("--budget", help="compute budget, e.g. 300M, 0.3G, 3e8 (MAdds unless --budget-metric flops)")
     s.add_argument("--budget-metric", choices=("madds", "flops"), default="madds")
@@ -335,23 +339,26 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="mobile224", help=SPACE_HELP)
     s.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     s.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
-    s.add_argument("--n-trials", type=int, default=DEFAULT_TRIALS,
-                   help=f"trials to run, rejected ones included (default {DEFAULT_TRIALS})")
+    s.add_argument("--n-trials", type=int, default=search_default["n_trials"],
+                   help=f"trials to run, rejected ones included (default {search_default['n_trials']})")
     s.add_argument("--timeout", type=float, help="stop after this many seconds")
-    s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default=search_default["sampler"])
     s.add_argument("--seed", type=int, help="sampler seed")
-    s.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
+    s.add_argument("--device", choices=("cpu", "cuda", "mps"), default=search_default["device"])
     s.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores)")
-    s.add_argument("--batch", type=int, default=1, help="batch size for timing (default 1)")
-    s.add_argument("--score", default="naswot", help="second objective: naswot (default), synflow, meco, zico, "
-                   "aznas (rank aggregate against a pool drawn from the space), params, or train (validation "
-                   "top-1 after a short seeded training on --data; see README 'Accuracy')")
+    s.add_argument("--batch", type=int, default=search_default["batch"],
+                   help=f"batch size for timing (default {search_default['batch']})")
+    s.add_argument("--score", default=search_default["score"], help="second objective: naswot (default), "
+                   "synflow, meco, zico, aznas (rank aggregate against a pool drawn from the space), params, or "
+                   "train (validation top-1 after a short seeded training on --data; see README 'Accuracy')")
     add_train_options(s, "--score train")
     s.add_argument("--workers", type=int, default=1, help="worker processes on this host sharing the study "
                    "(latency timing is serialised host-wide; use PostgreSQL beyond a few)")
-    s.add_argument("--heartbeat", type=int, default=10, help="seconds between worker heartbeats; a trial "
-                   "silent for 3x this is failed and retried (default 10)")
-    s.add_argument("--measure-time", type=float, default=2.0, help="time cap per latency measurement, s")
+    s.add_argument("--heartbeat", type=int, default=search_default["heartbeat_s"],
+                   help="seconds between worker heartbeats; a trial silent for 3x this is failed and retried "
+                   f"(default {search_default['heartbeat_s']})")
+    s.add_argument("--measure-time", type=float, default=search_default["measure_time_s"],
+                   help=f"time cap per latency measurement, s (default {search_default['measure_time_s']})")
     s.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP)
     s.add_argument("--prefilter", action="store_true", help="skip timing candidates that the latency model stored "
                    "by `nasx explore` for this device predicts far off the current front (off by default)")
