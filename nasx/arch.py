@@ -90,7 +90,7 @@ class Arch:
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, d, force: bool = False) -> "Arch":
+    def from_dict(cls, d, force: bool = False) -> Arch:
         if not isinstance(d, dict):
             raise ArchError(f"an architecture must be a JSON object, got {type(d).__name__}")
         if d.get("format", FORMAT) != FORMAT:
@@ -148,7 +148,7 @@ class Arch:
         return arch
 
     @classmethod
-    def from_json(cls, text: str, force: bool = False, source: str = "architecture") -> "Arch":
+    def from_json(cls, text: str, force: bool = False, source: str = "architecture") -> Arch:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:

@@ -385,7 +385,7 @@ def test_a_valid_file_loads_with_code_execution_trapped(tmp_path, monkeypatch):
     path = tmp_path / "ok.json"
     path.write_text(json.dumps(arch_dict()), encoding="utf-8")
     for mod, attr in ((builtins, "eval"), (builtins, "exec"), (pickle, "loads"), (pickle, "load")):
-        monkeypatch.setattr(mod, attr, lambda *a, **k: (_ for _ in ()).throw(AssertionError(attr)))
+        monkeypatch.setattr(mod, attr, lambda *a, attr=attr, **k: (_ for _ in ()).throw(AssertionError(attr)))
     assert load_arch(str(path)) == Arch.from_dict(arch_dict())
 
 
