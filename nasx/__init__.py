@@ -26,5 +26,17 @@ from nasx.ops.base import Convention
 
 __version__ = "0.1.0"
 
-__all__ = ["Arch", "ArchError", "BudgetError", "ConfigError", "Convention", "CostReport", "NasxError",
-           "StorageError", "build", "cost", "load_arch", "measure_latency"]
+__all__ = [
+    "Arch",
+    "ArchError",
+    "BudgetError",
+    "ConfigError",
+    "Convention",
+    "CostReport",
+    "NasxError",
+    "StorageError",
+    "build",
+    "cost",
+    "load_arch",
+    "measure_latency",
+]

@@ -94,29 +94,33 @@ class Arch:
         if not isinstance(d, dict):
             raise ArchError(f"an architecture must be a JSON object, got {type(d).__name__}")
         if d.get("format", FORMAT) != FORMAT:
-            raise ArchError(f"\"format\" must be {FORMAT!r}, got {show(d.get('format'))}")
+            raise ArchError(f'"format" must be {FORMAT!r}, got {show(d.get("format"))}')
         version = d.get("version", VERSION)
         if type(version) is not int or version != VERSION:
             raise ArchError(f"unsupported arch version {show(version)}: this nasx reads version {VERSION}")
         unknown = sorted(set(d) - {"format", "version", "name", "input", *SECTIONS})
         if unknown:
-            raise ArchError(f"unknown top-level key(s) {', '.join(unknown)}; allowed: format, version, name, "
-                            f"input, {', '.join(SECTIONS)}")
+            raise ArchError(
+                f"unknown top-level key(s) {', '.join(unknown)}; allowed: format, version, name, "
+                f"input, {', '.join(SECTIONS)}"
+            )
         inp = d.get("input")
         if not (isinstance(inp, list) and len(inp) == 3 and all(type(v) is int and 0 < v < MAX_NUMBER for v in inp)):
-            raise ArchError(f"\"input\" must be [channels, height, width] of positive integers, got {show(inp)}")
+            raise ArchError(f'"input" must be [channels, height, width] of positive integers, got {show(inp)}')
         if not force and (max(inp[1:]) > LIMITS["pixels"] or inp[0] > LIMITS["channels"]):
-            raise ArchError(f"input {inp} exceeds the size limits ({LIMITS['pixels']} px, {LIMITS['channels']} "
-                            f"channels); pass force to load it anyway")
+            raise ArchError(
+                f"input {inp} exceeds the size limits ({LIMITS['pixels']} px, {LIMITS['channels']} "
+                f"channels); pass force to load it anyway"
+            )
         name = d.get("name", "")
         if not isinstance(name, str):
-            raise ArchError(f"\"name\" must be a string, got {show(name)}")
+            raise ArchError(f'"name" must be a string, got {show(name)}')
         sections = {}
         total = 0
         for section in SECTIONS:
             raw = d.get(section, [])
             if not isinstance(raw, list):
-                raise ArchError(f"\"{section}\" must be a list of layers, got {type(raw).__name__}")
+                raise ArchError(f'"{section}" must be a list of layers, got {type(raw).__name__}')
             layers = []
             for i, item in enumerate(raw):
                 where = f"{section}[{i}]"
@@ -125,20 +129,25 @@ class Arch:
                     item = dict(item)
                     repeat = item.pop("repeat")
                     if type(repeat) is not int or not 1 <= repeat <= LIMITS["repeat"]:
-                        raise ArchError(f"{where}: \"repeat\" must be an integer in 1..{LIMITS['repeat']}, "
-                                        f"got {show(repeat)}")
+                        raise ArchError(
+                            f'{where}: "repeat" must be an integer in 1..{LIMITS["repeat"]}, got {show(repeat)}'
+                        )
                 layer = layer_from_dict(item, where)
                 out = getattr(layer, "out", 0)
                 if not force and isinstance(out, int) and out > LIMITS["channels"]:
-                    raise ArchError(f"{where}: {out} channels exceeds the limit of {LIMITS['channels']}; pass "
-                                    f"force to load it anyway")
+                    raise ArchError(
+                        f"{where}: {out} channels exceeds the limit of {LIMITS['channels']}; pass "
+                        f"force to load it anyway"
+                    )
                 layers.append(layer)
                 if repeat > 1:  # copies after the first keep the shape: stride 1
                     rest = dict(item, stride=1) if "stride" in item else item
                     layers.extend(layer_from_dict(rest, where) for _ in range(repeat - 1))
                 if not force and total + len(layers) > LIMITS["layers"]:  # checked as we go: repeat multiplies
-                    raise ArchError(f"{where}: more than {LIMITS['layers']} layers exceeds the limit of "
-                                    f"{LIMITS['layers']}; pass force to load it anyway")
+                    raise ArchError(
+                        f"{where}: more than {LIMITS['layers']} layers exceeds the limit of "
+                        f"{LIMITS['layers']}; pass force to load it anyway"
+                    )
             total += len(layers)
             sections[section] = tuple(layers)
         if not force and total > LIMITS["layers"]:
@@ -176,8 +185,9 @@ def load_arch(source, force: bool = False) -> Arch:
         return zoo.get(text)
     path = Path(text)
     if not path.is_file():
-        raise ArchError(f"{text!r} is neither an architecture file nor a reference model; models: "
-                        f"{', '.join(zoo.names())}")
+        raise ArchError(
+            f"{text!r} is neither an architecture file nor a reference model; models: {', '.join(zoo.names())}"
+        )
     if not force and path.stat().st_size > LIMITS["file_bytes"]:
         raise ArchError(f"{path} is larger than {LIMITS['file_bytes'] >> 20} MiB; pass force to load it anyway")
     try:

@@ -24,8 +24,10 @@ def build(arch, force: bool = False):
     arch = load_arch(arch, force=force)
     params = cost(arch).params
     if params > MAX_PARAMS and not force:
-        raise ArchError(f"{arch.name or 'architecture'} has {params:,} parameters ({4 * params / 2**30:.0f} GiB "
-                        f"in float32), over the limit of {MAX_PARAMS:,}; pass force to build it anyway")
+        raise ArchError(
+            f"{arch.name or 'architecture'} has {params:,} parameters ({4 * params / 2**30:.0f} GiB "
+            f"in float32), over the limit of {MAX_PARAMS:,}; pass force to build it anyway"
+        )
     modules = OrderedDict((f"{section}{i}", g.module()) for section, i, _, g in arch.graphs())
     return nn.Sequential(modules)
 

@@ -52,6 +52,7 @@ def census(arch) -> list[Term]:
 # ---- each counter's rules, as nasx arithmetic ---------------------------------------------------------
 # rule(term) -> {category: ops}; `why` says how the counter departs from nasx's MAdds convention.
 
+
 def _nasx_rule(t: Term) -> dict[str, int]:
     return {t.category: t.madds} if t.category in ("conv", "linear") else {}
 
@@ -118,13 +119,12 @@ WHY = {
         "conv": "MAdds + 1 per output element when the conv has a bias (SE convs)",
         "linear": "MAdds + 1 per output for the bias",
         "bn": "counted unfolded, 2 per element (affine); nasx folds BN into the conv",
-        "act": "ReLU, ReLU6, GELU modules: 1 per element; Hardswish, Hardsigmoid, Sigmoid, SiLU modules: "
-               "no hook (0)",
+        "act": "ReLU, ReLU6, GELU modules: 1 per element; Hardswish, Hardsigmoid, Sigmoid, SiLU modules: no hook (0)",
         "pool": "1 per input element (max or avg)",
         "gap": "1 per input element",
         "elementwise": "a + b and a * b are invisible (only torch.add / torch.mul calls are patched)",
         "functional": "torch.nn.functional calls made inside modules (relu, gelu, silu, pooling), patched: 1 "
-                      "per input element on top of the module hooks (ReLU, GELU, pooling count twice, SiLU once)",
+        "per input element on top of the module hooks (ReLU, GELU, pooling count twice, SiLU once)",
     },
     "thop": {
         "conv": "MAdds, bias ignored: nasx's convention",
@@ -156,6 +156,7 @@ def recount(terms: list[Term], counter: str) -> dict[str, int]:
 
 # ---- running the counters on the built module ---------------------------------------------------------
 
+
 def _category_of_module(m) -> str:
     from torch import nn
 
@@ -180,8 +181,10 @@ def _import(counter: str):
             warnings.simplefilter("ignore")  # thop warns about distutils, fvcore about torch.jit
             return __import__(counter)
     except Exception as e:  # ImportError, or a counter broken by the running Python (thop needs distutils)
-        raise NasxError(f"--compare {counter} needs the {counter!r} package ({type(e).__name__}: {e}); "
-                        f"install the optional counters with: pip install \"nasx[compare]\"") from None
+        raise NasxError(
+            f"--compare {counter} needs the {counter!r} package ({type(e).__name__}: {e}); "
+            f'install the optional counters with: pip install "nasx[compare]"'
+        ) from None
 
 
 def _version(counter: str) -> str:
@@ -202,8 +205,17 @@ def _run_fvcore(model, x):
         fa.unsupported_ops_warnings(False)
         fa.uncalled_modules_warnings(False)
         by_operator, total, unsupported = fa.by_operator(), fa.total(), fa.unsupported_ops()
-    names = {"conv": "conv", "linear": "linear", "addmm": "linear", "matmul": "linear", "mm": "linear",
-             "batch_norm": "bn", "adaptive_avg_pool2d": "gap", "avg_pool2d": "pool", "max_pool2d": "pool"}
+    names = {
+        "conv": "conv",
+        "linear": "linear",
+        "addmm": "linear",
+        "matmul": "linear",
+        "mm": "linear",
+        "batch_norm": "bn",
+        "adaptive_avg_pool2d": "gap",
+        "avg_pool2d": "pool",
+        "max_pool2d": "pool",
+    }
     per: dict[str, int] = {}
     for op, n in by_operator.items():
         cat = names.get(op, "other")
@@ -245,14 +257,21 @@ def _run_ptflops(model, x):
             hook(module, inp, out)
             cat = _category_of_module(module)
             per[cat] = per.get(cat, 0) + int(module.__flops__ - before)
+
         return counted
 
     hooks = {t: wrap(h) for t, h in MODULES_MAPPING.items()}
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        total, params = get_model_complexity_info(model, tuple(x.shape[1:]), print_per_layer_stat=False,
-                                                  as_strings=False, verbose=False, backend="pytorch",
-                                                  custom_modules_hooks=hooks)
+        total, params = get_model_complexity_info(
+            model,
+            tuple(x.shape[1:]),
+            print_per_layer_stat=False,
+            as_strings=False,
+            verbose=False,
+            backend="pytorch",
+            custom_modules_hooks=hooks,
+        )
     if total is None:
         raise NasxError("ptflops failed on this model (run ptflops directly to see its traceback)")
     rest = int(total) - sum(per.values())
@@ -265,6 +284,7 @@ RUNNERS = {"fvcore": _run_fvcore, "ptflops": _run_ptflops, "thop": _run_thop}
 
 
 # ---- the comparison -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -298,40 +318,86 @@ class Comparison:
         return self.total_as_counter == self.total_counter and self.params_nasx == self.params_counter
 
     def to_json_dict(self) -> dict:
-        return {"arch": self.arch_name, "input": list(self.input), "counter": self.counter, "version": self.version,
-                "rows": [{"category": r.category, "nasx_madds": r.nasx, f"nasx_as_{self.counter}": r.nasx_as_counter,
-                          self.counter: r.counter, "why": r.why} for r in self.rows],
-                "total": {"nasx_madds": self.total_nasx, f"nasx_as_{self.counter}": self.total_as_counter,
-                          self.counter: self.total_counter},
-                "params": {"nasx": self.params_nasx, self.counter: self.params_counter},
-                "matches": self.matches, "notes": self.notes}
+        return {
+            "arch": self.arch_name,
+            "input": list(self.input),
+            "counter": self.counter,
+            "version": self.version,
+            "rows": [
+                {
+                    "category": r.category,
+                    "nasx_madds": r.nasx,
+                    f"nasx_as_{self.counter}": r.nasx_as_counter,
+                    self.counter: r.counter,
+                    "why": r.why,
+                }
+                for r in self.rows
+            ],
+            "total": {
+                "nasx_madds": self.total_nasx,
+                f"nasx_as_{self.counter}": self.total_as_counter,
+                self.counter: self.total_counter,
+            },
+            "params": {"nasx": self.params_nasx, self.counter: self.params_counter},
+            "matches": self.matches,
+            "notes": self.notes,
+        }
 
     def table(self) -> str:
         c = self.counter
         header = ["category", "nasx MAdds", f"nasx as {c}", c, "", "why they differ from nasx MAdds"]
-        body = [[CATEGORIES.get(r.category, r.category), f"{r.nasx:,}", f"{r.nasx_as_counter:,}", f"{r.counter:,}",
-                 "" if r.matches else "!=", r.why] for r in self.rows]
+        body = [
+            [
+                CATEGORIES.get(r.category, r.category),
+                f"{r.nasx:,}",
+                f"{r.nasx_as_counter:,}",
+                f"{r.counter:,}",
+                "" if r.matches else "!=",
+                r.why,
+            ]
+            for r in self.rows
+        ]
         same = self.total_as_counter == self.total_counter
-        foot = [["total", f"{self.total_nasx:,}", f"{self.total_as_counter:,}", f"{self.total_counter:,}",
-                 "" if same else "!=", ""],
-                ["params", f"{self.params_nasx:,}", f"{self.params_nasx:,}", f"{self.params_counter:,}",
-                 "" if self.params_nasx == self.params_counter else "!=", "every learnable parameter"]]
+        foot = [
+            [
+                "total",
+                f"{self.total_nasx:,}",
+                f"{self.total_as_counter:,}",
+                f"{self.total_counter:,}",
+                "" if same else "!=",
+                "",
+            ],
+            [
+                "params",
+                f"{self.params_nasx:,}",
+                f"{self.params_nasx:,}",
+                f"{self.params_counter:,}",
+                "" if self.params_nasx == self.params_counter else "!=",
+                "every learnable parameter",
+            ],
+        ]
         cells = [header] + body + foot
         widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
         def line(r):
-            return "  ".join(v.ljust(w) if i in (0, 5) else v.rjust(w) for i, (v, w) in
-                             enumerate(zip(r, widths, strict=True))).rstrip()
+            return "  ".join(
+                v.ljust(w) if i in (0, 5) else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
 
         rule = "  ".join("-" * w for w in widths)
         lines = [line(header), rule] + [line(r) for r in body] + [rule] + [line(r) for r in foot]
-        title = (f"nasx vs {c} {self.version} on {self.arch_name} @ {'x'.join(map(str, self.input))} (batch 1)\n"
-                 f"nasx MAdds: {Convention().describe()}\n"
-                 f"nasx as {c}: nasx's op graphs re-counted under {c}'s rules; {c}: measured on nasx.build(arch)\n")
-        verdict = (f"{c} matches nasx re-counted under its rules exactly: every difference from nasx's MAdds is "
-                   f"one of the rules above" if self.matches else
-                   f"{c} does NOT match nasx re-counted under its rules (rows marked !=): {c} counts something "
-                   f"nasx does not model")
+        title = (
+            f"nasx vs {c} {self.version} on {self.arch_name} @ {'x'.join(map(str, self.input))} (batch 1)\n"
+            f"nasx MAdds: {Convention().describe()}\n"
+            f"nasx as {c}: nasx's op graphs re-counted under {c}'s rules; {c}: measured on nasx.build(arch)\n"
+        )
+        verdict = (
+            f"{c} matches nasx re-counted under its rules exactly: every difference from nasx's MAdds is "
+            f"one of the rules above"
+            if self.matches
+            else f"{c} does NOT match nasx re-counted under its rules (rows marked !=): {c} counts something "
+            f"nasx does not model"
+        )
         return title + "\n".join(lines + ["", verdict] + self.notes)
 
 
@@ -362,5 +428,16 @@ def compare(arch, counter: str) -> Comparison:
     unknown = sorted({t.detail for t in terms if t.category == "other"})
     if unknown:
         notes.append(f"ops nasx cannot describe to {counter}'s rules: {', '.join(unknown)}")
-    return Comparison(arch.name or "arch", tuple(arch.input), counter, version, rows, sum(mine.values()),
-                      sum(theirs.values()), total, params_nasx, params, notes)
+    return Comparison(
+        arch.name or "arch",
+        tuple(arch.input),
+        counter,
+        version,
+        rows,
+        sum(mine.values()),
+        sum(theirs.values()),
+        total,
+        params_nasx,
+        params,
+        notes,
+    )

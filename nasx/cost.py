@@ -24,10 +24,20 @@ class LayerCost:
 
     def as_dict(self, dtype_bytes: int) -> dict:
         c = self.cost
-        return {"section": self.section, "index": self.index, "type": self.type, "out_shape": list(self.out_shape),
-                "madds": c.madds, "flops": 2 * c.madds, "ops": c.ops, "params": c.params,
-                "params_folded": c.params_folded, "mac_elements": c.mac, "mac_bytes": c.mac * dtype_bytes,
-                "activations": c.activations}
+        return {
+            "section": self.section,
+            "index": self.index,
+            "type": self.type,
+            "out_shape": list(self.out_shape),
+            "madds": c.madds,
+            "flops": 2 * c.madds,
+            "ops": c.ops,
+            "params": c.params,
+            "params_folded": c.params_folded,
+            "mac_elements": c.mac,
+            "mac_bytes": c.mac * dtype_bytes,
+            "activations": c.activations,
+        }
 
 
 @dataclass
@@ -65,34 +75,74 @@ class CostReport:
 
     def totals(self) -> dict[str, int]:
         t = self.total
-        return {"madds": t.madds, "flops": 2 * t.madds, "ops": t.ops, "params": t.params,
-                "params_folded": t.params_folded, "mac_elements": t.mac, "mac_bytes": t.mac * self.dtype_bytes,
-                "activations": t.activations}
+        return {
+            "madds": t.madds,
+            "flops": 2 * t.madds,
+            "ops": t.ops,
+            "params": t.params,
+            "params_folded": t.params_folded,
+            "mac_elements": t.mac,
+            "mac_bytes": t.mac * self.dtype_bytes,
+            "activations": t.activations,
+        }
 
     def to_json_dict(self) -> dict:
-        return {"convention": self.convention_name or self.convention.kind,
-                "convention_text": self.convention.describe(),
-                "input": list(self.arch.input), "totals": self.totals(),
-                "layers": [row.as_dict(self.dtype_bytes) for row in self.layers]}
+        return {
+            "convention": self.convention_name or self.convention.kind,
+            "convention_text": self.convention.describe(),
+            "input": list(self.arch.input),
+            "totals": self.totals(),
+            "layers": [row.as_dict(self.dtype_bytes) for row in self.layers],
+        }
 
     def table(self) -> str:
         """A readable per-layer table; its header names the convention."""
         from nasx.util.fmt import human, render_table
 
         unit = {"madds": "MAdds", "flops": "FLOPs", "exact": "ops"}[self.convention.kind]
-        rows = [[f"{r.section}[{r.index}]", r.type, "x".join(map(str, r.out_shape)), human(r.cost.ops),
-                 human(r.cost.params), human(r.cost.mac), human(r.cost.activations)] for r in self.layers]
+        rows = [
+            [
+                f"{r.section}[{r.index}]",
+                r.type,
+                "x".join(map(str, r.out_shape)),
+                human(r.cost.ops),
+                human(r.cost.params),
+                human(r.cost.mac),
+                human(r.cost.activations),
+            ]
+            for r in self.layers
+        ]
         t = self.total
-        rows.append(["total", "", "x".join(map(str, self.layers[-1].out_shape)) if self.layers else "",
-                     human(t.ops), human(t.params), human(t.mac), human(t.activations)])
-        header = [f"{self.arch.name or 'arch'} @ {'x'.join(map(str, self.arch.input))}", "type", "output", unit,
-                  "params", "MAC (elem)", "acts"]
-        title = (f"convention: {self.convention.describe()}\n"
-                 f"MAC: elements read + written, conv+BN+act fused; {t.mac * self.dtype_bytes:,} bytes at "
-                 f"{self.dtype_bytes} B/element\n")
+        rows.append(
+            [
+                "total",
+                "",
+                "x".join(map(str, self.layers[-1].out_shape)) if self.layers else "",
+                human(t.ops),
+                human(t.params),
+                human(t.mac),
+                human(t.activations),
+            ]
+        )
+        header = [
+            f"{self.arch.name or 'arch'} @ {'x'.join(map(str, self.arch.input))}",
+            "type",
+            "output",
+            unit,
+            "params",
+            "MAC (elem)",
+            "acts",
+        ]
+        title = (
+            f"convention: {self.convention.describe()}\n"
+            f"MAC: elements read + written, conv+BN+act fused; {t.mac * self.dtype_bytes:,} bytes at "
+            f"{self.dtype_bytes} B/element\n"
+        )
         counted = "" if t.ops in (t.madds, 2 * t.madds) else f"  {unit} {t.ops:,}"
-        summary = (f"\nMAdds {t.madds:,}  FLOPs {2 * t.madds:,}{counted}  params {t.params:,} "
-                   f"(folded {t.params_folded:,})  MAC {t.mac:,} elements  activations {t.activations:,}")
+        summary = (
+            f"\nMAdds {t.madds:,}  FLOPs {2 * t.madds:,}{counted}  params {t.params:,} "
+            f"(folded {t.params_folded:,})  MAC {t.mac:,} elements  activations {t.activations:,}"
+        )
         return title + render_table(header, rows, footer=True) + summary
 
 

@@ -17,8 +17,20 @@ from nasx.graph import Graph
 from nasx.ops import ACTIVATIONS, LAYER_TYPES, Conv2d, GlobalAvgPool, Multiply, Op, Registry, kind
 from nasx.ops.base import check_layer_type, memo_hash
 
-__all__ = ["FAMILIES", "LAYER_TYPES", "Block", "Family", "SqueezeExcite", "coerce", "conv", "expand",
-           "layer_from_dict", "layer_to_dict", "register", "squeeze_excite"]
+__all__ = [
+    "FAMILIES",
+    "LAYER_TYPES",
+    "Block",
+    "Family",
+    "SqueezeExcite",
+    "coerce",
+    "conv",
+    "expand",
+    "layer_from_dict",
+    "layer_to_dict",
+    "register",
+    "squeeze_excite",
+]
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,17 @@ def expand(layer: Any, g: Graph, x: int) -> int:
     return g.add(layer, x) if isinstance(layer, Op) else layer.expand(g, x)
 
 
-def conv(g: Graph, x: int, out: int, k: int = 1, s: int = 1, groups: int = 1, act: str | None = None,
-         bn: bool = True, bias: bool = False) -> int:
+def conv(
+    g: Graph,
+    x: int,
+    out: int,
+    k: int = 1,
+    s: int = 1,
+    groups: int = 1,
+    act: str | None = None,
+    bn: bool = True,
+    bias: bool = False,
+) -> int:
     """Shorthand for a fused conv-BN-act node with half padding."""
     return g.add(Conv2d(out, (k, k), (s, s), "same", (1, 1), groups, bias, bn, act), x)
 
@@ -102,7 +123,7 @@ class SqueezeExcite(Block):
 
 # No real architecture has a number this large; bounding them keeps the shape and cost arithmetic (which
 # mixes ints and floats, e.g. round(C * expansion)) from overflowing on hostile input, force or not.
-MAX_NUMBER = 2 ** 63
+MAX_NUMBER = 2**63
 
 
 def _is_int(v) -> bool:
@@ -173,7 +194,7 @@ def coerce(value: Any, meta: Mapping[str, Any], where: str) -> Any:
 def layer_from_dict(d, where: str):
     """Build a layer spec from its JSON object, checking every key and value."""
     if not isinstance(d, dict):
-        raise ArchError(f"{where}: a layer must be an object with a \"type\" key, got {type(d).__name__}")
+        raise ArchError(f'{where}: a layer must be an object with a "type" key, got {type(d).__name__}')
     type_name = d.get("type")
     cls = LAYER_TYPES.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
@@ -202,5 +223,11 @@ def layer_to_dict(layer) -> dict:
     """Canonical JSON object of a layer: its type and every field (defaults included, pairs folded), except
     a field added to an existing type (metadata omit_default) while at its default: adding an option keeps
     the canonical JSON and content hash of every arch written before it."""
-    return {"type": layer.name, **{f.name: _json_value(getattr(layer, f.name)) for f in fields(layer)
-                                   if not (f.metadata.get("omit_default") and getattr(layer, f.name) == f.default)}}
+    return {
+        "type": layer.name,
+        **{
+            f.name: _json_value(getattr(layer, f.name))
+            for f in fields(layer)
+            if not (f.metadata.get("omit_default") and getattr(layer, f.name) == f.default)
+        },
+    }

@@ -54,16 +54,22 @@ def arch_summary(arch: dict) -> str:
 
 
 def cost_summary(attrs: dict) -> str:
-    return (f"MAdds {human(attrs.get('madds', 0))} · MAC {human(attrs.get('mac_elements', 0))} elements · params "
-            f"{human(attrs.get('params', 0))} · activations {human(attrs.get('activations', 0))}")
+    return (
+        f"MAdds {human(attrs.get('madds', 0))} · MAC {human(attrs.get('mac_elements', 0))} elements · params "
+        f"{human(attrs.get('params', 0))} · activations {human(attrs.get('activations', 0))}"
+    )
 
 
 def latency_summary(lat: dict, fp: dict | None = None) -> str:
-    text = (f"{lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms (median ± IQR of {lat['repeats']} runs"
-            f"{'' if lat.get('stable', True) else ', not settled'})")
+    text = (
+        f"{lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms (median ± IQR of {lat['repeats']} runs"
+        f"{'' if lat.get('stable', True) else ', not settled'})"
+    )
     if fp:
-        text += f" on {fp.get('device', '?')} {fp.get('hardware', '')}, {fp.get('threads', '?')} threads, " \
-                f"batch {fp.get('batch', '?')}"
+        text += (
+            f" on {fp.get('device', '?')} {fp.get('hardware', '')}, {fp.get('threads', '?')} threads, "
+            f"batch {fp.get('batch', '?')}"
+        )
     return text
 
 

@@ -46,8 +46,12 @@ from nasx.errors import ArchError  # noqa: E402
 # MobileNetV2's stage plan at 224x224: (out channels, blocks, first stride)
 STAGES = [(16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1)]
 STEM = [{"type": "conv", "out": 32, "kernel": 3, "stride": 2, "act": "relu6"}]
-HEAD = [{"type": "conv", "out": 1280, "kernel": 1, "act": "relu6"}, {"type": "gap"}, {"type": "flatten"},
-        {"type": "linear", "out": 1000}]
+HEAD = [
+    {"type": "conv", "out": 1280, "kernel": 1, "act": "relu6"},
+    {"type": "gap"},
+    {"type": "flatten"},
+    {"type": "linear", "out": 1000},
+]
 FAMILIES = ("standard", "dwsep", "group_shuffle", "partial", "channelwise")
 MADDS_RANGE = (200e6, 450e6)  # "MobileNetV2-size" (it has 301M)
 
@@ -91,8 +95,9 @@ def random_arch(rng: random.Random, index: int) -> Arch:
                 break
             else:
                 raise RuntimeError(f"no valid block for stage out={out}")
-    return Arch.from_dict({"name": f"random_{index:02d}", "input": [3, 224, 224], "stem": STEM, "layers": layers,
-                           "head": HEAD})
+    return Arch.from_dict(
+        {"name": f"random_{index:02d}", "input": [3, 224, 224], "stem": STEM, "layers": layers, "head": HEAD}
+    )
 
 
 def make_archs(n_random: int, seed: int) -> list[Arch]:
@@ -204,11 +209,18 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="4 random architectures, fewer repeats")
     p.add_argument("--n", type=int, help="number of random architectures (default 20, 4 with --quick)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--torch-repeats", type=int,
-                   help="timed runs per architecture of fvcore / FlopCounterMode (default 3, 1 with --quick)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for the torch counters (default 1: nasx is single-threaded, and one thread "
-                        "keeps the timing steady on a shared machine; 0 = torch's default)")
+    p.add_argument(
+        "--torch-repeats",
+        type=int,
+        help="timed runs per architecture of fvcore / FlopCounterMode (default 3, 1 with --quick)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the torch counters (default 1: nasx is single-threaded, and one thread "
+        "keeps the timing steady on a shared machine; 0 = torch's default)",
+    )
     args = p.parse_args(argv)
 
     import torch
@@ -224,11 +236,15 @@ def main(argv=None) -> int:
         args.torch_repeats = 1 if args.quick else 3
     archs = make_archs(n_random, args.seed)
 
-    print(f"nasx cost benchmark: {len(archs)} architectures (mobilenet_v2 + {n_random} random, seed {args.seed}), "
-          f"3x224x224, batch 1")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load average before the run "
-          f"{os.getloadavg()[0]:.1f} (a busy machine slows the multi-threaded torch counters most)")
+    print(
+        f"nasx cost benchmark: {len(archs)} architectures (mobilenet_v2 + {n_random} random, seed {args.seed}), "
+        f"3x224x224, batch 1"
+    )
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
+        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load average before the run "
+        f"{os.getloadavg()[0]:.1f} (a busy machine slows the multi-threaded torch counters most)"
+    )
     keys = [layer_keys(a) for a in archs]
     shared = []
     for i, k in enumerate(keys):
@@ -238,8 +254,10 @@ def main(argv=None) -> int:
     for a in archs[1:]:
         for f, c in a.families().items():
             fams[f] = fams.get(f, 0) + c
-    print(f"blocks per family in the random set: {fams}; layers shared with the other architectures: "
-          f"median {statistics.median(shared):.0%}")
+    print(
+        f"blocks per family in the random set: {fams}; layers shared with the other architectures: "
+        f"median {statistics.median(shared):.0%}"
+    )
 
     # correctness first: the counts agree
     torch.manual_seed(0)
@@ -276,24 +294,34 @@ def main(argv=None) -> int:
         r["search"] = t
 
     cols = ["cold", "search", "hit", "build", "fvcore", "fcm", "meta"]
-    names = {"cold": "nasx cold", "search": "nasx search", "hit": "nasx hit", "build": "build (torch)",
-             "fvcore": "fvcore", "fcm": "FCM", "meta": "FCM meta"}
-    med = {r["arch"].name: {c: statistics.median(r[c]) if isinstance(r[c], list) else r[c] for c in cols}
-           for r in rows}
+    names = {
+        "cold": "nasx cold",
+        "search": "nasx search",
+        "hit": "nasx hit",
+        "build": "build (torch)",
+        "fvcore": "fvcore",
+        "fcm": "FCM",
+        "meta": "FCM meta",
+    }
+    med = {r["arch"].name: {c: statistics.median(r[c]) if isinstance(r[c], list) else r[c] for c in cols} for r in rows}
     header = ["architecture", "MAdds"] + [names[c] for c in cols]
-    table = [[r["arch"].name, f"{r['madds'] / 1e6:.0f}M"] + [fmt_time(med[r["arch"].name][c]) for c in cols]
-             for r in rows]
+    table = [
+        [r["arch"].name, f"{r['madds'] / 1e6:.0f}M"] + [fmt_time(med[r["arch"].name][c]) for c in cols] for r in rows
+    ]
     overall = {c: statistics.median(m[c] for m in med.values()) for c in cols}
-    table.append(["median", f"{statistics.median(r['madds'] for r in rows) / 1e6:.0f}M"]
-                 + [fmt_time(overall[c]) for c in cols])
+    table.append(
+        ["median", f"{statistics.median(r['madds'] for r in rows) / 1e6:.0f}M"] + [fmt_time(overall[c]) for c in cols]
+    )
     widths = [max(len(str(row[i])) for row in [header] + table) for i in range(len(header))]
 
     def line(row):
         return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
 
     print()
-    print(f"median seconds per architecture (nasx: {nasx_repeats} repeats, search: {search_rounds} rounds; "
-          f"fvcore/FCM: {args.torch_repeats} run(s) after a warm-up)")
+    print(
+        f"median seconds per architecture (nasx: {nasx_repeats} repeats, search: {search_rounds} rounds; "
+        f"fvcore/FCM: {args.torch_repeats} run(s) after a warm-up)"
+    )
     print(line(header))
     print("  ".join("-" * w for w in widths))
     for row in table[:-1]:
@@ -304,14 +332,18 @@ def main(argv=None) -> int:
     print("ratios of the medians (how many times longer than nasx):")
     for mode in ("cold", "search"):
         ratio = {c: overall[c] / overall[mode] for c in ("fvcore", "fcm", "meta")}
-        print(f"  vs nasx {mode:<6}  fvcore {ratio['fvcore']:>9,.0f}x   FlopCounterMode {ratio['fcm']:>9,.0f}x   "
-              f"FlopCounterMode meta {ratio['meta']:>7,.0f}x")
+        print(
+            f"  vs nasx {mode:<6}  fvcore {ratio['fvcore']:>9,.0f}x   FlopCounterMode {ratio['fcm']:>9,.0f}x   "
+            f"FlopCounterMode meta {ratio['meta']:>7,.0f}x"
+        )
     print()
     if problems:
         print("MISMATCH:\n  " + "\n  ".join(problems))
     assert not problems, f"{len(problems)} count mismatches"
-    print(f"OK: for all {len(rows)} architectures nasx's fvcore preset equals fvcore's total and nasx MAdds x 2 "
-          f"equals FlopCounterMode's total (CPU and meta)")
+    print(
+        f"OK: for all {len(rows)} architectures nasx's fvcore preset equals fvcore's total and nasx MAdds x 2 "
+        f"equals FlopCounterMode's total (CPU and meta)"
+    )
     print(f"total run time {time.perf_counter() - t_start:.0f} s")
     return 0
 

@@ -65,8 +65,10 @@ def main() -> int:
     models = [("mobilenet_v2", nasx.load_arch("mobilenet_v2"))]
     models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(2))]
     print(f"torch {torch.__version__}, threads {args.threads}, batch 1, float32, CPU")
-    print(f"{'model':<14} {'MAdds':>7} {'nasx#1 ms':>10} {'nasx#2 ms':>10} {'Timer ms':>9} "
-          f"{'nasx/Timer':>10} {'#1/#2':>7}")
+    print(
+        f"{'model':<14} {'MAdds':>7} {'nasx#1 ms':>10} {'nasx#2 ms':>10} {'Timer ms':>9} "
+        f"{'nasx/Timer':>10} {'#1/#2':>7}"
+    )
     worst_ratio = worst_repeat = 0.0
     for name, arch in models:
         module = build_seeded(arch).eval()
@@ -81,11 +83,15 @@ def main() -> int:
         ratio, repeat = nasx_ms / ref, a.median_ms / b.median_ms
         worst_ratio = max(worst_ratio, abs(ratio - 1))
         worst_repeat = max(worst_repeat, abs(repeat - 1))
-        print(f"{name:<14} {nasx.cost(arch).madds / 1e6:>6.0f}M {a.median_ms:>10.2f} {b.median_ms:>10.2f} "
-              f"{ref:>9.2f} {ratio:>10.3f} {repeat:>7.3f}")
+        print(
+            f"{name:<14} {nasx.cost(arch).madds / 1e6:>6.0f}M {a.median_ms:>10.2f} {b.median_ms:>10.2f} "
+            f"{ref:>9.2f} {ratio:>10.3f} {repeat:>7.3f}"
+        )
     ok = worst_ratio <= 0.05 and worst_repeat <= 0.05
-    print(f"largest |nasx/Timer - 1| = {100 * worst_ratio:.1f}%, largest |run1/run2 - 1| = {100 * worst_repeat:.1f}% "
-          f"-> {'OK (within 5%)' if ok else 'OVER 5% (is the machine busy?)'}")
+    print(
+        f"largest |nasx/Timer - 1| = {100 * worst_ratio:.1f}%, largest |run1/run2 - 1| = {100 * worst_repeat:.1f}% "
+        f"-> {'OK (within 5%)' if ok else 'OVER 5% (is the machine busy?)'}"
+    )
     return 0 if ok else 1
 
 
@@ -100,28 +106,38 @@ def drift(threads: int, rounds: int, cap: float) -> int:
     raw: dict[str, list[float]] = {name: [] for name, _ in models}
     corrected: dict[str, list[float]] = {name: [] for name, _ in models}
     retried = 0
-    print(f"torch {torch.__version__}, threads {threads}, {rounds} rounds of {len(models)} models, calibration "
-          f"{CALIBRATION_MODEL} for {CALIBRATION_S} s before and after each measurement")
+    print(
+        f"torch {torch.__version__}, threads {threads}, {rounds} rounds of {len(models)} models, calibration "
+        f"{CALIBRATION_MODEL} for {CALIBRATION_S} s before and after each measurement"
+    )
     for r in range(rounds):
         for name, arch in models:
             lat = timed(modules[name], arch.input, store, fp, fingerprint_hash(fp), threads=threads, max_time_s=cap)
             raw[name].append(lat["raw_median_ms"])
             corrected[name].append(lat["median_ms"])
             retried += lat["attempts"] > 1
-        print(f"round {r + 1}/{rounds}: " + "  ".join(f"{n} {raw[n][-1]:.2f} -> {corrected[n][-1]:.2f} ms"
-                                                      for n, _ in models), flush=True)
+        print(
+            f"round {r + 1}/{rounds}: "
+            + "  ".join(f"{n} {raw[n][-1]:.2f} -> {corrected[n][-1]:.2f} ms" for n, _ in models),
+            flush=True,
+        )
 
     def cv(values):
         return statistics.stdev(values) / statistics.fmean(values)
 
-    print(f"\n{'model':<14} {'raw ms (min..max)':>19} {'raw CV':>7} {'corrected ms':>19} {'corr. CV':>8} "
-          f"{'raw/corr. CV':>12}")
+    print(
+        f"\n{'model':<14} {'raw ms (min..max)':>19} {'raw CV':>7} {'corrected ms':>19} {'corr. CV':>8} "
+        f"{'raw/corr. CV':>12}"
+    )
     for name, _ in models:
         a, b = raw[name], corrected[name]
-        print(f"{name:<14} {f'{min(a):.2f}..{max(a):.2f}':>19} {cv(a):>7.3f} {f'{min(b):.2f}..{max(b):.2f}':>19} "
-              f"{cv(b):>8.3f} {cv(a) / cv(b):>12.2f}")
-    print(f"{retried} of {rounds * len(models)} measurements taken again: their calibrations before and after "
-          f"disagreed")
+        print(
+            f"{name:<14} {f'{min(a):.2f}..{max(a):.2f}':>19} {cv(a):>7.3f} {f'{min(b):.2f}..{max(b):.2f}':>19} "
+            f"{cv(b):>8.3f} {cv(a) / cv(b):>12.2f}"
+        )
+    print(
+        f"{retried} of {rounds * len(models)} measurements taken again: their calibrations before and after disagreed"
+    )
     return 0
 
 

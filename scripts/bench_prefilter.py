@@ -41,11 +41,21 @@ def run_search(space, args, study: str, prefilter: bool):
         optuna.delete_study(study_name=study, storage=args.storage)
     except KeyError:
         pass
-    settings = SearchSettings(space=space, budgets=Budgets(compute=parse_count(args.budget, "--budget")),
-                              storage=args.storage, study_name=study, n_trials=args.n_trials, sampler=args.sampler,
-                              seed=args.seed, threads=args.threads, score=args.score,
-                              measure_time_s=args.measure_time, progress=not args.quiet, prefilter=prefilter,
-                              prefilter_margin=args.margin)
+    settings = SearchSettings(
+        space=space,
+        budgets=Budgets(compute=parse_count(args.budget, "--budget")),
+        storage=args.storage,
+        study_name=study,
+        n_trials=args.n_trials,
+        sampler=args.sampler,
+        seed=args.seed,
+        threads=args.threads,
+        score=args.score,
+        measure_time_s=args.measure_time,
+        progress=not args.quiet,
+        prefilter=prefilter,
+        prefilter_margin=args.margin,
+    )
     t = time.perf_counter()
     result = search(settings)
     return result, time.perf_counter() - t
@@ -75,12 +85,26 @@ def main(argv=None) -> int:
     fph = fingerprint_hash(fp)
     model = None if args.refit else load_model(store, fph)
     if model is None:
-        print(f"fitting a latency model: nasx explore --config {args.config} -n {args.explore_n} --measure "
-              f"{args.explore_measure}", file=sys.stderr)
-        model = explore(ExploreSettings(space, n=args.explore_n, measure=args.explore_measure, seed=args.seed,
-                                        storage=args.storage, threads=args.threads, progress=not args.quiet)).model
-    print(f"model ({model.config}, fingerprint {fph}): {model.formula()}; held out: {model.within10:.0%} within "
-          f"±10%, Kendall τb {model.kendall:+.3f}, p90 |error| {model.p90_rel_error:.0%}")
+        print(
+            f"fitting a latency model: nasx explore --config {args.config} -n {args.explore_n} --measure "
+            f"{args.explore_measure}",
+            file=sys.stderr,
+        )
+        model = explore(
+            ExploreSettings(
+                space,
+                n=args.explore_n,
+                measure=args.explore_measure,
+                seed=args.seed,
+                storage=args.storage,
+                threads=args.threads,
+                progress=not args.quiet,
+            )
+        ).model
+    print(
+        f"model ({model.config}, fingerprint {fph}): {model.formula()}; held out: {model.within10:.0%} within "
+        f"±10%, Kendall τb {model.kendall:+.3f}, p90 |error| {model.p90_rel_error:.0%}"
+    )
 
     tag = f"{space.name}-{args.budget}-{args.sampler}-s{args.seed}-{args.score}"
     off, t_off = run_search(space, args, f"bench-prefilter-{tag}-off", False)
@@ -98,30 +122,45 @@ def main(argv=None) -> int:
     same_proposals = [a.user_attrs.get("arch_hash") for a in off_t] == [b.user_attrs.get("arch_hash") for b in on_t]
     wrongly = [t for t in skipped if t.user_attrs["arch_hash"] in front_off]
 
-    print(f"\nsearch: {space.name}, budget {args.budget} MAdds, {args.n_trials} trials, sampler {args.sampler}, seed "
-          f"{args.seed}, score {args.score}; shared latency cache in {args.storage}")
+    print(
+        f"\nsearch: {space.name}, budget {args.budget} MAdds, {args.n_trials} trials, sampler {args.sampler}, seed "
+        f"{args.seed}, score {args.score}; shared latency cache in {args.storage}"
+    )
     fresh = sum(not t.user_attrs.get("latency_cached") for t in timed_off)
-    print(f"without --prefilter: {len(timed_off)} candidates needed a latency ({fresh} timed now), "
-          f"{len(off_t) - len(timed_off)} rejected over budget; {t_off:.0f} s")
-    print(f"with --prefilter:    {len(timed_on)} candidates needed a latency, {len(skipped)} prefiltered, "
-          f"{len(on_t) - len(timed_on) - len(skipped)} rejected over budget; {t_on:.0f} s (latencies from the cache)")
-    print(f"measurements saved: {len(timed_off) - len(timed_on)} of {len(timed_off)} "
-          f"({(len(timed_off) - len(timed_on)) / max(1, len(timed_off)):.0%})")
+    print(
+        f"without --prefilter: {len(timed_off)} candidates needed a latency ({fresh} timed now), "
+        f"{len(off_t) - len(timed_off)} rejected over budget; {t_off:.0f} s"
+    )
+    print(
+        f"with --prefilter:    {len(timed_on)} candidates needed a latency, {len(skipped)} prefiltered, "
+        f"{len(on_t) - len(timed_on) - len(skipped)} rejected over budget; {t_on:.0f} s (latencies from the cache)"
+    )
+    print(
+        f"measurements saved: {len(timed_off) - len(timed_on)} of {len(timed_off)} "
+        f"({(len(timed_off) - len(timed_on)) / max(1, len(timed_off)):.0%})"
+    )
     print(f"proposals identical in both runs: {'yes' if same_proposals else 'no (the sampler reacts to the skips)'}")
     if front_on == front_off:
         print(f"front changed: no ({len(front_on)} architectures, the same in both runs)")
     else:
-        print(f"front changed: yes — {len(front_off - front_on)} of the {len(front_off)} front architectures "
-              f"without the prefilter are missing with it, {len(front_on - front_off)} new ones"
-              + ("" if same_proposals else " (proposals differ, so part of this is the sampler)"))
-    print(f"skipped architectures that were on the front without the prefilter: {len(wrongly)}"
-          + (f" (trials {', '.join(str(t.number) for t in wrongly)})" if wrongly else ""))
-    pred = [(t.user_attrs["predicted_latency_ms"], t.values[0]) for t in timed_on
-            if "predicted_latency_ms" in t.user_attrs]
+        print(
+            f"front changed: yes — {len(front_off - front_on)} of the {len(front_off)} front architectures "
+            f"without the prefilter are missing with it, {len(front_on - front_off)} new ones"
+            + ("" if same_proposals else " (proposals differ, so part of this is the sampler)")
+        )
+    print(
+        f"skipped architectures that were on the front without the prefilter: {len(wrongly)}"
+        + (f" (trials {', '.join(str(t.number) for t in wrongly)})" if wrongly else "")
+    )
+    pred = [
+        (t.user_attrs["predicted_latency_ms"], t.values[0]) for t in timed_on if "predicted_latency_ms" in t.user_attrs
+    ]
     if pred:
         pr, y = np.array(pred).T
-        print(f"model on the {len(pred)} candidates timed with the prefilter: {within_share(pr, y):.0%} within ±10%, "
-              f"median |error| {np.median(np.abs(pr - y) / y):.0%}")
+        print(
+            f"model on the {len(pred)} candidates timed with the prefilter: {within_share(pr, y):.0%} within ±10%, "
+            f"median |error| {np.median(np.abs(pr - y) / y):.0%}"
+        )
     return 0
 
 

@@ -57,8 +57,10 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     fns["aznas"].pool_values(space.input, 0)
     pool_s = time.perf_counter() - t
-    print(f"torch {torch.__version__}, {args.threads} thread(s); AZ-NAS pool: {args.pool} archs of {space.name} "
-          f"at {'x'.join(map(str, space.input))}, scored once in {pool_s:.1f} s")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s); AZ-NAS pool: {args.pool} archs of {space.name} "
+        f"at {'x'.join(map(str, space.input))}, scored once in {pool_s:.1f} s"
+    )
 
     rows = []
     for name in nets:

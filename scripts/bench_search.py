@@ -50,8 +50,9 @@ BASELINE = "mobilenet_v2"
 def points(study: optuna.Study, first: int | None = None) -> list[tuple[float, float]]:
     """(latency, score) of the feasible, measured trials among the study's first `first` trials."""
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)[:first]
-    return [tuple(t.values) for t in trials if t.state == optuna.trial.TrialState.COMPLETE
-            and t.user_attrs.get("feasible")]
+    return [
+        tuple(t.values) for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("feasible")
+    ]
 
 
 def confirm(objective: Objective, members: list, rounds: int) -> dict[int, float]:
@@ -66,8 +67,9 @@ def confirm(objective: Objective, members: list, rounds: int) -> dict[int, float
     ratios: dict[int, list[float]] = {n: [] for n in modules}
 
     def time_it(module):
-        return measure_latency(module, s.space.input, device=s.device, batch=s.batch, threads=s.threads,
-                               max_time_s=s.measure_time_s).median_ms
+        return measure_latency(
+            module, s.space.input, device=s.device, batch=s.batch, threads=s.threads, max_time_s=s.measure_time_s
+        ).median_ms
 
     for _ in range(rounds):
         for number, module in modules.items():
@@ -80,14 +82,26 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", default="300M")
-    ap.add_argument("--config", default="mobile224",
-                    help="space(s) to search, comma-separated: several are compared side by side in one run")
+    ap.add_argument(
+        "--config",
+        default="mobile224",
+        help="space(s) to search, comma-separated: several are compared side by side in one run",
+    )
     ap.add_argument("--storage", default="sqlite:///studies/bench_search.db")
     ap.add_argument("--samplers", default="tpe,random")
-    ap.add_argument("--confirm", type=int, default=5, metavar="ROUNDS",
-                    help="re-time each front member that dominates MobileNetV2 interleaved with it (0: off)")
-    ap.add_argument("--report", metavar="HTML", help="also write `nasx report` of the first tpe study here: its "
-                    "reference table must repeat this script's zoo numbers")
+    ap.add_argument(
+        "--confirm",
+        type=int,
+        default=5,
+        metavar="ROUNDS",
+        help="re-time each front member that dominates MobileNetV2 interleaved with it (0: off)",
+    )
+    ap.add_argument(
+        "--report",
+        metavar="HTML",
+        help="also write `nasx report` of the first tpe study here: its "
+        "reference table must repeat this script's zoo numbers",
+    )
     args = ap.parse_args()
     spaces = [load_space(c) for c in args.config.split(",")]
     samplers = args.samplers.split(",")
@@ -105,8 +119,10 @@ def main() -> int:
         attrs = evaluator.evaluate_arch(zoo.get(name))
         reference[name] = (attrs["latency"]["median_ms"], attrs["score"], nasx.cost(name).madds)
     if BASELINE not in reference:
-        print(f"{BASELINE} is needed as the normalisation reference: use a 3x224x224 space and a budget of at "
-              f"least 150M", file=sys.stderr)
+        print(
+            f"{BASELINE} is needed as the normalisation reference: use a 3x224x224 space and a budget of at least 150M",
+            file=sys.stderr,
+        )
         return 1
     lat_unit, score_unit = reference[BASELINE][:2]
 
@@ -123,9 +139,16 @@ def main() -> int:
                     optuna.delete_study(study_name=name, storage=args.storage)
                 except KeyError:
                     pass
-                settings = SearchSettings(space=sp, budgets=Budgets(compute=budget), storage=args.storage,
-                                          study_name=name, n_trials=args.trials, sampler=sampler, seed=seed,
-                                          progress=False)
+                settings = SearchSettings(
+                    space=sp,
+                    budgets=Budgets(compute=budget),
+                    storage=args.storage,
+                    study_name=name,
+                    n_trials=args.trials,
+                    sampler=sampler,
+                    seed=seed,
+                    progress=False,
+                )
                 t0 = time.perf_counter()
                 with open("/dev/null", "w") as devnull:
                     result = search(settings, out=devnull)
@@ -134,18 +157,26 @@ def main() -> int:
                 studies.setdefault(label(sp, sampler), []).append(result.study)
                 feasible = sum(t.state == optuna.trial.TrialState.COMPLETE for t in result.study.trials)
                 hv = hypervolume(normalised([tuple(t.values) for t in front], lat_unit, score_unit), REF_POINT)
-                print(f"{label(sp, sampler):>6} seed {seed}: {len(front)} on the front, {feasible}/{args.trials} "
-                      f"feasible, HV {hv:.4f}, {time.perf_counter() - t0:.0f} s", flush=True)
+                print(
+                    f"{label(sp, sampler):>6} seed {seed}: {len(front)} on the front, {feasible}/{args.trials} "
+                    f"feasible, HV {hv:.4f}, {time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
 
-    print(f"\nhypervolume (normalised by MobileNetV2-1.0: {lat_unit:.2f} ms, score {score_unit:.2f}; "
-          f"reference point {REF_POINT}), {args.trials} trials, {args.seeds} seeds:")
-    hv = {k: [hypervolume(normalised([tuple(t.values) for t in f], lat_unit, score_unit), REF_POINT) for f in fs]
-          for k, fs in fronts.items()}
+    print(
+        f"\nhypervolume (normalised by MobileNetV2-1.0: {lat_unit:.2f} ms, score {score_unit:.2f}; "
+        f"reference point {REF_POINT}), {args.trials} trials, {args.seeds} seeds:"
+    )
+    hv = {
+        k: [hypervolume(normalised([tuple(t.values) for t in f], lat_unit, score_unit), REF_POINT) for f in fs]
+        for k, fs in fronts.items()
+    }
     width = max(map(len, hv))
     for key, values in hv.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"  {key:>{width}}: {statistics.mean(values):.4f} ± {spread:.4f}  "
-              f"({', '.join(f'{v:.4f}' for v in values)})")
+        print(
+            f"  {key:>{width}}: {statistics.mean(values):.4f} ± {spread:.4f}  ({', '.join(f'{v:.4f}' for v in values)})"
+        )
     checkpoints = [k for k in range(100, args.trials, 100)]
     if checkpoints:  # a run of N trials holds the run of k < N trials with the same seed: same cache, same path
         print(f"  after the first {', '.join(map(str, checkpoints))} trials of the same runs:")
@@ -159,28 +190,44 @@ def main() -> int:
     for sp in spaces:
         tpe, rnd = hv.get(label(sp, "tpe")), hv.get(label(sp, "random"))
         if tpe and rnd and statistics.mean(rnd) > 0:
-            print(f"  {label(sp, 'tpe')} / random: ratio {statistics.mean(tpe) / statistics.mean(rnd):.2f}; "
-                  f"{sum(v > max(rnd) for v in tpe)}/{len(tpe)} tpe seeds above random's best seed")
+            print(
+                f"  {label(sp, 'tpe')} / random: ratio {statistics.mean(tpe) / statistics.mean(rnd):.2f}; "
+                f"{sum(v > max(rnd) for v in tpe)}/{len(tpe)} tpe seeds above random's best seed"
+            )
 
-    print(f"\nzoo networks on the same device (within 2x the {args.budget} MAdds budget); dominated by a front "
-          f"of ... seeds:")
-    print(f"  {'model':<20} {'MAdds':>7} {'latency ms':>10} {'score':>7} " + " ".join(f"{k:>{max(8, len(k))}}"
-                                                                                  for k in fronts))
+    print(
+        f"\nzoo networks on the same device (within 2x the {args.budget} MAdds budget); dominated by a front "
+        f"of ... seeds:"
+    )
+    print(
+        f"  {'model':<20} {'MAdds':>7} {'latency ms':>10} {'score':>7} "
+        + " ".join(f"{k:>{max(8, len(k))}}" for k in fronts)
+    )
     for name, (lat, score, madds) in sorted(reference.items(), key=lambda kv: kv[1][2]):
-        cells = [(k, sum(bool(dominated_by(f, lat, score)) for f in fs), len(fs))
-                 for k, fs in fronts.items()]
-        print(f"  {name:<20} {madds / 1e6:>6.0f}M {lat:>10.2f} {score:>7.2f} "
-              + " ".join(f"{f'{n}/{m}':>{max(8, len(k))}}" for k, n, m in cells))
+        cells = [(k, sum(bool(dominated_by(f, lat, score)) for f in fs), len(fs)) for k, fs in fronts.items()]
+        print(
+            f"  {name:<20} {madds / 1e6:>6.0f}M {lat:>10.2f} {score:>7.2f} "
+            + " ".join(f"{f'{n}/{m}':>{max(8, len(k))}}" for k, n, m in cells)
+        )
 
-    measured = {t.user_attrs["arch_hash"]: t for sts in studies.values() for st in sts
-                for t in st.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE}
+    measured = {
+        t.user_attrs["arch_hash"]: t
+        for sts in studies.values()
+        for st in sts
+        for t in st.get_trials(deepcopy=False)
+        if t.state == optuna.trial.TrialState.COMPLETE
+    }
     act, sc = [t.user_attrs["activations"] for t in measured.values()], [t.values[1] for t in measured.values()]
-    print(f"\nscore vs activations (conv output elements, from the cost core) over the {len(measured)} distinct "
-          f"measured architectures: Spearman {spearman(act, sc):+.3f}, Kendall tau-b {kendall_tau_b(act, sc):+.3f}")
+    print(
+        f"\nscore vs activations (conv output elements, from the cost core) over the {len(measured)} distinct "
+        f"measured architectures: Spearman {spearman(act, sc):+.3f}, Kendall tau-b {kendall_tau_b(act, sc):+.3f}"
+    )
 
     if args.confirm > 0:
-        print(f"\nre-timed: front members dominating {BASELINE}, {args.confirm} interleaved rounds each "
-              f"(median latency ratio to {BASELINE}; confirmed when < 1):")
+        print(
+            f"\nre-timed: front members dominating {BASELINE}, {args.confirm} interleaved rounds each "
+            f"(median latency ratio to {BASELINE}; confirmed when < 1):"
+        )
         for key, fs in fronts.items():
             held = 0
             for seed, front in enumerate(fs):
@@ -191,9 +238,12 @@ def main() -> int:
                 ratios = confirm(evaluator, members, args.confirm)
                 held += any(r < 1 for r in ratios.values())
                 best = min(members, key=lambda t: ratios[t.number])
-                print(f"  {key} seed {seed}: {sum(r < 1 for r in ratios.values())}/{len(members)} confirmed; "
-                      f"best #{best.number} score {best.values[1]:.2f}, ratio {ratios[best.number]:.3f} "
-                      f"(recorded {best.values[0] / lat_unit:.3f})", flush=True)
+                print(
+                    f"  {key} seed {seed}: {sum(r < 1 for r in ratios.values())}/{len(members)} confirmed; "
+                    f"best #{best.number} score {best.values[1]:.2f}, ratio {ratios[best.number]:.3f} "
+                    f"(recorded {best.values[0] / lat_unit:.3f})",
+                    flush=True,
+                )
             print(f"  {key}: {held}/{len(fs)} fronts still dominate {BASELINE} after re-timing")
 
     if args.report:
@@ -201,8 +251,10 @@ def main() -> int:
 
         key = next(k for k in studies if k.endswith("tpe"))
         _, _, data = make_report(studies[key][0], args.storage, args.report, png=False)
-        print(f"\nnasx report of {key} seed 0 -> {args.report}; its reference table (same caches, so the same "
-              f"numbers as above):\n{refs_table(data)}")
+        print(
+            f"\nnasx report of {key} seed 0 -> {args.report}; its reference table (same caches, so the same "
+            f"numbers as above):\n{refs_table(data)}"
+        )
     return 0
 
 

@@ -35,8 +35,25 @@ def main() -> int:
             c.exec_driver_sql(f"CREATE DATABASE {db}")
         url = f"{args.server}/{db}"
         try:
-            cmd = [sys.executable, "-m", "nasx", "search", "--config", args.config, "--budget", args.budget,
-                   "--storage", url, "--study", "bench", "--n-trials", str(args.trials), "--seed", "0", "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "nasx",
+                "search",
+                "--config",
+                args.config,
+                "--budget",
+                args.budget,
+                "--storage",
+                url,
+                "--study",
+                "bench",
+                "--n-trials",
+                str(args.trials),
+                "--seed",
+                "0",
+                "--quiet",
+            ]
             if workers > 1:
                 cmd += ["--workers", str(workers)]
             t0 = time.perf_counter()
@@ -55,12 +72,16 @@ def main() -> int:
             with admin.connect() as c:
                 c.exec_driver_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     base = rows[0][1] / rows[0][3]
-    print(f"{'workers':>7} {'trials':>6} {'feasible':>8} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} "
-          f"{'timing s':>8} {'scoring s':>9}")
+    print(
+        f"{'workers':>7} {'trials':>6} {'feasible':>8} {'wall s':>7} {'trials/min':>10} {'speed-up':>8} "
+        f"{'timing s':>8} {'scoring s':>9}"
+    )
     for workers, n, feas, elapsed, measure, score in rows:
         rate = n / elapsed
-        print(f"{workers:>7} {n:>6} {feas:>8} {elapsed:>7.1f} {60 * rate:>10.1f} {rate / base:>8.2f} "
-              f"{measure:>8.1f} {score:>9.1f}")
+        print(
+            f"{workers:>7} {n:>6} {feas:>8} {elapsed:>7.1f} {60 * rate:>10.1f} {rate / base:>8.2f} "
+            f"{measure:>8.1f} {score:>9.1f}"
+        )
     return 0
 
 

@@ -13,10 +13,15 @@ from nasx.space.config import load_space
 def tiny_space_text() -> str:
     """cifar32 at 16x16 with narrower, single-block stages (every family still reachable)."""
     text = load_space("cifar32").text
-    for old, new in (("input: [3, 32, 32]", "input: [3, 16, 16]"), ("out: [16, 32]", "out: [16]"),
-                     ("out: [48, 64]", "out: [32]"), ("out: [96, 128]", "out: [48]"),
-                     ("head: {out: [256]}", "head: {out: [64]}"), ("depth: [1, 2]", "depth: [1]"),
-                     ("name: cifar32", "name: tiny16")):
+    for old, new in (
+        ("input: [3, 32, 32]", "input: [3, 16, 16]"),
+        ("out: [16, 32]", "out: [16]"),
+        ("out: [48, 64]", "out: [32]"),
+        ("out: [96, 128]", "out: [48]"),
+        ("head: {out: [256]}", "head: {out: [64]}"),
+        ("depth: [1, 2]", "depth: [1]"),
+        ("name: cifar32", "name: tiny16"),
+    ):
         assert old in text, old
         text = text.replace(old, new)
     return text
@@ -30,11 +35,17 @@ def tiny_space(tmp_path):
 
 def small_cnn(classes: int = 10) -> Arch:
     """conv 16 -> standard 32 s2 -> standard 64 s2 -> GAP -> linear, on 3x16x16 (0.7M MAdds)."""
-    return Arch.from_dict({
-        "format": "nasx-arch", "version": 1, "name": "small-cnn", "input": [3, 16, 16],
-        "stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 1}],
-        "layers": [{"type": "standard", "out": 32, "stride": 2}, {"type": "standard", "out": 64, "stride": 2}],
-        "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": classes}]})
+    return Arch.from_dict(
+        {
+            "format": "nasx-arch",
+            "version": 1,
+            "name": "small-cnn",
+            "input": [3, 16, 16],
+            "stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 1}],
+            "layers": [{"type": "standard", "out": 32, "stride": 2}, {"type": "standard", "out": 64, "stride": 2}],
+            "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": classes}],
+        }
+    )
 
 
 def make_cifar(folder, batches=2, per_batch=30, protocol=2, bytes_keys=True, seed=0):
@@ -48,14 +59,30 @@ def make_cifar(folder, batches=2, per_batch=30, protocol=2, bytes_keys=True, see
         lab = [int(v) for v in rng.integers(0, 10, size=per_batch)]
         lab[:10] = list(range(10))  # every class present
         k = (lambda s: s.encode()) if bytes_keys else (lambda s: s)
-        d = {k("batch_label"): k(f"training batch {b} of {batches}"), k("labels"): lab, k("data"): data,
-             k("filenames"): [k(f"img_{b}_{i}.png") for i in range(per_batch)]}
+        d = {
+            k("batch_label"): k(f"training batch {b} of {batches}"),
+            k("labels"): lab,
+            k("data"): data,
+            k("filenames"): [k(f"img_{b}_{i}.png") for i in range(per_batch)],
+        }
         with open(os.path.join(folder, f"data_batch_{b}"), "wb") as f:
             pickle.dump(d, f, protocol=protocol)
         images.append(data)
         labels += lab
-    meta = {b"label_names" if bytes_keys else "label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer",
-                                                               b"dog", b"frog", b"horse", b"ship", b"truck"]}
+    meta = {
+        b"label_names" if bytes_keys else "label_names": [
+            b"airplane",
+            b"automobile",
+            b"bird",
+            b"cat",
+            b"deer",
+            b"dog",
+            b"frog",
+            b"horse",
+            b"ship",
+            b"truck",
+        ]
+    }
     with open(os.path.join(folder, "batches.meta"), "wb") as f:
         pickle.dump(meta, f, protocol=protocol)
     return np.concatenate(images), np.array(labels)
@@ -71,5 +98,6 @@ def make_folder(root, classes=("ant", "bee", "cat"), per_class=5, size=(20, 14),
             h, w = size if i % 2 == 0 else (size[0] + 6, size[1] + 3)  # sizes differ inside a class
             shape = (h, w, 3) if mode == "RGB" else (h, w)
             Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode).save(
-                os.path.join(root, c, f"{i}.png"))
+                os.path.join(root, c, f"{i}.png")
+            )
     return root

@@ -9,8 +9,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_nasx(*args, cwd=None, timeout=600, env=None):
     """Run the CLI as a user would: a fresh interpreter, `python -m nasx ...`."""
-    return subprocess.run([sys.executable, "-m", "nasx", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "nasx", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -31,10 +37,19 @@ def small_study(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("study")
     url = f"sqlite:///{d}/s.db"
-    settings = SearchSettings(space=load_space("cifar32"), budgets=Budgets(compute=20_000_000), storage=url,
-                              study_name="small", n_trials=10, seed=2, measure_time_s=0.2, progress=False)
+    settings = SearchSettings(
+        space=load_space("cifar32"),
+        budgets=Budgets(compute=20_000_000),
+        storage=url,
+        study_name="small",
+        n_trials=10,
+        seed=2,
+        measure_time_s=0.2,
+        progress=False,
+    )
     with open(os.devnull, "w") as devnull:
         result = search(settings, out=devnull)
-    result.study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL,
-                                                     system_attrs={"fail_reason": "simulated failure"}))
+    result.study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, system_attrs={"fail_reason": "simulated failure"})
+    )
     return url, "small", d

@@ -44,8 +44,16 @@ from nasx.ops import _torch as T
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU, nn.GELU, nn.Hardtanh)
-KERNELS = (T.Add, T.Multiply, T.Concat, T.ChannelSlice, T.ChannelShuffle, nn.MaxPool2d, nn.AvgPool2d,
-           nn.AdaptiveAvgPool2d)
+KERNELS = (
+    T.Add,
+    T.Multiply,
+    T.Concat,
+    T.ChannelSlice,
+    T.ChannelShuffle,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+)
 VIEWS = (nn.Flatten, nn.Identity)
 CONTAINERS = (nn.Sequential, nn.ModuleList, T.GraphModule, T.PartialConv, T.ChannelwiseConv)
 
@@ -136,7 +144,7 @@ class _Counter:
         self.traffic.params_read += params
 
     def _fusable(self, m, x: torch.Tensor) -> bool:
-        return (self.tail is not None and self.scope[m] == self.tail_scope and _key(x) == _key(self.tail))
+        return self.tail is not None and self.scope[m] == self.tail_scope and _key(x) == _key(self.tail)
 
     def hook(self, m, args, out):
         if isinstance(m, CONTAINERS) or m in self.inside_add:

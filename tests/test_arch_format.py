@@ -27,16 +27,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def arch_dict(layers=None, **top):
-    d = {"format": "nasx-arch", "version": 1, "name": "tiny", "input": [3, 32, 32],
-         "stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 2, "act": "relu6"}],
-         "layers": layers if layers is not None else [
-             {"type": "dwsep", "out": 24, "stride": 2, "expansion": 6},
-             {"type": "group_shuffle", "out": 48, "groups": 3, "group_first": False},
-             {"type": "partial", "out": 48},
-             {"type": "channelwise", "out": 48, "dc": 7},
-             {"type": "standard", "out": 64, "stride": 2, "layout": "basic"},
-         ],
-         "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": 10}]}
+    d = {
+        "format": "nasx-arch",
+        "version": 1,
+        "name": "tiny",
+        "input": [3, 32, 32],
+        "stem": [{"type": "conv", "out": 16, "kernel": 3, "stride": 2, "act": "relu6"}],
+        "layers": layers
+        if layers is not None
+        else [
+            {"type": "dwsep", "out": 24, "stride": 2, "expansion": 6},
+            {"type": "group_shuffle", "out": 48, "groups": 3, "group_first": False},
+            {"type": "partial", "out": 48},
+            {"type": "channelwise", "out": 48, "dc": 7},
+            {"type": "standard", "out": 64, "stride": 2, "layout": "basic"},
+        ],
+        "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": 10}],
+    }
     d.update(top)
     return d
 
@@ -80,8 +87,9 @@ def test_hash_ignores_name_and_key_order_and_spelled_out_defaults():
     a = Arch.from_dict(arch_dict())
     b = Arch.from_dict(reversed_keys(arch_dict(name="another name")))
     spelled = arch_dict()
-    spelled["stem"][0].update({"kernel": [3, 3], "stride": [2, 2], "padding": "same", "dilation": 1,
-                               "groups": 1, "bias": False, "bn": True})
+    spelled["stem"][0].update(
+        {"kernel": [3, 3], "stride": [2, 2], "padding": "same", "dilation": 1, "groups": 1, "bias": False, "bn": True}
+    )
     spelled["layers"][0].update({"kernel": 3, "se": 0.0, "residual": True})
     c = Arch.from_dict(spelled)
     d = Arch.from_dict(arch_dict(name=""))
@@ -91,19 +99,23 @@ def test_hash_ignores_name_and_key_order_and_spelled_out_defaults():
     assert len(a.content_hash()) == 16 and int(a.content_hash(), 16) >= 0
 
 
-@pytest.mark.parametrize("change", [
-    lambda d: d["layers"][0].update(out=32),
-    lambda d: d["layers"][0].update(stride=1),
-    lambda d: d["layers"][0].update(expansion=4),
-    lambda d: d["layers"][0].update(act="hswish"),
-    lambda d: d["stem"][0].update(bn=False),
-    lambda d: d["layers"].append({"type": "standard", "out": 64}),
-    lambda d: d["layers"].pop(),
-    lambda d: d.update(input=[3, 64, 64]),
-    lambda d: d.update(input=[1, 32, 32]),
-    lambda d: d["head"][2].update(bias=False),
-    lambda d: d["layers"].insert(1, d["layers"].pop(2)),
-], ids=["out", "stride", "expansion", "act", "bn", "append", "pop", "resolution", "channels", "bias", "swap"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["layers"][0].update(out=32),
+        lambda d: d["layers"][0].update(stride=1),
+        lambda d: d["layers"][0].update(expansion=4),
+        lambda d: d["layers"][0].update(act="hswish"),
+        lambda d: d["stem"][0].update(bn=False),
+        lambda d: d["layers"].append({"type": "standard", "out": 64}),
+        lambda d: d["layers"].pop(),
+        lambda d: d.update(input=[3, 64, 64]),
+        lambda d: d.update(input=[1, 32, 32]),
+        lambda d: d["head"][2].update(bias=False),
+        lambda d: d["layers"].insert(1, d["layers"].pop(2)),
+    ],
+    ids=["out", "stride", "expansion", "act", "bn", "append", "pop", "resolution", "channels", "bias", "swap"],
+)
 def test_hash_differs_for_different_structures(change):
     base = Arch.from_dict(arch_dict())
     d = arch_dict()
@@ -118,13 +130,17 @@ def test_hash_is_stable_across_processes():
     hash seed. It is also pinned: the canonical form includes every default, so adding a field to a layer
     type changes the hash of every arch using it and orphans stored latency caches. If that is intended,
     update the pins below (and say so in the changelog)."""
-    code = ("import nasx; print(nasx.load_arch('mobilenet_v2').content_hash(), "
-            "nasx.load_arch('resnet50').content_hash())")
+    code = (
+        "import nasx; print(nasx.load_arch('mobilenet_v2').content_hash(), nasx.load_arch('resnet50').content_hash())"
+    )
     outs = set()
     for seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        outs.add(subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                                check=True).stdout.strip())
+        outs.add(
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
     assert len(outs) == 1
     here = f"{load_arch('mobilenet_v2').content_hash()} {load_arch('resnet50').content_hash()}"
     assert outs == {here}
@@ -132,15 +148,24 @@ def test_hash_is_stable_across_processes():
 
 
 def test_repeat_expands_to_copies_with_stride_one():
-    """"repeat": n is n copies of the layer; copies after the first have stride 1 (they keep the shape)."""
-    short = arch_dict([{"type": "dwsep", "out": 24, "stride": 2, "expansion": 6, "repeat": 3},
-                       {"type": "act", "fn": "relu", "repeat": 2},
-                       {"type": "standard", "out": 24, "repeat": 1}])
-    long = arch_dict([{"type": "dwsep", "out": 24, "stride": 2, "expansion": 6},
-                      {"type": "dwsep", "out": 24, "stride": 1, "expansion": 6},
-                      {"type": "dwsep", "out": 24, "stride": 1, "expansion": 6},
-                      {"type": "act", "fn": "relu"}, {"type": "act", "fn": "relu"},
-                      {"type": "standard", "out": 24}])
+    """ "repeat": n is n copies of the layer; copies after the first have stride 1 (they keep the shape)."""
+    short = arch_dict(
+        [
+            {"type": "dwsep", "out": 24, "stride": 2, "expansion": 6, "repeat": 3},
+            {"type": "act", "fn": "relu", "repeat": 2},
+            {"type": "standard", "out": 24, "repeat": 1},
+        ]
+    )
+    long = arch_dict(
+        [
+            {"type": "dwsep", "out": 24, "stride": 2, "expansion": 6},
+            {"type": "dwsep", "out": 24, "stride": 1, "expansion": 6},
+            {"type": "dwsep", "out": 24, "stride": 1, "expansion": 6},
+            {"type": "act", "fn": "relu"},
+            {"type": "act", "fn": "relu"},
+            {"type": "standard", "out": 24},
+        ]
+    )
     a, b = Arch.from_dict(short), Arch.from_dict(long)
     assert len(a.layers) == 6
     assert [getattr(layer, "stride", None) for layer in a.layers[:3]] == [2, 1, 1]
@@ -189,8 +214,10 @@ BAD = [  # (arch dict, regexes the message must contain)
     (with_layer("conv"), [r"layers\[2\]", "must be an object"]),
     (with_layer({"type": "dwsep", "out": 16, "repeat": 0}), [r"layers\[2\]", "repeat", "1..256"]),
     (with_layer({"type": "dwsep", "out": 16, "repeat": "3"}), [r"layers\[2\]", "repeat"]),
-    (arch_dict(head=[{"type": "gap"}, {"type": "conv", "out": 8, "kernel": 3, "padding": 0}]),
-     [r"head\[1\]", "no output"]),
+    (
+        arch_dict(head=[{"type": "gap"}, {"type": "conv", "out": 8, "kernel": 3, "padding": 0}]),
+        [r"head\[1\]", "no output"],
+    ),
     (arch_dict(stem=[{"type": "pool", "kernel": 2, "padding": 2}]), [r"stem\[0\]", "padding"]),
     (arch_dict(input=[3, 32]), ['"input"', r"\[channels, height, width\]", r"\[3, 32\]"]),
     (arch_dict(input=[0, 32, 32]), ['"input"', "positive integers"]),
@@ -263,8 +290,9 @@ def test_undecodable_file(tmp_path):
         load_arch(str(p))
 
 
-@pytest.mark.parametrize("text", ["[" * 100_000, '{"a":' * 50_000, "1" * 5000,
-                                  '{"input": [3, 32, ' + "9" * 5000 + "]}"])
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000, '{"a":' * 50_000, "1" * 5000, '{"input": [3, 32, ' + "9" * 5000 + "]}"]
+)
 def test_pathological_json_is_an_arch_error(text):
     """Nesting deeper than the parser's recursion limit, or an integer with more digits than Python
     converts, is an ArchError like any other bad file (not a RecursionError / ValueError traceback)."""
@@ -357,6 +385,7 @@ def test_loading_never_executes_code(d, tmp_path, monkeypatch):
     def trap(name):
         def f(*a, **k):
             raise AssertionError(f"{name} called while loading an arch")
+
         return f
 
     real_loads = json.loads
@@ -365,8 +394,15 @@ def test_loading_never_executes_code(d, tmp_path, monkeypatch):
         calls.append(s)
         return real_loads(s, *a, **k)
 
-    for mod, attr in ((builtins, "eval"), (builtins, "exec"), (builtins, "compile"), (pickle, "loads"),
-                      (pickle, "load"), (os, "system"), (subprocess, "Popen")):
+    for mod, attr in (
+        (builtins, "eval"),
+        (builtins, "exec"),
+        (builtins, "compile"),
+        (pickle, "loads"),
+        (pickle, "load"),
+        (os, "system"),
+        (subprocess, "Popen"),
+    ):
         monkeypatch.setattr(mod, attr, trap(f"{mod.__name__}.{attr}"))
     monkeypatch.setattr(json, "loads", spy_loads)
     path = tmp_path / "hostile.json"
@@ -391,29 +427,54 @@ def test_a_valid_file_loads_with_code_execution_trapped(tmp_path, monkeypatch):
 
 # ---- fuzz --------------------------------------------------------------------------------------------
 
-SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(-3, 70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.25, 0.5, 1.0, 6.0, 1e308, -0.0])
-           | st.text(max_size=12))
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                            max_size=5), max_leaves=30)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-3, 70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.25, 0.5, 1.0, 6.0, 1e308, -0.0])
+    | st.text(max_size=12)
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
 
 FIELD_NAMES = sorted({f.name for cls in LAYER_TYPES.values() for f in dataclasses.fields(cls)})
 WORDS = ["same", "relu", "relu6", "hswish", "sigmoid", "max", "avg", "single", "basic", "bottleneck", "nasx-arch"]
-VALUE = (st.integers(-2, 70) | st.sampled_from([0, 1, 2, 3, 7, 2 ** 31, 2 ** 63, 10 ** 30, -(10 ** 30)])
-         | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.25, 0.5, 1.0, 6.0, 1e300, 1e308])
-         | st.booleans() | st.none() | st.sampled_from(WORDS)
-         | st.lists(st.integers(-1, 9), max_size=3) | JSON)
+VALUE = (
+    st.integers(-2, 70)
+    | st.sampled_from([0, 1, 2, 3, 7, 2**31, 2**63, 10**30, -(10**30)])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.25, 0.5, 1.0, 6.0, 1e300, 1e308])
+    | st.booleans()
+    | st.none()
+    | st.sampled_from(WORDS)
+    | st.lists(st.integers(-1, 9), max_size=3)
+    | JSON
+)
 
 # Boundary values per field kind (see nasx.layers.coerce): where a loader's arithmetic breaks.
-_INTS = (st.sampled_from([0, 1, 2, 3, 4, 7, -1, 2 ** 31, 2 ** 63, 10 ** 30, -(10 ** 30), 10 ** 400])
-         | st.integers(-5, 100))
-_FLOATS = (st.sampled_from([0, 0.0, -1.0, 1e-300, 0.125, 0.5, 1, 1.0, 6, 6.0, 1e300, 1e308, 2.0 ** 63, math.inf,
-                            math.nan, True, 10 ** 400]) | st.floats(allow_nan=True, allow_infinity=True))
-BOUNDARY = {"int+": _INTS, "int0": _INTS, "int+?": _INTS | st.none(), "pair": _INTS | st.lists(_INTS, max_size=3),
-            "padding": _INTS | st.just("same") | st.lists(_INTS, max_size=3), "ratio": _FLOATS,
-            "float+": _FLOATS, "float0": _FLOATS, "enum": _INTS | _FLOATS | st.sampled_from(WORDS),
-            "bool": st.sampled_from([True, False, 0, 1, None]), "act": st.sampled_from(WORDS + [None]),
-            "act?": st.sampled_from(WORDS + [None])}
+_INTS = st.sampled_from([0, 1, 2, 3, 4, 7, -1, 2**31, 2**63, 10**30, -(10**30), 10**400]) | st.integers(-5, 100)
+_FLOATS = st.sampled_from(
+    [0, 0.0, -1.0, 1e-300, 0.125, 0.5, 1, 1.0, 6, 6.0, 1e300, 1e308, 2.0**63, math.inf, math.nan, True, 10**400]
+) | st.floats(allow_nan=True, allow_infinity=True)
+BOUNDARY = {
+    "int+": _INTS,
+    "int0": _INTS,
+    "int+?": _INTS | st.none(),
+    "pair": _INTS | st.lists(_INTS, max_size=3),
+    "padding": _INTS | st.just("same") | st.lists(_INTS, max_size=3),
+    "ratio": _FLOATS,
+    "float+": _FLOATS,
+    "float0": _FLOATS,
+    "enum": _INTS | _FLOATS | st.sampled_from(WORDS),
+    "bool": st.sampled_from([True, False, 0, 1, None]),
+    "act": st.sampled_from(WORDS + [None]),
+    "act?": st.sampled_from(WORDS + [None]),
+}
 
 
 @st.composite
@@ -441,13 +502,15 @@ def arch_like(draw):
     """Arch-shaped objects: usually a valid input and top level, sections of layer_like layers."""
     d = {}
     if draw(st.integers(0, 9)) == 0:
-        for key in draw(st.lists(st.sampled_from(["format", "version", "name", "input", "junk"]), max_size=3,
-                                 unique=True)):
+        for key in draw(
+            st.lists(st.sampled_from(["format", "version", "name", "input", "junk"]), max_size=3, unique=True)
+        ):
             d[key] = draw(VALUE)
     if draw(st.integers(0, 9)):
         wild = draw(st.integers(0, 9)) == 0
-        d["input"] = draw(VALUE if wild else st.just([3, 16, 16]) | st.lists(st.integers(1, 40), min_size=3,
-                                                                             max_size=3))
+        d["input"] = draw(
+            VALUE if wild else st.just([3, 16, 16]) | st.lists(st.integers(1, 40), min_size=3, max_size=3)
+        )
     for section in ("stem", "layers", "head"):
         if draw(st.integers(0, 3)):
             d[section] = draw(st.lists(layer_like(), max_size=3))
@@ -495,12 +558,20 @@ def test_fuzz_arch_like_values(d):
 
 
 SWEEP = {
-    "int": [0, 1, 2, 3, 5, -1, 2 ** 63, 10 ** 400, -(10 ** 400), 1.0, 2.5, True, None, "3", [3, 3], 1e308],
-    "float": [0, 0.0, -1.0, 1e-300, 0.25, 1, 1.0, 6.0, 1e300, 1e308, 10 ** 400, math.inf, math.nan, True, None, "6"],
-    "other": [None, True, False, 0, 1, 2, -1, 1.0, "same", "relu", "avg", "basic", [1, 2], [0, 0], {}, 10 ** 400],
+    "int": [0, 1, 2, 3, 5, -1, 2**63, 10**400, -(10**400), 1.0, 2.5, True, None, "3", [3, 3], 1e308],
+    "float": [0, 0.0, -1.0, 1e-300, 0.25, 1, 1.0, 6.0, 1e300, 1e308, 10**400, math.inf, math.nan, True, None, "6"],
+    "other": [None, True, False, 0, 1, 2, -1, 1.0, "same", "relu", "avg", "basic", [1, 2], [0, 0], {}, 10**400],
 }
-SWEEP_KIND = {"int+": "int", "int0": "int", "int+?": "int", "pair": "int", "padding": "int", "ratio": "float",
-              "float+": "float", "float0": "float"}
+SWEEP_KIND = {
+    "int+": "int",
+    "int0": "int",
+    "int+?": "int",
+    "pair": "int",
+    "padding": "int",
+    "ratio": "float",
+    "float+": "float",
+    "float0": "float",
+}
 
 
 def sweep_values(field):
@@ -541,27 +612,28 @@ def test_every_field_with_boundary_values():
                 check_sweep(sweep_arch({**base_layer(cls), f.name: v}), failures)
         numeric = [f for f in fields if SWEEP_KIND.get(f.metadata["kind"]) in ("int", "float")]
         for i, f in enumerate(numeric):
-            for g in numeric[i + 1:]:
-                for v in (0, 1, 3, 10 ** 400, 1e308, 0.25):
-                    for w in (0, 1, 3, 10 ** 400, 1e308, 0.25):
+            for g in numeric[i + 1 :]:
+                for v in (0, 1, 3, 10**400, 1e308, 0.25):
+                    for w in (0, 1, 3, 10**400, 1e308, 0.25):
                         check_sweep(sweep_arch({**base_layer(cls), f.name: v, g.name: w}), failures)
     assert not failures, f"{len(failures)} crashes, e.g.:\n" + "\n".join(failures[:15])
 
 
 def test_fuzz_regressions():
     """Crashes found by the fuzzer (each was an OverflowError / ValueError before the fix)."""
-    for layer in ({"type": "dwsep", "out": 8, "expansion": 1e308},
-                  {"type": "dwsep", "out": 8, "se": 1e308},
-                  {"type": "dwsep", "out": 8, "mid": 10 ** 400, "se": 0.25},
-                  {"type": "partial", "out": 8, "expansion": 1e308},
-                  {"type": "conv", "out": 10 ** 5000},
-                  {"type": "conv", "out": -(10 ** 5000)}):
+    for layer in (
+        {"type": "dwsep", "out": 8, "expansion": 1e308},
+        {"type": "dwsep", "out": 8, "se": 1e308},
+        {"type": "dwsep", "out": 8, "mid": 10**400, "se": 0.25},
+        {"type": "partial", "out": 8, "expansion": 1e308},
+        {"type": "conv", "out": 10**5000},
+        {"type": "conv", "out": -(10**5000)},
+    ):
         d = arch_dict([layer])
         for force in (False, True):
             with pytest.raises(ArchError, match=r"layers\[0\]"):
                 Arch.from_dict(d, force=force)
-    for top in ({"input": [3, 10 ** 5000, 8]}, {"format": 10 ** 5000}, {"version": 10 ** 5000},
-                {"name": 10 ** 5000}):
+    for top in ({"input": [3, 10**5000, 8]}, {"format": 10**5000}, {"version": 10**5000}, {"name": 10**5000}):
         with pytest.raises(ArchError):
             Arch.from_dict(arch_dict(**top))
     assert math.isfinite(1e308)  # the values above are finite JSON numbers: nothing exotic

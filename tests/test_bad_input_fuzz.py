@@ -14,7 +14,10 @@ from nasx.util.units import parse_count, parse_size
 budget_like = st.one_of(
     st.text(max_size=30),
     st.from_regex(r"\A[-+]?\d{0,4}(\.\d{0,3})?([eE][-+]?\d{1,4})?\s?[kKmMgGtTbBiIxX]{0,3}\Z"),
-    st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.none(), st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
 )
 
 
@@ -46,8 +49,13 @@ json_values = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["name", "input", "classes", "act", "stem", "stages", "head", "families",
-                                        "bogus"]), json_values, max_size=8))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "input", "classes", "act", "stem", "stages", "head", "families", "bogus"]),
+        json_values,
+        max_size=8,
+    )
+)
 def test_space_parser_parses_or_raises_config_error(d):
     try:
         parse_space(json.dumps(d), "fuzz.yaml")  # JSON is YAML

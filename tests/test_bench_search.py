@@ -26,8 +26,12 @@ def staircase_hv(points, ref=(2.0, 0.8)):
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('bench')}/bench.db"
-    run = subprocess.run([sys.executable, str(SCRIPT), "--trials", "6", "--seeds", "2", "--confirm", "0",
-                          "--storage", url], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--trials", "6", "--seeds", "2", "--confirm", "0", "--storage", url],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     return url, run.stdout
 
@@ -35,14 +39,19 @@ def bench(tmp_path_factory):
 def test_hypervolumes_are_the_stored_fronts_by_hand(bench):
     url, out = bench
     lat_unit, score_unit = map(float, re.search(r"MobileNetV2-1.0: ([\d.]+) ms, score ([\d.]+)", out).groups())
-    printed = {m[0]: [float(v) for v in m[1].split(", ")]
-               for m in re.findall(r"^\s+(tpe|random): [\d.]+ ± [\d.]+\s+\(([^)]*)\)", out, re.M)}
+    printed = {
+        m[0]: [float(v) for v in m[1].split(", ")]
+        for m in re.findall(r"^\s+(tpe|random): [\d.]+ ± [\d.]+\s+\(([^)]*)\)", out, re.M)
+    }
     assert set(printed) == {"tpe", "random"} and all(len(v) == 2 for v in printed.values())
     for summary in optuna.get_all_study_summaries(url):
         sampler, seed = re.search(r"-(tpe|random)-seed(\d+)-n6$", summary.study_name).groups()
         study = optuna.load_study(study_name=summary.study_name, storage=url)
-        pts = [(t.values[0] / lat_unit, t.values[1] / score_unit) for t in study.trials
-               if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("feasible")]
+        pts = [
+            (t.values[0] / lat_unit, t.values[1] / score_unit)
+            for t in study.trials
+            if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("feasible")
+        ]
         assert len(study.trials) == 6
         # the units are printed to 2 decimals, hence the tolerance; a wrong box or front is off by far more
         assert printed[sampler][int(seed)] == pytest.approx(staircase_hv(pts), abs=2e-3)
@@ -56,8 +65,10 @@ def test_zoo_dominance_counts_by_hand(bench):
     rows = re.findall(r"^\s+([a-z0-9_.]+)\s+\d+M\s+([\d.]+)\s+([\d.]+)\s+(\d)/2\s+(\d)/2$", out, re.M)
     names = [r[0] for r in rows]
     assert "mobilenet_v2" in names and "resnet18" not in names  # resnet18: 1.8G MAdds, far over 2x 300M
-    studies = {s.study_name: optuna.load_study(study_name=s.study_name, storage=url)
-               for s in optuna.get_all_study_summaries(url)}
+    studies = {
+        s.study_name: optuna.load_study(study_name=s.study_name, storage=url)
+        for s in optuna.get_all_study_summaries(url)
+    }
     for name, lat, score, tpe, rnd in rows:
         lat, score = float(lat), float(score)
         for sampler, printed in (("tpe", int(tpe)), ("random", int(rnd))):
@@ -65,8 +76,11 @@ def test_zoo_dominance_counts_by_hand(bench):
             for study_name, study in studies.items():
                 if f"-{sampler}-" not in study_name:
                     continue
-                values = [t.values for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-                          and t.user_attrs.get("feasible")]
+                values = [
+                    t.values
+                    for t in study.trials
+                    if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("feasible")
+                ]
                 if any(abs(v[0] - lat) < 0.01 or abs(v[1] - score) < 0.01 for v in values):
                     break  # too close to the printed rounding to decide by hand
                 count += any(v[0] <= lat and v[1] >= score and (v[0] < lat or v[1] > score) for v in values)

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def nasx(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "nasx", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nasx", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def cost_json(*args) -> dict:
@@ -33,8 +34,14 @@ def write(tmp_path, name, text) -> Path:
 
 
 def bare_conv_arch(cin=3, h=32, w=32, out=64, k=3):
-    return json.dumps({"format": "nasx-arch", "version": 1, "input": [cin, h, w],
-                       "layers": [{"type": "conv", "out": out, "kernel": k, "bn": False, "act": None}]})
+    return json.dumps(
+        {
+            "format": "nasx-arch",
+            "version": 1,
+            "input": [cin, h, w],
+            "layers": [{"type": "conv", "out": out, "kernel": k, "bn": False, "act": None}],
+        }
+    )
 
 
 # ---- the table ---------------------------------------------------------------------------------------
@@ -54,10 +61,13 @@ def test_table_header_names_the_convention():
     assert any(line.startswith("total") for line in lines)
 
 
-@pytest.mark.parametrize("convention,unit,words", [
-    ("flops", "FLOPs", "FLOPs = 2 x MAdds"),
-    ("exact", "ops", "exact ops (2*Cin/g*kh*kw-1 per conv output"),
-])
+@pytest.mark.parametrize(
+    "convention,unit,words",
+    [
+        ("flops", "FLOPs", "FLOPs = 2 x MAdds"),
+        ("exact", "ops", "exact ops (2*Cin/g*kh*kw-1 per conv output"),
+    ],
+)
 def test_table_other_conventions(convention, unit, words):
     p = nasx("cost", "mobilenet_v2", "--convention", convention)
     assert p.returncode == 0, p.stderr
@@ -134,27 +144,51 @@ def test_arch_file_and_name_agree(tmp_path):
 
 # ---- errors ------------------------------------------------------------------------------------------
 
-ARCH_WITH_ERROR = json.dumps({"format": "nasx-arch", "version": 1, "input": [3, 32, 32],
-                              "layers": [{"type": "conv", "out": 8}, {"type": "conv", "out": 8, "groups": 3}]})
+ARCH_WITH_ERROR = json.dumps(
+    {
+        "format": "nasx-arch",
+        "version": 1,
+        "input": [3, 32, 32],
+        "layers": [{"type": "conv", "out": 8}, {"type": "conv", "out": 8, "groups": 3}],
+    }
+)
 
 
-@pytest.mark.parametrize("args,files,fragment", [
-    (["cost", "no_such_model"], {}, "neither an architecture file nor a reference model"),
-    (["cost", "mobilenet_v2", "--input", "3x224"], {}, "--input '3x224' must be CxHxW"),
-    (["cost", "mobilenet_v2", "--input", "0x224x224"], {}, "CxHxW"),
-    (["cost", "mobilenet_v2", "--input", "ax224x224"], {}, "CxHxW"),
-    (["cost", "@bad.json"], {"bad.json": '{"input": [3, 224, 224],\n "layers": [}'}, "is not valid JSON"),
-    (["cost", "@err.json"], {"err.json": ARCH_WITH_ERROR}, "layers[1] (conv)"),
-    (["cost", "@list.json"], {"list.json": "[1, 2]"}, "must be a JSON object"),
-    (["cost", "@deep.json"], {"deep.json": "[" * 100_000}, "nested too deeply"),
-    (["cost", "@digits.json"], {"digits.json": '{"input": [3, ' + "9" * 5000 + ", 8]}"}, "digits"),
-    (["cost", "@wide.json"], {"wide.json": bare_conv_arch(out=100_000)}, "pass force"),
-    (["cost", "mobilenet_v2", "--dtype", "int3"], {}, "unknown dtype"),
-    (["cost", "mobilenet_v2", "--convention", "macs"], {}, "invalid choice"),
-    (["cost"], {}, "required"),
-    (["frobnicate"], {}, "invalid choice"),
-], ids=["model", "input-2d", "input-zero", "input-letters", "malformed-json", "arch-error", "not-object",
-        "deep-json", "huge-int", "limit", "dtype", "convention", "no-arch", "command"])
+@pytest.mark.parametrize(
+    "args,files,fragment",
+    [
+        (["cost", "no_such_model"], {}, "neither an architecture file nor a reference model"),
+        (["cost", "mobilenet_v2", "--input", "3x224"], {}, "--input '3x224' must be CxHxW"),
+        (["cost", "mobilenet_v2", "--input", "0x224x224"], {}, "CxHxW"),
+        (["cost", "mobilenet_v2", "--input", "ax224x224"], {}, "CxHxW"),
+        (["cost", "@bad.json"], {"bad.json": '{"input": [3, 224, 224],\n "layers": [}'}, "is not valid JSON"),
+        (["cost", "@err.json"], {"err.json": ARCH_WITH_ERROR}, "layers[1] (conv)"),
+        (["cost", "@list.json"], {"list.json": "[1, 2]"}, "must be a JSON object"),
+        (["cost", "@deep.json"], {"deep.json": "[" * 100_000}, "nested too deeply"),
+        (["cost", "@digits.json"], {"digits.json": '{"input": [3, ' + "9" * 5000 + ", 8]}"}, "digits"),
+        (["cost", "@wide.json"], {"wide.json": bare_conv_arch(out=100_000)}, "pass force"),
+        (["cost", "mobilenet_v2", "--dtype", "int3"], {}, "unknown dtype"),
+        (["cost", "mobilenet_v2", "--convention", "macs"], {}, "invalid choice"),
+        (["cost"], {}, "required"),
+        (["frobnicate"], {}, "invalid choice"),
+    ],
+    ids=[
+        "model",
+        "input-2d",
+        "input-zero",
+        "input-letters",
+        "malformed-json",
+        "arch-error",
+        "not-object",
+        "deep-json",
+        "huge-int",
+        "limit",
+        "dtype",
+        "convention",
+        "no-arch",
+        "command",
+    ],
+)
 def test_errors_are_one_line_exit_2(tmp_path, args, files, fragment):
     for name, text in files.items():
         write(tmp_path, name, text)

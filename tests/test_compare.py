@@ -36,7 +36,7 @@ def usable(package: str) -> bool:
 
 
 def needs(package: str):
-    return pytest.mark.skipif(not usable(package), reason=f"{package} is not installed (pip install \"nasx[compare]\")")
+    return pytest.mark.skipif(not usable(package), reason=f'{package} is not installed (pip install "nasx[compare]")')
 
 
 COUNTERS = [pytest.param(c, marks=needs(c)) for c in cmp.COUNTERS]
@@ -47,10 +47,12 @@ COUNTERS = [pytest.param(c, marks=needs(c)) for c in cmp.COUNTERS]
 # (split, concat), FasterNet (PConv, add), ChannelNets (channel-wise and group channel-wise convs), a
 # ResNet bottleneck (projection), linear with and without activation.
 EVERY_OP = {
-    "name": "every_op", "input": [3, 32, 32],
+    "name": "every_op",
+    "input": [3, 32, 32],
     "stem": [{"type": "conv", "out": 16, "kernel": 3, "act": "relu"}],
     "layers": [
-        {"type": "bn"}, {"type": "act", "fn": "hswish"},
+        {"type": "bn"},
+        {"type": "act", "fn": "hswish"},
         {"type": "conv", "out": 16, "kernel": 3, "bias": True, "bn": False, "act": "gelu"},
         {"type": "dwsep", "out": 24, "stride": 2, "expansion": 4, "act": "relu6", "se": 0.25, "se_gate": "hsigmoid"},
         {"type": "se", "act": "silu", "gate": "sigmoid"},
@@ -65,8 +67,12 @@ EVERY_OP = {
         {"type": "standard", "out": 64, "layout": "bottleneck"},
         {"type": "act", "fn": "sigmoid"},
     ],
-    "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": 32, "act": "silu"},
-             {"type": "linear", "out": 10}],
+    "head": [
+        {"type": "gap"},
+        {"type": "flatten"},
+        {"type": "linear", "out": 32, "act": "silu"},
+        {"type": "linear", "out": 10},
+    ],
 }
 
 
@@ -123,6 +129,7 @@ def test_fvcore_preset_is_fvcores_total():
 def test_a_wrong_rule_is_reported_not_hidden(monkeypatch):
     """If nasx's model of a counter were wrong (here: thop's BN taken as 2 per element instead of 4),
     the row and the total are flagged."""
+
     def wrong(t):
         return {"bn": 2 * t.n_out} if t.category == "bn" else cmp._thop_rule(t)
 
@@ -135,19 +142,37 @@ def test_a_wrong_rule_is_reported_not_hidden(monkeypatch):
 
 def test_census_terms():
     """nasx's side is pure arithmetic on the op graphs: per-category sums of a tiny arch by hand."""
-    arch = Arch.from_dict({"input": [3, 8, 8], "stem": [{"type": "conv", "out": 4, "kernel": 3, "act": "relu"}],
-                           "layers": [{"type": "pool", "mode": "avg", "kernel": 2, "stride": 2, "padding": 0}],
-                           "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": 5}]})
+    arch = Arch.from_dict(
+        {
+            "input": [3, 8, 8],
+            "stem": [{"type": "conv", "out": 4, "kernel": 3, "act": "relu"}],
+            "layers": [{"type": "pool", "mode": "avg", "kernel": 2, "stride": 2, "padding": 0}],
+            "head": [{"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": 5}],
+        }
+    )
     conv_madds, n = 3 * 9 * 4 * 64, 4 * 64
     assert cmp.recount(cmp.census(arch), "nasx") == {"conv": conv_madds, "linear": 20}
     assert cmp.recount(cmp.census(arch), "fvcore") == {"conv": conv_madds, "linear": 20, "bn": 2 * n, "gap": 64}
-    assert cmp.recount(cmp.census(arch), "thop") == {"conv": conv_madds, "linear": 20, "bn": 4 * n, "pool": 64,
-                                                      "gap": 64 + 4}
-    assert cmp.recount(cmp.census(arch), "ptflops") == {"conv": conv_madds, "linear": 25, "bn": 2 * n, "act": n,
-                                                         "functional": n + 256 + 64, "pool": 256, "gap": 64}
+    assert cmp.recount(cmp.census(arch), "thop") == {
+        "conv": conv_madds,
+        "linear": 20,
+        "bn": 4 * n,
+        "pool": 64,
+        "gap": 64 + 4,
+    }
+    assert cmp.recount(cmp.census(arch), "ptflops") == {
+        "conv": conv_madds,
+        "linear": 25,
+        "bn": 2 * n,
+        "act": n,
+        "functional": n + 256 + 64,
+        "pool": 256,
+        "gap": 64,
+    }
 
 
 # ---- the CLI -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("counter", COUNTERS)
 def test_cli_table(counter, capsys):

@@ -52,8 +52,10 @@ def default_only(type_name: str):
     try:
         layer = LAYER_TYPES[type_name]()
     except TypeError:
-        pytest.fail(f"layer type {type_name!r} has required fields and no hypothesis strategy: add one to "
-                    f"SPATIAL_SPECS or VECTOR_SPECS in tests/test_cost_vs_torch.py")
+        pytest.fail(
+            f"layer type {type_name!r} has required fields and no hypothesis strategy: add one to "
+            f"SPATIAL_SPECS or VECTOR_SPECS in tests/test_cost_vs_torch.py"
+        )
     return lambda cin: st.just(layer)
 
 
@@ -96,8 +98,10 @@ def check_terms(g: Graph) -> None:
         assert type(op).terms is not Op.terms, f"op {op.name!r} does not describe its arithmetic (Op.terms)"
         madds = op.cost(ins, out, nasx.Convention()).madds
         terms = op.terms(ins, out, madds)
-        assert all(isinstance(t, Term) and t.category in compare.CATEGORIES and t.category != "other"
-                   for t in terms), (op.name, terms)
+        assert all(isinstance(t, Term) and t.category in compare.CATEGORIES and t.category != "other" for t in terms), (
+            op.name,
+            terms,
+        )
         assert sum(t.madds for t in terms) == madds, f"op {op.name!r}: its terms' MAdds != its cost's"
         for t in terms:
             assert all(compare.COUNTER_RULES[c](t) is not None for c in compare.COUNTER_RULES)
@@ -126,20 +130,24 @@ def test_registries_hold_what_the_vocabulary_needs():
 
 # ---- registration is checked at class definition -------------------------------------------------------
 
+
 def test_registering_a_taken_name_raises():
     with pytest.raises(ValueError, match="op 'conv' is already registered by nasx.ops.conv.Conv2d"):
+
         @register_op
         @dataclass(frozen=True)
         class OtherConv(Op):
             name = "conv"
 
     with pytest.raises(ValueError, match="layer type 'dwsep' is already registered"):
+
         @register
         @dataclass(frozen=True)
         class OtherDwsep(Block):
             name = "dwsep"
 
     with pytest.raises(ValueError, match="block family 'dwsep' is already registered"):
+
         @register
         @dataclass(frozen=True)
         class Dwsep2(DwsepBlock):
@@ -152,6 +160,7 @@ def test_registering_a_taken_name_raises():
 
 def test_a_field_without_its_kind_fails_at_class_definition():
     with pytest.raises(TypeError, match=r"NoKind\.size has no kind: declare it as field\(\.\.\., metadata=kind"):
+
         @register_op
         @dataclass(frozen=True)
         class NoKind(Op):
@@ -159,6 +168,7 @@ def test_a_field_without_its_kind_fails_at_class_definition():
             size: int = 3
 
     with pytest.raises(TypeError, match=r"BadKind\.size has the unknown kind 'integer'"):
+
         @register
         @dataclass(frozen=True)
         class BadKind(Family):
@@ -166,6 +176,7 @@ def test_a_field_without_its_kind_fails_at_class_definition():
             size: int = field(default=3, metadata=kind("integer"))
 
     with pytest.raises(TypeError, match=r"NoFamilyName needs a class attribute `family`"):
+
         @register
         @dataclass(frozen=True)
         class NoFamilyName(Family):

@@ -53,6 +53,7 @@ VALID = Counter()  # valid archs checked, by mode (see `generated`)
 
 # ---- the check ----------------------------------------------------------------------------------------
 
+
 def arch_of(input_shape, *layers) -> nasx.Arch:
     """An Arch, or a hypothesis rejection when nasx refuses the random settings (ArchError)."""
     arch = nasx.Arch(tuple(input_shape), layers=tuple(layers))
@@ -74,8 +75,10 @@ def check(arch: nasx.Arch, tag: str) -> None:
     x = torch.randn(1, *arch.input)
 
     shapes = {}
-    handles = [m.register_forward_hook(lambda m, a, y, name=name: shapes.__setitem__(name, tuple(y.shape[1:])))
-               for name, m in model.named_children()]
+    handles = [
+        m.register_forward_hook(lambda m, a, y, name=name: shapes.__setitem__(name, tuple(y.shape[1:])))
+        for name, m in model.named_children()
+    ]
     with torch.no_grad(), FlopCounterMode(display=False) as flops:
         y = model(x)
     for h in handles:
@@ -91,8 +94,9 @@ def check(arch: nasx.Arch, tag: str) -> None:
     # (iv) memory traffic, per layer and in total
     traffic = memtraffic.measure(model, x)
     measured = traffic.by_layer()
-    assert {f"{r.section}{r.index}": measured.get(f"{r.section}{r.index}", 0) for r in report.layers} == \
-        {f"{r.section}{r.index}": r.cost.mac for r in report.layers}
+    assert {f"{r.section}{r.index}": measured.get(f"{r.section}{r.index}", 0) for r in report.layers} == {
+        f"{r.section}{r.index}": r.cost.mac for r in report.layers
+    }
     assert traffic.mac == report.mac
     # (v) activations (RegNet): output elements of conv / linear kernels
     assert traffic.activations == report.activations
@@ -117,9 +121,17 @@ def pair(lo, hi):
 def conv_spec(draw, cin):
     divisors = [g for g in range(1, 4) if cin % g == 0]
     g = draw(st.sampled_from(divisors))
-    return Conv2d(out=g * draw(small), kernel=draw(pair(1, 4)), stride=draw(pair(1, 3)),
-                  padding=draw(st.one_of(st.just("same"), pair(0, 2))), dilation=draw(pair(1, 2)), groups=g,
-                  bias=draw(st.booleans()), bn=draw(st.booleans()), act=draw(opt_acts))
+    return Conv2d(
+        out=g * draw(small),
+        kernel=draw(pair(1, 4)),
+        stride=draw(pair(1, 3)),
+        padding=draw(st.one_of(st.just("same"), pair(0, 2))),
+        dilation=draw(pair(1, 2)),
+        groups=g,
+        bias=draw(st.booleans()),
+        bn=draw(st.booleans()),
+        act=draw(opt_acts),
+    )
 
 
 @st.composite
@@ -151,21 +163,33 @@ def se_spec(draw, cin):
 
 @st.composite
 def standard_spec(draw, cin):
-    return StandardBlock(out=draw(st.integers(1, 12)), stride=draw(st.sampled_from((1, 2))),
-                         kernel=draw(st.sampled_from((1, 2, 3, 5))),
-                         layout=draw(st.sampled_from(("single", "basic", "bottleneck"))),
-                         bottleneck_ratio=draw(st.sampled_from((0.25, 0.5, 1.0))), act=draw(acts),
-                         residual=draw(st.booleans()))
+    return StandardBlock(
+        out=draw(st.integers(1, 12)),
+        stride=draw(st.sampled_from((1, 2))),
+        kernel=draw(st.sampled_from((1, 2, 3, 5))),
+        layout=draw(st.sampled_from(("single", "basic", "bottleneck"))),
+        bottleneck_ratio=draw(st.sampled_from((0.25, 0.5, 1.0))),
+        act=draw(acts),
+        residual=draw(st.booleans()),
+    )
 
 
 @st.composite
 def dwsep_spec(draw, cin):
     se = draw(st.sampled_from((0.0, 0.0, 0.25, 0.5)))
-    return DwsepBlock(out=draw(st.integers(1, 12)), stride=draw(st.sampled_from((1, 2))), kernel=draw(odd_kernel),
-                      expansion=draw(st.sampled_from((1.0, 1.0, 0.5, 2.0, 3.0))),
-                      mid=draw(st.one_of(st.none(), st.integers(1, 12))), act=draw(acts), linear=draw(st.booleans()),
-                      se=se, se_mid=draw(st.one_of(st.none(), st.none(), st.integers(1, 4))), se_gate=draw(acts),
-                      residual=draw(st.booleans()))
+    return DwsepBlock(
+        out=draw(st.integers(1, 12)),
+        stride=draw(st.sampled_from((1, 2))),
+        kernel=draw(odd_kernel),
+        expansion=draw(st.sampled_from((1.0, 1.0, 0.5, 2.0, 3.0))),
+        mid=draw(st.one_of(st.none(), st.integers(1, 12))),
+        act=draw(acts),
+        linear=draw(st.booleans()),
+        se=se,
+        se_mid=draw(st.one_of(st.none(), st.none(), st.integers(1, 4))),
+        se_gate=draw(acts),
+        residual=draw(st.booleans()),
+    )
 
 
 @st.composite
@@ -176,43 +200,74 @@ def group_shuffle_v1_spec(draw, cin):
     mid = g * draw(st.integers(1, 2))
     out = round(mid / ratio)
     stride = draw(st.sampled_from((1, 2)))
-    return GroupShuffleBlock(out=out if stride == 2 or draw(st.booleans()) else g * draw(st.integers(1, 4)),
-                             stride=stride, kernel=draw(odd_kernel), groups=g, version=1, bottleneck_ratio=ratio,
-                             group_first=draw(st.booleans()), act=draw(acts))
+    return GroupShuffleBlock(
+        out=out if stride == 2 or draw(st.booleans()) else g * draw(st.integers(1, 4)),
+        stride=stride,
+        kernel=draw(odd_kernel),
+        groups=g,
+        version=1,
+        bottleneck_ratio=ratio,
+        group_first=draw(st.booleans()),
+        act=draw(acts),
+    )
 
 
 @st.composite
 def group_shuffle_v2_spec(draw, cin):
     out = cin if draw(st.booleans()) else 2 * draw(st.integers(1, 6))
-    return GroupShuffleBlock(out=out, stride=draw(st.sampled_from((1, 2))), kernel=draw(odd_kernel), version=2,
-                             act=draw(acts))
+    return GroupShuffleBlock(
+        out=out, stride=draw(st.sampled_from((1, 2))), kernel=draw(odd_kernel), version=2, act=draw(acts)
+    )
 
 
 @st.composite
 def partial_spec(draw, cin):
-    return PartialBlock(out=cin if draw(st.booleans()) else draw(st.integers(1, 12)),
-                        stride=draw(st.sampled_from((1, 2))), kernel=draw(odd_kernel), ratio=draw(ratios),
-                        expansion=draw(st.sampled_from((0.5, 1.0, 2.0, 3.0))), act=draw(acts))
+    return PartialBlock(
+        out=cin if draw(st.booleans()) else draw(st.integers(1, 12)),
+        stride=draw(st.sampled_from((1, 2))),
+        kernel=draw(odd_kernel),
+        ratio=draw(ratios),
+        expansion=draw(st.sampled_from((0.5, 1.0, 2.0, 3.0))),
+        act=draw(acts),
+    )
 
 
 @st.composite
 def channelwise_spec(draw, cin):
     g = draw(st.integers(1, 3))
     out = cin if draw(st.booleans()) else g * draw(st.integers(1, 5))
-    return ChannelwiseBlock(out=out, stride=draw(st.sampled_from((1, 2))), kernel=draw(odd_kernel),
-                            dc=draw(st.integers(1, max(1, out // g))), groups=g, act=draw(acts))
+    return ChannelwiseBlock(
+        out=out,
+        stride=draw(st.sampled_from((1, 2))),
+        kernel=draw(odd_kernel),
+        dc=draw(st.integers(1, max(1, out // g))),
+        groups=g,
+        act=draw(acts),
+    )
 
 
 SPATIAL_SPECS = {  # layer types that take a (C, H, W) input
-    "conv": conv_spec, "bn": lambda cin: st.just(BatchNorm()), "act": lambda cin: st.builds(Activation, acts),
-    "pool": pool_spec, "gap": lambda cin: st.just(GlobalAvgPool()), "flatten": lambda cin: st.just(Flatten()),
-    "shuffle": shuffle_spec, "pconv": pconv_spec, "cwconv": cwconv_spec, "se": se_spec,
-    "standard": standard_spec, "dwsep": dwsep_spec, "group_shuffle_v1": group_shuffle_v1_spec,
-    "group_shuffle_v2": group_shuffle_v2_spec, "partial": partial_spec, "channelwise": channelwise_spec,
+    "conv": conv_spec,
+    "bn": lambda cin: st.just(BatchNorm()),
+    "act": lambda cin: st.builds(Activation, acts),
+    "pool": pool_spec,
+    "gap": lambda cin: st.just(GlobalAvgPool()),
+    "flatten": lambda cin: st.just(Flatten()),
+    "shuffle": shuffle_spec,
+    "pconv": pconv_spec,
+    "cwconv": cwconv_spec,
+    "se": se_spec,
+    "standard": standard_spec,
+    "dwsep": dwsep_spec,
+    "group_shuffle_v1": group_shuffle_v1_spec,
+    "group_shuffle_v2": group_shuffle_v2_spec,
+    "partial": partial_spec,
+    "channelwise": channelwise_spec,
 }
 VECTOR_SPECS = {  # layer types that take a flat (F,) input
     "linear": lambda f: st.builds(Linear, st.integers(1, 12), st.booleans(), opt_acts),
-    "bn": lambda f: st.just(BatchNorm()), "act": lambda f: st.builds(Activation, acts),
+    "bn": lambda f: st.just(BatchNorm()),
+    "act": lambda f: st.builds(Activation, acts),
 }
 
 
@@ -223,11 +278,24 @@ def spatial(cmax=12, hmin=1, hmax=9):
 # ---- explicit cases: every op type and every block family mode at least once ---------------------------
 
 EXPLICIT = {
-    "conv 3x5 s(2,1) p(1,2) d(1,2) g2 bias bn relu": ((4, 9, 7), Conv2d(out=6, kernel=(3, 5), stride=(2, 1),
-                                                                     padding=(1, 2), dilation=(1, 2), groups=2,
-                                                                     bias=True, bn=True, act="relu")),
-    "conv 2x4 same dilated, no bn": ((3, 6, 8), Conv2d(out=5, kernel=(2, 4), padding="same", dilation=(2, 1),
-                                                      bn=False, act=None)),
+    "conv 3x5 s(2,1) p(1,2) d(1,2) g2 bias bn relu": (
+        (4, 9, 7),
+        Conv2d(
+            out=6,
+            kernel=(3, 5),
+            stride=(2, 1),
+            padding=(1, 2),
+            dilation=(1, 2),
+            groups=2,
+            bias=True,
+            bn=True,
+            act="relu",
+        ),
+    ),
+    "conv 2x4 same dilated, no bn": (
+        (3, 6, 8),
+        Conv2d(out=5, kernel=(2, 4), padding="same", dilation=(2, 1), bn=False, act=None),
+    ),
     "linear": ((4, 2, 2), Flatten(), Linear(out=5), Linear(out=3, bias=False, act="gelu")),
     "bn": ((3, 4, 4), BatchNorm()),
     "bn1d": ((3, 2, 2), Flatten(), BatchNorm()),
@@ -240,8 +308,12 @@ EXPLICIT = {
     "cwconv g1": ((9, 3, 3), ChannelwiseConv(dc=3)),
     "cwconv g3 bn relu6": ((12, 3, 4), ChannelwiseConv(dc=3, groups=3, bn=True, act="relu6")),
     "se": ((8, 4, 4), SqueezeExcite()),
-    **{f"standard {layout} s{s} {cin}->{out}": ((cin, 6, 6), StandardBlock(out=out, stride=s, layout=layout))
-       for layout in ("single", "basic", "bottleneck") for s in (1, 2) for cin, out in ((8, 8), (4, 8))},
+    **{
+        f"standard {layout} s{s} {cin}->{out}": ((cin, 6, 6), StandardBlock(out=out, stride=s, layout=layout))
+        for layout in ("single", "basic", "bottleneck")
+        for s in (1, 2)
+        for cin, out in ((8, 8), (4, 8))
+    },
     "dwsep v1 unit s2": ((4, 6, 6), DwsepBlock(out=8, stride=2, linear=False)),
     "dwsep v1 unit s1 in==out": ((4, 6, 6), DwsepBlock(out=4, linear=False)),
     "dwsep t=6 s1 residual": ((4, 5, 5), DwsepBlock(out=4, expansion=6)),
@@ -251,14 +323,16 @@ EXPLICIT = {
     "dwsep se_mid": ((6, 5, 5), DwsepBlock(out=8, stride=2, se_mid=2)),
     "group_shuffle v1 s1 add": ((12, 4, 4), GroupShuffleBlock(out=12, groups=3)),
     "group_shuffle v1 s2 concat": ((12, 6, 6), GroupShuffleBlock(out=24, stride=2, groups=3)),
-    "group_shuffle v1 s2 dense first": ((3, 6, 6), GroupShuffleBlock(out=24, stride=2, groups=3,
-                                                                     group_first=False)),
+    "group_shuffle v1 s2 dense first": ((3, 6, 6), GroupShuffleBlock(out=24, stride=2, groups=3, group_first=False)),
     "group_shuffle v1 s1 in!=out": ((6, 4, 4), GroupShuffleBlock(out=12, groups=3)),
     "group_shuffle v2 split": ((8, 4, 4), GroupShuffleBlock(out=8, version=2)),
     "group_shuffle v2 s2": ((8, 6, 6), GroupShuffleBlock(out=16, stride=2, version=2)),
     "group_shuffle v2 s1 in!=out": ((5, 4, 4), GroupShuffleBlock(out=8, version=2)),
-    **{f"partial s{s} {cin}->{out}": ((cin, 6, 6), PartialBlock(out=out, stride=s))
-       for s in (1, 2) for cin, out in ((8, 8), (4, 8))},
+    **{
+        f"partial s{s} {cin}->{out}": ((cin, 6, 6), PartialBlock(out=out, stride=s))
+        for s in (1, 2)
+        for cin, out in ((8, 8), (4, 8))
+    },
     "channelwise g1 in==out": ((8, 5, 5), ChannelwiseBlock(out=8, dc=5)),
     "channelwise g1 s2 in!=out": ((4, 5, 5), ChannelwiseBlock(out=8, stride=2, dc=3)),
     "channelwise g2": ((8, 5, 5), ChannelwiseBlock(out=8, dc=3, groups=2)),
@@ -273,6 +347,7 @@ def test_explicit(name):
 
 
 # ---- random cases ---------------------------------------------------------------------------------------
+
 
 def generated(test, minimum: int) -> None:
     """Runs the hypothesis `test` and checks that it checked at least `minimum` valid archs. Random settings
@@ -301,8 +376,12 @@ def test_conv():
 
 def test_linear():
     @cfg(25)
-    @given(spatial(hmax=4), st.booleans(), st.lists(VECTOR_SPECS["linear"](0), min_size=1, max_size=2),
-           st.one_of(st.none(), st.just(BatchNorm()), st.builds(Activation, acts)))
+    @given(
+        spatial(hmax=4),
+        st.booleans(),
+        st.lists(VECTOR_SPECS["linear"](0), min_size=1, max_size=2),
+        st.one_of(st.none(), st.just(BatchNorm()), st.builds(Activation, acts)),
+    )
     def run(shape, pool_first, linears, tail):
         head = (GlobalAvgPool(),) if pool_first else ()
         check(arch_of(shape, *head, Flatten(), *linears, *((tail,) if tail else ())), "linear")
@@ -380,12 +459,19 @@ def test_se():
 
 # ---- block families -------------------------------------------------------------------------------------
 
+
 def block_tag(spec, cin) -> str:
     b = spec
-    extra = {"standard": lambda: b.layout,
-             "dwsep": lambda: f"t{'>1' if b.expansion > 1 else '<=1'}{'-mid' if b.mid else ''}"
-                              f"{'-se' if (b.se or b.se_mid) else ''}{'-linear' if b.linear else ''}",
-             "group_shuffle": lambda: f"v{b.version}", "partial": lambda: "", "channelwise": lambda: f"g{b.groups}"}
+    extra = {
+        "standard": lambda: b.layout,
+        "dwsep": lambda: (
+            f"t{'>1' if b.expansion > 1 else '<=1'}{'-mid' if b.mid else ''}"
+            f"{'-se' if (b.se or b.se_mid) else ''}{'-linear' if b.linear else ''}"
+        ),
+        "group_shuffle": lambda: f"v{b.version}",
+        "partial": lambda: "",
+        "channelwise": lambda: f"g{b.groups}",
+    }
     return f"{b.family}-{extra[b.family]()}-s{b.stride}-{'same' if cin == b.out else 'diff'}"
 
 
@@ -426,6 +512,7 @@ def test_channelwise():
 
 # ---- deeper archs mixing families ---------------------------------------------------------------------
 
+
 def test_multi_layer():
     @cfg(60)
     @given(st.data())
@@ -454,6 +541,7 @@ def test_multi_layer():
 
 # ---- what a single test cannot show ---------------------------------------------------------------------
 
+
 def test_cross_layer_fusion_is_not_modelled():
     """A conv layer without BN/act followed by separate `bn` and `act` layers: an inference engine would
     fuse all three, but nasx costs each layer on its own, so the stand-alone BN and activation are charged
@@ -471,14 +559,16 @@ def test_cross_layer_fusion_is_not_modelled():
 
 # ---- the reference counter against hand-worked formulas (docs/DESIGN.md section 4) ---------------------------
 
+
 def test_memtraffic_standard_conv_formula():
     h = w = 5
     cin, cout, k = 4, 8, 3
     plain = nn.Sequential(nn.Conv2d(cin, cout, k, padding=1, bias=False))
     x = torch.randn(1, cin, h, w)
     assert memtraffic.measure(plain, x).mac == h * w * (cin + cout) + k * k * cin * cout
-    fused = nn.Sequential(nn.Sequential(nn.Conv2d(cin, cout, k, padding=1, bias=False), nn.BatchNorm2d(cout),
-                                        nn.ReLU()))
+    fused = nn.Sequential(
+        nn.Sequential(nn.Conv2d(cin, cout, k, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+    )
     assert memtraffic.measure(fused, x).mac == h * w * (cin + cout) + k * k * cin * cout + cout  # folded bias
     biased = nn.Sequential(nn.Sequential(nn.Conv2d(cin, cout, k, padding=1), nn.BatchNorm2d(cout)))
     assert memtraffic.measure(biased, x).mac == h * w * (cin + cout) + k * k * cin * cout + cout  # bias absorbs
@@ -487,8 +577,9 @@ def test_memtraffic_standard_conv_formula():
 def test_memtraffic_dwsep_formula():
     h = w = 6
     cin, cout, k = 4, 8, 3
-    model = nn.Sequential(nn.Conv2d(cin, cin, k, padding=1, groups=cin, bias=False),
-                          nn.Conv2d(cin, cout, 1, bias=False))
+    model = nn.Sequential(
+        nn.Conv2d(cin, cin, k, padding=1, groups=cin, bias=False), nn.Conv2d(cin, cout, 1, bias=False)
+    )
     traffic = memtraffic.measure(model, torch.randn(1, cin, h, w))
     assert traffic.mac == 2 * h * w * cin + cin * k * k + cin * cout + h * w * (cin + cout)
     assert traffic.activations == h * w * (cin + cout)
@@ -512,14 +603,20 @@ def test_memtraffic_standalone_bn_act_and_unknown_modules():
 
 
 def test_cost_does_not_import_torch():
-    code = ("import sys, nasx.cost\n"
-            "from nasx.cost import cost\n"
-            "import nasx.zoo\n"
-            "for name in nasx.zoo.names(): cost(name); cost(name, 'exact'); cost(name, 'fvcore')\n"
-            "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
-            "assert not bad, bad\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(
-        __import__("pathlib").Path(__file__).resolve().parents[1]))
+    code = (
+        "import sys, nasx.cost\n"
+        "from nasx.cost import cost\n"
+        "import nasx.zoo\n"
+        "for name in nasx.zoo.names(): cost(name); cost(name, 'exact'); cost(name, 'fvcore')\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "assert not bad, bad\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]),
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -527,16 +624,26 @@ def test_cost_does_not_import_torch():
 # simple_group_block / conv_group_block, model.py's concat and add shortcuts) ------------------------------
 
 MODULES = {
-    "dw_block, plain depthwise, concat": ((4, 5, 5), ChannelwiseBlock(out=10, module=True, depth=1, dw_bn=False,
-                                                                      shortcut="concat")),
-    "dw_block s2, no shortcut": ((4, 6, 6), ChannelwiseBlock(out=8, stride=2, module=True, depth=1, dw_bn=False,
-                                                             shortcut="none")),
-    "group module (GM) g2 add": ((8, 5, 5), ChannelwiseBlock(out=8, groups=2, module=True, dw_bn=False,
-                                                             shortcut="add")),
-    "GCWM dc8 g2 none": ((16, 4, 4), ChannelwiseBlock(out=16, groups=2, dc=8, module=True, gcw=True, dw_bn=False,
-                                                      shortcut="none")),
-    "GCWM dc3 g3 depth3 s2 dw_bn hswish": ((12, 6, 6), ChannelwiseBlock(out=6, stride=2, groups=3, dc=3, depth=3,
-                                                                        module=True, gcw=True, act="hswish")),
+    "dw_block, plain depthwise, concat": (
+        (4, 5, 5),
+        ChannelwiseBlock(out=10, module=True, depth=1, dw_bn=False, shortcut="concat"),
+    ),
+    "dw_block s2, no shortcut": (
+        (4, 6, 6),
+        ChannelwiseBlock(out=8, stride=2, module=True, depth=1, dw_bn=False, shortcut="none"),
+    ),
+    "group module (GM) g2 add": (
+        (8, 5, 5),
+        ChannelwiseBlock(out=8, groups=2, module=True, dw_bn=False, shortcut="add"),
+    ),
+    "GCWM dc8 g2 none": (
+        (16, 4, 4),
+        ChannelwiseBlock(out=16, groups=2, dc=8, module=True, gcw=True, dw_bn=False, shortcut="none"),
+    ),
+    "GCWM dc3 g3 depth3 s2 dw_bn hswish": (
+        (12, 6, 6),
+        ChannelwiseBlock(out=6, stride=2, groups=3, dc=3, depth=3, module=True, gcw=True, act="hswish"),
+    ),
     "unit g1 dw_bn=false concat": ((4, 5, 5), ChannelwiseBlock(out=8, dc=3, dw_bn=False, shortcut="concat")),
     "unit g2 shortcut none": ((8, 5, 5), ChannelwiseBlock(out=8, dc=3, groups=2, shortcut="none")),
 }
@@ -552,12 +659,24 @@ def test_channelwise_module_options(name):
 def channelwise_module_spec(draw, cin):
     g = draw(st.integers(1, 3))
     shortcut = draw(st.sampled_from(("auto", "add", "none", "concat")))
-    out = cin + g * draw(st.integers(1, 3)) if shortcut == "concat" else (
-        cin if draw(st.booleans()) else g * draw(st.integers(1, 5)))
-    return ChannelwiseBlock(out=out, stride=draw(st.sampled_from((1, 2))), kernel=draw(odd_kernel),
-                            dc=draw(st.integers(1, 4)), groups=g, act=draw(acts), module=True,
-                            depth=draw(st.integers(1, 3)), gcw=draw(st.booleans()), dw_bn=draw(st.booleans()),
-                            shortcut=shortcut)
+    out = (
+        cin + g * draw(st.integers(1, 3))
+        if shortcut == "concat"
+        else (cin if draw(st.booleans()) else g * draw(st.integers(1, 5)))
+    )
+    return ChannelwiseBlock(
+        out=out,
+        stride=draw(st.sampled_from((1, 2))),
+        kernel=draw(odd_kernel),
+        dc=draw(st.integers(1, 4)),
+        groups=g,
+        act=draw(acts),
+        module=True,
+        depth=draw(st.integers(1, 3)),
+        gcw=draw(st.booleans()),
+        dw_bn=draw(st.booleans()),
+        shortcut=shortcut,
+    )
 
 
 def test_channelwise_module():
@@ -568,8 +687,15 @@ def test_channelwise_new_options_keep_old_canonical_json():
     """The module options default to the paper's unit and are left out of the canonical JSON at their
     defaults, so archs written before them keep their JSON and content hash (latency cache keys)."""
     old = ChannelwiseBlock(out=8, dc=3, groups=2)
-    assert nasx.layers.layer_to_dict(old) == {"type": "channelwise", "out": 8, "stride": 1, "kernel": 3, "dc": 3,
-                                              "groups": 2, "act": "relu6"}
+    assert nasx.layers.layer_to_dict(old) == {
+        "type": "channelwise",
+        "out": 8,
+        "stride": 1,
+        "kernel": 3,
+        "dc": 3,
+        "groups": 2,
+        "act": "relu6",
+    }
     new = nasx.layers.layer_to_dict(ChannelwiseBlock(out=8, module=True, depth=1, shortcut="none"))
     assert (new["module"], new["depth"], new["shortcut"]) == (True, 1, "none") and "gcw" not in new
     with pytest.raises(nasx.ArchError, match="'concat'.*stride 1"):

@@ -59,8 +59,13 @@ def test_front_figure_is_saved_into_the_study(small_study):
 
 def start_dashboard(url, name, *extra, cwd=None):
     """Start `nasx dashboard` and wait (a minute at most) for the URL it prints."""
-    proc = subprocess.Popen([sys.executable, "-m", "nasx", "dashboard", "--storage", url, "--study", name, *extra],
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasx", "dashboard", "--storage", url, "--study", name, *extra],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     seen, deadline = [], time.time() + 60
@@ -87,12 +92,13 @@ def test_port_in_use_is_one_line_exit_2(small_study, nasx_cli):
     assert "cannot listen on 127.0.0.1" in r.stderr
 
 
-@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                    reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver; "
-                           ".ci/run installs them)")
+@pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="needs Chromium and chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run installs them)",
+)
 def test_browser_shows_the_study(small_study, tmp_path):
     pytest.importorskip("optuna_dashboard")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install \"nasx[test]\")")
+    webdriver = pytest.importorskip("selenium.webdriver", reason='needs selenium (pip install "nasx[test]")')
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -106,10 +112,19 @@ def test_browser_shows_the_study(small_study, tmp_path):
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/dashboard/studies/\d+", page), page  # loopback by default
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}",
-                    "--window-size=1400,1800"):
+        for arg in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}",
+            "--window-size=1400,1800",
+        ):
             options.add_argument(arg)
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         driver.set_page_load_timeout(60)

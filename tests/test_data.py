@@ -14,6 +14,7 @@ from nasx.score.data import MAX_VAL, load_data, safe_unpickle, split
 
 # --- digits ---
 
+
 def test_digits_split_is_fixed_stratified_and_disjoint():
     data = load_data("digits", (3, 32, 32), 10)
     assert data.n_classes == 10 and len(data.labels) == 1797
@@ -42,14 +43,22 @@ def test_more_classes_than_outputs_is_refused():
         load_data("digits", (3, 32, 32), 5)
 
 
-@pytest.mark.parametrize("spec, message", [("imagenet", "unknown data set"), ("cifar10:", "give the folder"),
-                                           ("digits:x", "unknown data set"), ("", "empty")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("imagenet", "unknown data set"),
+        ("cifar10:", "give the folder"),
+        ("digits:x", "unknown data set"),
+        ("", "empty"),
+    ],
+)
 def test_bad_specs(spec, message):
     with pytest.raises(ConfigError, match=message):
         load_data(spec, (3, 32, 32))
 
 
 # --- CIFAR-10 ---
+
 
 @pytest.mark.parametrize("protocol, bytes_keys", [(2, True), (4, False), (5, True)])
 def test_cifar_batches_load_pixel_exact(tmp_path, protocol, bytes_keys):
@@ -94,15 +103,18 @@ def test_malicious_cifar_batch_is_refused_without_running_code(tmp_path, monkeyp
         safe_unpickle(pickle.dumps(eval))
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("truncate", "not a valid batch \\(pickle data was truncated|not a readable pickle"),
-    ("garbage", "not a readable pickle|not a valid batch"),
-    ("list", "expected a pickled dict"),
-    ("nodata", "missing 'data' or 'labels'"),
-    ("shape", "must be a uint8 array N x 3072"),
-    ("count", "30 images but 29 labels"),
-    ("labels", "labels must be 0..9"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncate", "not a valid batch \\(pickle data was truncated|not a readable pickle"),
+        ("garbage", "not a readable pickle|not a valid batch"),
+        ("list", "expected a pickled dict"),
+        ("nodata", "missing 'data' or 'labels'"),
+        ("shape", "must be a uint8 array N x 3072"),
+        ("count", "30 images but 29 labels"),
+        ("labels", "labels must be 0..9"),
+    ],
+)
 def test_corrupted_cifar_batches_one_clear_error(tmp_path, damage, message):
     folder = tmp_path / "c"
     raw, labels = make_cifar(folder, batches=2)
@@ -137,6 +149,7 @@ def test_cifar_missing_folder_or_batches(tmp_path):
 
 # --- image folders ---
 
+
 def test_folder_tree_loads_with_sorted_classes_and_resizes(tmp_path):
     root = make_folder(tmp_path / "imgs", classes=("cat", "ant", "bee"))
     data = load_data(f"folder:{root}", (3, 16, 16), 10)
@@ -161,9 +174,15 @@ def test_folder_corrupted_image_names_the_file(tmp_path):
         load_data(f"folder:{root}", (3, 16, 16))
 
 
-@pytest.mark.parametrize("layout, message", [("none", "no such folder"), ("flat", "no class subfolders"),
-                                             ("emptyclass", "class folder 'dog' has no images"),
-                                             ("oneclass", "needs at least 2 classes")])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("none", "no such folder"),
+        ("flat", "no class subfolders"),
+        ("emptyclass", "class folder 'dog' has no images"),
+        ("oneclass", "needs at least 2 classes"),
+    ],
+)
 def test_folder_bad_layouts(tmp_path, layout, message):
     root = tmp_path / "imgs"
     if layout == "flat":
@@ -179,8 +198,20 @@ def test_folder_bad_layouts(tmp_path, layout, message):
 
 
 def test_cli_missing_data_is_one_line_exit_2(nasx_cli, tmp_path):
-    r = nasx_cli("search", "--config", "cifar32", "--score", "train", "--data", f"cifar10:{tmp_path / 'none'}",
-                 "--storage", f"sqlite:///{tmp_path}/s.db", "--n-trials", "1", cwd=tmp_path)
+    r = nasx_cli(
+        "search",
+        "--config",
+        "cifar32",
+        "--score",
+        "train",
+        "--data",
+        f"cifar10:{tmp_path / 'none'}",
+        "--storage",
+        f"sqlite:///{tmp_path}/s.db",
+        "--n-trials",
+        "1",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert "no such folder" in r.stderr

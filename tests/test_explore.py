@@ -163,8 +163,23 @@ def explored(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("explore")
     url = f"sqlite:///{d}/e.db"
-    args = ["explore", "--config", "cifar32", "-n", "120", "--measure", "12", "--threads", "1", "--measure-time",
-            "0.03", "--storage", url, "-o", str(d / "e.html")]
+    args = [
+        "explore",
+        "--config",
+        "cifar32",
+        "-n",
+        "120",
+        "--measure",
+        "12",
+        "--threads",
+        "1",
+        "--measure-time",
+        "0.03",
+        "--storage",
+        url,
+        "-o",
+        str(d / "e.html"),
+    ]
     first = run_nasx(*args, cwd=d)
     second = run_nasx(*args, "--quiet", cwd=d)
     return d, url, first, second
@@ -175,9 +190,18 @@ def test_explore_end_to_end(explored):
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert "sampled 120 architectures uniformly from the whole space and 120 from each single-family" in out
-    for text in ("MAdds p10 / p50 / p90", "channelwise", "measured 12 (6 from the whole space",
-                 "Kendall τb", "Spearman ρ", "within ±10%", "a·MAdds + b·MAC + c", "activations",
-                 "latency model for fingerprint", "run 1 stored in"):
+    for text in (
+        "MAdds p10 / p50 / p90",
+        "channelwise",
+        "measured 12 (6 from the whole space",
+        "Kendall τb",
+        "Spearman ρ",
+        "within ±10%",
+        "a·MAdds + b·MAC + c",
+        "activations",
+        "latency model for fingerprint",
+        "run 1 stored in",
+    ):
         assert text in out, text
     assert "measure 12/12" in first.stderr
     html = (d / "e.html").read_text()
@@ -189,8 +213,9 @@ def test_explore_end_to_end(explored):
         assert run.config_name == "cifar32" and run.n == 120
         n_archs = c.execute(select(func.count()).select_from(explore_archs).where(explore_archs.c.run_id == 1))
         assert n_archs.scalar() == 6 * 120
-        measured = c.execute(select(explore_archs).where(explore_archs.c.run_id == 1,
-                                                          explore_archs.c.measured)).fetchall()
+        measured = c.execute(
+            select(explore_archs).where(explore_archs.c.run_id == 1, explore_archs.c.measured)
+        ).fetchall()
         assert len(measured) == 12 and all(r.median_ms > 0 for r in measured)
         assert {r.split for r in measured} == {"train", "test"}
         cached = c.execute(select(func.count()).select_from(latency_cache)).scalar()
@@ -215,8 +240,12 @@ def test_explore_bad_input(tmp_path, capsys):
     from nasx.cli.main import main
 
     url = f"sqlite:///{tmp_path}/x.db"
-    for args, text in ((["-n", "0"], "-n must be at least 1"), (["--measure", "3"], "too few"),
-                       (["--config", "nope"], "neither a YAML file"), (["--measure-time", "0"], "positive")):
+    for args, text in (
+        (["-n", "0"], "-n must be at least 1"),
+        (["--measure", "3"], "too few"),
+        (["--config", "nope"], "neither a YAML file"),
+        (["--measure-time", "0"], "positive"),
+    ):
         code = main(["explore", "--config", "cifar32", "--storage", url, *args])
         err = capsys.readouterr().err
         assert code == 2 and text in err and err.count("\n") == 1, (args, err)

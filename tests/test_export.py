@@ -116,12 +116,16 @@ def test_rejected_failed_unknown_trials_are_one_line_exit_2(small_study, capsys,
     ts = trials(url, name)
     rejected = next(t.number for t in ts if t.state == optuna.trial.TrialState.PRUNED)
     failed = next(t.number for t in ts if t.state == optuna.trial.TrialState.FAIL)
-    for number, text in ((rejected, "was rejected (over budget"), (failed, "failed (simulated failure)"),
-                         (999, "has no trial 999")):
+    for number, text in (
+        (rejected, "was rejected (over budget"),
+        (failed, "failed (simulated failure)"),
+        (999, "has no trial 999"),
+    ):
         for fmt in ("json", "onnx", "pt2"):
             out = tmp_path / f"t{number}.{fmt}"
-            rc, _, err = run_main(capsys, "export", "--storage", url, "--study", name, "--trial", number, "--format",
-                                  fmt, "-o", out)
+            rc, _, err = run_main(
+                capsys, "export", "--storage", url, "--study", name, "--trial", number, "--format", fmt, "-o", out
+            )
             assert rc == 2 and len(err.strip().splitlines()) == 1 and text in err, err
             assert not out.exists()
     assert os.listdir(tmp_path) == []
@@ -131,12 +135,15 @@ def test_unwritable_paths_are_one_clear_line(small_study, capsys, tmp_path):
     url, name, d = small_study
     number = front_of(url, name)[0].number
     (tmp_path / "file").write_text("x")
-    for target, text in ((tmp_path / "missing" / "a.json", "does not exist"),
-                         (tmp_path / "file" / "a.json", "is not a directory"),
-                         (tmp_path, "is a directory")):
+    for target, text in (
+        (tmp_path / "missing" / "a.json", "does not exist"),
+        (tmp_path / "file" / "a.json", "is not a directory"),
+        (tmp_path, "is a directory"),
+    ):
         for fmt in ("json", "onnx"):
-            rc, _, err = run_main(capsys, "export", "--storage", url, "--study", name, "--trial", number, "--format",
-                                  fmt, "-o", target)
+            rc, _, err = run_main(
+                capsys, "export", "--storage", url, "--study", name, "--trial", number, "--format", fmt, "-o", target
+            )
             assert rc == 2 and len(err.strip().splitlines()) == 1, err
             assert "cannot write" in err and text in err
 

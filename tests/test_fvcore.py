@@ -60,9 +60,11 @@ def check(arch: nasx.Arch) -> None:
     gap = nasx.cost(arch, "madds", gap=True).total.ops - madds
     # conv (pconv and cwconv included) and linear are MAdds in both; their split between the two fvcore
     # classes does not matter
-    assert {"dot products": by_op.get("conv", 0) + by_op.get("linear", 0) + by_op.get("addmm", 0),
-            "batch_norm": by_op.get("batch_norm", 0), "adaptive_avg_pool2d": by_op.get("adaptive_avg_pool2d", 0)} \
-        == {"dot products": madds, "batch_norm": bn, "adaptive_avg_pool2d": gap}, f"skipped by fvcore: {skipped}"
+    assert {
+        "dot products": by_op.get("conv", 0) + by_op.get("linear", 0) + by_op.get("addmm", 0),
+        "batch_norm": by_op.get("batch_norm", 0),
+        "adaptive_avg_pool2d": by_op.get("adaptive_avg_pool2d", 0),
+    } == {"dot products": madds, "batch_norm": bn, "adaptive_avg_pool2d": gap}, f"skipped by fvcore: {skipped}"
     assert set(by_op) <= {"conv", "linear", "addmm", "batch_norm", "adaptive_avg_pool2d"}, by_op
     assert total == nasx.cost(arch, "fvcore").total.ops
 
@@ -85,21 +87,54 @@ def test_reference_models_present():
 
 
 SMALL = {  # every op type and block family, small: fvcore must agree on each
-    "conv bias bn": ((4, 9, 7), Conv2d(out=6, kernel=(3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2),
-                                      groups=2, bias=True, bn=True, act="hswish")),
+    "conv bias bn": (
+        (4, 9, 7),
+        Conv2d(
+            out=6,
+            kernel=(3, 5),
+            stride=(2, 1),
+            padding=(1, 2),
+            dilation=(1, 2),
+            groups=2,
+            bias=True,
+            bn=True,
+            act="hswish",
+        ),
+    ),
     "conv no bn": ((3, 6, 6), Conv2d(out=4, bn=False, act=None)),
-    "linear bias, bn1d, act": ((4, 3, 3), Flatten(), Linear(out=6, act="relu"), BatchNorm(), Activation("gelu"),
-                               Linear(out=3, bias=False)),
-    "stand-alone bn, act, pools": ((3, 8, 8), BatchNorm(), Activation("silu"), Pool("max", 3, 2, 1),
-                                   Pool("avg", 2, 2, 0), GlobalAvgPool(), Flatten()),
-    "shuffle pconv cwconv se": ((12, 5, 5), ChannelShuffle(3), PartialConv(3, 0.5), ChannelwiseConv(3, 3),
-                                SqueezeExcite(mid=3, gate="hsigmoid")),
-    "standard": ((8, 8, 8), StandardBlock(out=8, layout="basic"), StandardBlock(out=16, stride=2,
-                                                                                  layout="bottleneck")),
+    "linear bias, bn1d, act": (
+        (4, 3, 3),
+        Flatten(),
+        Linear(out=6, act="relu"),
+        BatchNorm(),
+        Activation("gelu"),
+        Linear(out=3, bias=False),
+    ),
+    "stand-alone bn, act, pools": (
+        (3, 8, 8),
+        BatchNorm(),
+        Activation("silu"),
+        Pool("max", 3, 2, 1),
+        Pool("avg", 2, 2, 0),
+        GlobalAvgPool(),
+        Flatten(),
+    ),
+    "shuffle pconv cwconv se": (
+        (12, 5, 5),
+        ChannelShuffle(3),
+        PartialConv(3, 0.5),
+        ChannelwiseConv(3, 3),
+        SqueezeExcite(mid=3, gate="hsigmoid"),
+    ),
+    "standard": ((8, 8, 8), StandardBlock(out=8, layout="basic"), StandardBlock(out=16, stride=2, layout="bottleneck")),
     "dwsep": ((8, 8, 8), DwsepBlock(out=8), DwsepBlock(out=12, stride=2, expansion=3, se=0.25)),
-    "group_shuffle": ((6, 8, 8), GroupShuffleBlock(out=12, stride=1, groups=3),
-                      GroupShuffleBlock(out=24, stride=2, groups=3), GroupShuffleBlock(out=24, version=2),
-                      GroupShuffleBlock(out=32, stride=2, version=2)),
+    "group_shuffle": (
+        (6, 8, 8),
+        GroupShuffleBlock(out=12, stride=1, groups=3),
+        GroupShuffleBlock(out=24, stride=2, groups=3),
+        GroupShuffleBlock(out=24, version=2),
+        GroupShuffleBlock(out=32, stride=2, version=2),
+    ),
     "partial": ((8, 8, 8), PartialBlock(out=8), PartialBlock(out=16, stride=2)),
     "channelwise": ((8, 8, 8), ChannelwiseBlock(out=8, dc=3), ChannelwiseBlock(out=16, stride=2, dc=3, groups=2)),
 }

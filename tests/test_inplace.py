@@ -72,8 +72,11 @@ def test_zoo_network_matches_out_of_place_build(name):
     same_as_out_of_place(arch)
 
 
-BLOCK_CASES = {name: case for name, case in {**EXPLICIT, **MODULES}.items()
-               if any(isinstance(layer, nasx.layers.Block) for layer in case[1:])}
+BLOCK_CASES = {
+    name: case
+    for name, case in {**EXPLICIT, **MODULES}.items()
+    if any(isinstance(layer, nasx.layers.Block) for layer in case[1:])
+}
 
 
 @pytest.mark.parametrize("name", list(BLOCK_CASES))
@@ -102,12 +105,14 @@ def test_mobilenet_activations_after_conv_bn_are_in_place():
 def test_hsigmoid_and_functions_without_an_inplace_form_stay_out_of_place():
     """NASWOT reads an activation's input in a forward hook, after an in-place module overwrote it: only
     functions positive exactly where their input is may work in place (hsigmoid(-1) > 0)."""
-    model = nasx.build({"input": [4, 4, 4], "layers": [{"type": "conv", "out": 4, "act": a}
-                                                       for a in ("hsigmoid", "sigmoid", "gelu")]})
+    model = nasx.build(
+        {"input": [4, 4, 4], "layers": [{"type": "conv", "out": 4, "act": a} for a in ("hsigmoid", "sigmoid", "gelu")]}
+    )
     assert inplace_count(model) == 0
 
 
 # ---- Graph.overwritable: which stand-alone activations may write over their input ---------------------
+
 
 def graph(*nodes) -> Graph:
     g = Graph((4, 6, 6))
@@ -123,16 +128,23 @@ FAN_OUT = {
     "a residual's input": ([(BARE, 0), (Activation("relu"), 1), (Add(), 1, 2)], [False, False, False]),
     "read again later": ([(BARE, 0), (Activation("relu"), 1), (Conv2d(4), 1)], [False, False, False]),
     "after a ReLU, which autograd keeps": ([(Conv2d(4, act="relu"), 0), (Activation("silu"), 1)], [False, False]),
-    "a second activation after an in-place one that keeps its output":
-        ([(BARE, 0), (Activation("relu"), 1), (Activation("silu"), 2)], [False, True, False]),
-    "a second activation after hswish": ([(BARE, 0), (Activation("hswish"), 1), (Activation("relu"), 2)],
-                                         [False, True, True]),
-    "a view of a conv nothing else reads": ([(BARE, 0), (ChannelSlice(0, 2), 1), (Activation("relu"), 2)],
-                                            [False, False, True]),
+    "a second activation after an in-place one that keeps its output": (
+        [(BARE, 0), (Activation("relu"), 1), (Activation("silu"), 2)],
+        [False, True, False],
+    ),
+    "a second activation after hswish": (
+        [(BARE, 0), (Activation("hswish"), 1), (Activation("relu"), 2)],
+        [False, True, True],
+    ),
+    "a view of a conv nothing else reads": (
+        [(BARE, 0), (ChannelSlice(0, 2), 1), (Activation("relu"), 2)],
+        [False, False, True],
+    ),
     "a view of the layer's input": ([(ChannelSlice(0, 2), 0), (Activation("relu"), 1)], [False, False]),
-    "one slice of a conv another slice reads": ([(BARE, 0), (ChannelSlice(0, 2), 1), (ChannelSlice(2, 4), 1),
-                                                 (Activation("relu"), 3), (Concat(), 2, 4)],
-                                                [False, False, False, False, False]),
+    "one slice of a conv another slice reads": (
+        [(BARE, 0), (ChannelSlice(0, 2), 1), (ChannelSlice(2, 4), 1), (Activation("relu"), 3), (Concat(), 2, 4)],
+        [False, False, False, False, False],
+    ),
     "a view that is the result": ([(BARE, 0), (Activation("relu"), 1), (Flatten(), 1)], [False, False, False]),
     "after a pool": ([(GlobalAvgPool(), 0), (Activation("relu"), 1)], [False, True]),
 }

@@ -28,8 +28,9 @@ def test_pareto_json_is_the_stored_front(small_study, nasx_cli):
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     study = load(url, name)
-    assert [row["trial"] for row in rows] == sorted(study.user_attrs["pareto_front"],
-                                                    key=lambda n: study.trials[n].values[0])
+    assert [row["trial"] for row in rows] == sorted(
+        study.user_attrs["pareto_front"], key=lambda n: study.trials[n].values[0]
+    )
     assert len(rows) >= 2
     for row in rows:
         assert REQUIRED <= set(row)
@@ -48,7 +49,7 @@ def test_pareto_table_shows_latency_iqr_costs_and_families(small_study, nasx_cli
     study = load(url, name)
     header = r.stdout.splitlines()
     assert f"study {name!r}" in header[0] and "11 trials" in header[0]
-    table = r.stdout[r.stdout.index("trial  "):]
+    table = r.stdout[r.stdout.index("trial  ") :]
     for col in ("latency ms (median ± IQR)", "score", "MAdds", "MAC", "params", "families"):
         assert col in table
     for n in study.user_attrs["pareto_front"]:
@@ -123,10 +124,13 @@ def test_default_storage_is_used_and_not_created(small_study, nasx_cli, tmp_path
     assert [row["trial"] for row in json.loads(r.stdout)] == [t.number for t in study_front(load(url, name))]
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--study", "nope"], "no study 'nope'"),
-    (["--storage", "notaurl"], "malformed"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--study", "nope"], "no study 'nope'"),
+        (["--storage", "notaurl"], "malformed"),
+    ],
+)
 def test_unknown_study_or_storage_is_one_line_exit_2(small_study, nasx_cli, args, text):
     url, name, d = small_study
     full = ["pareto", "--storage", url, *args] if "--storage" not in args else ["pareto", *args]

@@ -48,8 +48,10 @@ def test_host_lock_is_reentrant_across_calls(tmp_path):
         pass
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine: the CUDA event "
-                    "timing path runs only where a GPU is present")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device on this machine: the CUDA event timing path runs only where a GPU is present",
+)
 def test_cuda_path():
     arch = conv_stack(2)
     r = measure_latency(nasx.build(arch), arch.input, device="cuda", max_time_s=1)
@@ -108,8 +110,9 @@ def test_a_slow_spell_is_taken_out(corrected, tmp_path, monkeypatch):
     results = []
     for slowdown in (1.0, 2.0):
         SLOWDOWN[0] = slowdown
-        results.append(timed(Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1, max_time_s=0.15,
-                             warmup_s=0.02))
+        results.append(
+            timed(Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1, max_time_s=0.15, warmup_s=0.02)
+        )
     SLOWDOWN[0] = 1.0
     ratio = results[1]["median_ms"] / results[0]["median_ms"]
     if corrected:
@@ -152,8 +155,9 @@ def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path,
     monkeypatch.setattr(nasx.measure.timing, "CALIBRATION_ATTEMPTS", attempts)
     store = Store(f"sqlite:///{tmp_path}/s.db")
     fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=True)
-    run = functools.partial(timed, Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1,
-                            max_time_s=0.15, warmup_s=0.02)
+    run = functools.partial(
+        timed, Sleeper(4.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1, max_time_s=0.15, warmup_s=0.02
+    )
     monkeypatch.setattr(nasx.measure.timing, "calibration_workload", lambda shape: Burst(0))
     steady = run()
     burst = Burst(20)  # longer than one calibration window (3 warm-up calls + ~10 timed), over before the next
@@ -173,7 +177,8 @@ def test_calibration_disagreement_by_hand():
     from nasx.measure.latency import calibration_disagreement
 
     assert calibration_disagreement({"calibration_before_ms": 11.0, "calibration_after_ms": 6.6}) == pytest.approx(
-        4.4 / 6.6)
+        4.4 / 6.6
+    )
     assert calibration_disagreement({"calibration_before_ms": 6.0, "calibration_after_ms": 6.3}) == pytest.approx(0.05)
     assert calibration_disagreement({"calibration_ms": None}) == 0.0
 

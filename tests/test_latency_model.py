@@ -77,9 +77,20 @@ def test_rank_statistics_match_scipy_with_ties():
 
 
 def _model(fp, intercept=1.0, coef=(1e-8, 1e-7), p90=0.2):
-    return LatencyModel(("madds", "mac"), coef, intercept, n_train=10, n_test=10, kendall=0.5, spearman=0.6,
-                        within10=0.4, p90_rel_error=p90, config="cifar32", fingerprint_hash=fingerprint_hash(fp),
-                        fingerprint=fp)
+    return LatencyModel(
+        ("madds", "mac"),
+        coef,
+        intercept,
+        n_train=10,
+        n_test=10,
+        kendall=0.5,
+        spearman=0.6,
+        within10=0.4,
+        p90_rel_error=p90,
+        config="cifar32",
+        fingerprint_hash=fingerprint_hash(fp),
+        fingerprint=fp,
+    )
 
 
 def test_model_is_stored_per_fingerprint(tmp_path):
@@ -122,9 +133,20 @@ def prefiltered_search(tmp_path_factory):
     fp = fingerprint("cpu", 1, 1, space.input, drift_corrected=True)  # as search times by default
     store = Store(url)
     save_model(store, _model(fp, intercept=1000.0, coef=(0.0, 0.0), p90=0.1))
-    settings = SearchSettings(space=space, budgets=Budgets(compute=20_000_000), storage=url, study_name="pf",
-                              n_trials=14, sampler="random", seed=0, threads=1, score="params", measure_time_s=0.03,
-                              progress=False, prefilter=True)
+    settings = SearchSettings(
+        space=space,
+        budgets=Budgets(compute=20_000_000),
+        storage=url,
+        study_name="pf",
+        n_trials=14,
+        sampler="random",
+        seed=0,
+        threads=1,
+        score="params",
+        measure_time_s=0.03,
+        progress=False,
+        prefilter=True,
+    )
     result = search(settings)
     return url, store, result
 
@@ -157,8 +179,20 @@ def test_prefilter_skips_and_never_claims_a_latency(prefiltered_search):
 
 def test_prefilter_without_a_model_is_one_clear_error(tmp_path, nasx_cli):
     url = f"sqlite:///{tmp_path}/none.db"
-    r = nasx_cli("search", "--config", "cifar32", "--budget", "20M", "--storage", url, "--n-trials", "2",
-                 "--prefilter", "--quiet", cwd=tmp_path)
+    r = nasx_cli(
+        "search",
+        "--config",
+        "cifar32",
+        "--budget",
+        "20M",
+        "--storage",
+        url,
+        "--n-trials",
+        "2",
+        "--prefilter",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "no latency model for this device fingerprint" in r.stderr and "nasx explore" in r.stderr
     assert optuna.get_all_study_names(url) == []  # no study was opened

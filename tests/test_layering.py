@@ -89,8 +89,10 @@ def violations(files) -> list[str]:
             to = unit_of(target, core)
             if to == unit or to in allowed or target in allowed:
                 continue
-            bad.append(f"{path.relative_to(PKG.parent)}:{lineno}: {unit} imports {target} ({to}); allowed: "
-                       f"{', '.join(sorted(allowed))}")
+            bad.append(
+                f"{path.relative_to(PKG.parent)}:{lineno}: {unit} imports {target} ({to}); allowed: "
+                f"{', '.join(sorted(allowed))}"
+            )
     return bad
 
 
@@ -113,16 +115,19 @@ def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
     assert len(bad) == 1 and "core imports nasx.search.run" in bad[0]
 
 
-@pytest.mark.parametrize("package", sorted(p.parent.name for p in PKG.glob("*/__init__.py")
-                                            if p.parent.name not in ("ops", "blocks", "zoo")))
+@pytest.mark.parametrize(
+    "package", sorted(p.parent.name for p in PKG.glob("*/__init__.py") if p.parent.name not in ("ops", "blocks", "zoo"))
+)
 def test_every_package_says_what_it_does_and_may_import(package):
     doc = ast.get_docstring(ast.parse((PKG / package / "__init__.py").read_text())) or ""
     assert len(doc.splitlines()) >= 2 and "May import:" in doc
 
 
 def test_the_cost_core_loads_no_heavy_library():
-    code = ("import sys, nasx.cost; nasx.cost('mobilenet_v2'); "
-            "print(','.join(m for m in ('torch', 'optuna', 'sqlalchemy') if m in sys.modules))")
+    code = (
+        "import sys, nasx.cost; nasx.cost('mobilenet_v2'); "
+        "print(','.join(m for m in ('torch', 'optuna', 'sqlalchemy') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ""

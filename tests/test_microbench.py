@@ -76,8 +76,12 @@ def test_parse_shapes():
 def test_microbench_bad_input(capsys):
     from nasx.cli.main import main
 
-    for args, text in ((["--shapes", "30x8"], "multiple of 16"), (["--target", "-5M"], "--target '-5M'"),
-                       (["--target", "0"], "positive"), (["--measure-time", "0"], "positive")):
+    for args, text in (
+        (["--shapes", "30x8"], "multiple of 16"),
+        (["--target", "-5M"], "--target '-5M'"),
+        (["--target", "0"], "positive"),
+        (["--measure-time", "0"], "positive"),
+    ):
         code = main(["microbench", "--quiet", *args])
         err = capsys.readouterr().err
         assert code == 2 and text in err and err.count("\n") == 1, (args, err)
@@ -100,10 +104,12 @@ def _ordered_by_mac(heavy, light, margin):
         th.append(nasx.measure_latency(mh, heavy.input, threads=1, max_time_s=0.3, warmup_s=0.1))
         tl.append(nasx.measure_latency(ml, light.input, threads=1, max_time_s=0.3, warmup_s=0.1))
     h, lo = min(t.min_ms for t in th), min(t.min_ms for t in tl)
-    assert h > margin * lo, (f"equal MAdds ({ch.madds:,}), MAC {ch.mac:,} vs {cl.mac:,} elements: expected the "
-                             f"high-MAC network >= {margin}x slower, fastest runs {h:.3f} ms vs {lo:.3f} ms (medians "
-                             f"{statistics.median(t.median_ms for t in th):.3f} vs "
-                             f"{statistics.median(t.median_ms for t in tl):.3f} ms)")
+    assert h > margin * lo, (
+        f"equal MAdds ({ch.madds:,}), MAC {ch.mac:,} vs {cl.mac:,} elements: expected the "
+        f"high-MAC network >= {margin}x slower, fastest runs {h:.3f} ms vs {lo:.3f} ms (medians "
+        f"{statistics.median(t.median_ms for t in th):.3f} vs "
+        f"{statistics.median(t.median_ms for t in tl):.3f} ms)"
+    )
 
 
 def test_equal_madds_more_memory_traffic_is_slower_pointwise():

@@ -20,15 +20,39 @@ import nasx
 
 # (model, published MAdds, exact?, published params, exact?, where the number comes from)
 REFERENCES = [
-    ("mobilenet_v1", 569e6, False, 4.2e6, False,
-     "Howard et al. 2017, Table 8: 569M mult-adds, 4.2M params (1.0 MobileNet-224)"),
-    ("mobilenet_v2", 300e6, False, 3_504_872, True,
-     "Sandler et al. 2018, Table 4: 300M MAdds; 3,504,872 params in the common PyTorch (torchvision) definition"),
-    ("resnet18", 1.8e9, False, 11.7e6, False,
-     "He et al. 2016, Table 1: 1.8x10^9 FLOPs (= MAdds); 11.7M params (torchvision 11,689,512)"),
-    ("resnet50", 4_089_184_256, True, 25_557_032, True,
-     "torchvision 'v1.5' layout (stride on the 3x3): conv + fc MAdds without the fc bias; params of "
-     "torchvision's resnet50"),
+    (
+        "mobilenet_v1",
+        569e6,
+        False,
+        4.2e6,
+        False,
+        "Howard et al. 2017, Table 8: 569M mult-adds, 4.2M params (1.0 MobileNet-224)",
+    ),
+    (
+        "mobilenet_v2",
+        300e6,
+        False,
+        3_504_872,
+        True,
+        "Sandler et al. 2018, Table 4: 300M MAdds; 3,504,872 params in the common PyTorch (torchvision) definition",
+    ),
+    (
+        "resnet18",
+        1.8e9,
+        False,
+        11.7e6,
+        False,
+        "He et al. 2016, Table 1: 1.8x10^9 FLOPs (= MAdds); 11.7M params (torchvision 11,689,512)",
+    ),
+    (
+        "resnet50",
+        4_089_184_256,
+        True,
+        25_557_032,
+        True,
+        "torchvision 'v1.5' layout (stride on the 3x3): conv + fc MAdds without the fc bias; params of "
+        "torchvision's resnet50",
+    ),
 ]
 
 
@@ -36,8 +60,9 @@ def close(value: int, reference: float, exact: bool) -> bool:
     return value == reference if exact else abs(value - reference) <= 0.01 * reference
 
 
-@pytest.mark.parametrize("name,madds,madds_exact,params,params_exact,source", REFERENCES,
-                         ids=[r[0] for r in REFERENCES])
+@pytest.mark.parametrize(
+    "name,madds,madds_exact,params,params_exact,source", REFERENCES, ids=[r[0] for r in REFERENCES]
+)
 def test_published_numbers(name, madds, madds_exact, params, params_exact, source):
     """nasx's MAdds (convention: MAdds, BN folded, no bias) and params (all learnable, BN included) match
     the published numbers: exactly where the reference is exact, else within 1%."""

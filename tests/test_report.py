@@ -47,8 +47,9 @@ def report(small_study, tmp_path_factory):
 
     url, name, d = small_study
     out = tmp_path_factory.mktemp("report") / "report.html"
-    r = run_nasx("report", "--storage", url, "--study", name, "-o", out, "--refs", "mobilenet_v2",
-                 "--measure-time", "0.2", cwd=d)
+    r = run_nasx(
+        "report", "--storage", url, "--study", name, "-o", out, "--refs", "mobilenet_v2", "--measure-time", "0.2", cwd=d
+    )
     return url, name, out, r
 
 
@@ -103,8 +104,11 @@ def test_correlations_match_scipy(report):
     assert len(measured) >= 4
     specs = {div: layout for div, _, layout in figure_specs([text])}
     score = [t.values[1] for t in measured]
-    for key, attr, y in (("madds", "madds", latency), ("mac", "mac_elements", latency),
-                         ("activations", "activations", score)):
+    for key, attr, y in (
+        ("madds", "madds", latency),
+        ("mac", "mac_elements", latency),
+        ("activations", "activations", score),
+    ):
         x = [t.user_attrs[attr] for t in measured]
         rho = stats.spearmanr(x, y).statistic
         tau = stats.kendalltau(x, y).statistic
@@ -126,8 +130,10 @@ def test_reference_models_come_from_the_cache_the_second_time(report, capsys):
     assert "measuring reference mobilenet_v2" in r.stderr
     capsys.readouterr()
     second = out.with_name("again.html")
-    assert main(["report", "--storage", url, "--study", name, "-o", str(second), "--refs", "mobilenet_v2",
-                 "--no-png"]) == 0
+    assert (
+        main(["report", "--storage", url, "--study", name, "-o", str(second), "--refs", "mobilenet_v2", "--no-png"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "measuring" not in err and "re-instantiated at the study's input 3x32x32" in err
 
@@ -146,8 +152,20 @@ def test_references_are_not_measured_on_another_machine(small_study, monkeypatch
     url, name, _ = small_study
     real = nasx.measure.cached.fingerprint
     monkeypatch.setattr(nasx.measure.cached, "fingerprint", lambda *a, **k: {**real(*a, **k), "hardware": "other CPU"})
-    rc = main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
-               "--refs", "shufflenet_v2_0.5", "--no-png"])
+    rc = main(
+        [
+            "report",
+            "--storage",
+            url,
+            "--study",
+            name,
+            "-o",
+            str(tmp_path / "r.html"),
+            "--refs",
+            "shufflenet_v2_0.5",
+            "--no-png",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0 and "measuring" not in err
     assert "shufflenet_v2_0.5 skipped: the study was measured on cpu" in err and "this is other CPU" in err
@@ -182,9 +200,9 @@ def test_dominated_by_against_hand_cases():
     from nasx.study.report import dominated_by
 
     front = [SimpleNamespace(number=n, values=v) for n, v in ((3, (5.0, 200.0)), (7, (8.0, 230.0)), (9, (12.0, 240.0)))]
-    assert dominated_by(front, 10.0, 220.0) == [7]          # #3 is faster but scores lower: no dominance
-    assert dominated_by(front, 12.0, 240.0) == []           # equal to #9: not strictly better anywhere
-    assert dominated_by(front, 12.0, 239.0) == [9]          # as fast, better score
+    assert dominated_by(front, 10.0, 220.0) == [7]  # #3 is faster but scores lower: no dominance
+    assert dominated_by(front, 12.0, 240.0) == []  # equal to #9: not strictly better anywhere
+    assert dominated_by(front, 12.0, 239.0) == [9]  # as fast, better score
     assert dominated_by(front, 20.0, 100.0) == [3, 7, 9]
     assert dominated_by(front, 4.0, 250.0) == []
 
@@ -193,14 +211,32 @@ def test_budget_refs_are_the_zoo_models_near_the_budget():
     from nasx.study.report import DEFAULT_REFS, budget_refs
 
     # published MAdds (README's zoo table) up to 2 x 300M, cheapest first
-    near_300m = ("shufflenet_v2_0.5", "mobilenet_v3_small", "shufflenet_v1_g3", "shufflenet_v1_g8",
-                 "shufflenet_v2_1.0", "mobilenet_v3_large", "shufflenet_v2_1.5", "mobilenet_v2", "mnasnet_a1",
-                 "fasternet_t0", "channelnet_v1", "mobilenet_v1", "mobilenet_v2_1.4", "shufflenet_v2_2.0")
+    near_300m = (
+        "shufflenet_v2_0.5",
+        "mobilenet_v3_small",
+        "shufflenet_v1_g3",
+        "shufflenet_v1_g8",
+        "shufflenet_v2_1.0",
+        "mobilenet_v3_large",
+        "shufflenet_v2_1.5",
+        "mobilenet_v2",
+        "mnasnet_a1",
+        "fasternet_t0",
+        "channelnet_v1",
+        "mobilenet_v1",
+        "mobilenet_v2_1.4",
+        "shufflenet_v2_2.0",
+    )
     assert budget_refs((3, 224, 224), 300_000_000) == near_300m
     assert budget_refs((3, 224, 224), 600_000_000, "flops") == near_300m  # FLOPs = 2 x MAdds
-    assert budget_refs((3, 224, 224), 100_000_000) == ("shufflenet_v2_0.5", "mobilenet_v3_small", "shufflenet_v1_g3",
-                                                       "shufflenet_v1_g8", "shufflenet_v2_1.0")
-    assert budget_refs((3, 32, 32), 20_000_000) == DEFAULT_REFS    # no zoo model is made for 32x32
+    assert budget_refs((3, 224, 224), 100_000_000) == (
+        "shufflenet_v2_0.5",
+        "mobilenet_v3_small",
+        "shufflenet_v1_g3",
+        "shufflenet_v1_g8",
+        "shufflenet_v2_1.0",
+    )
+    assert budget_refs((3, 32, 32), 20_000_000) == DEFAULT_REFS  # no zoo model is made for 32x32
     assert budget_refs((3, 224, 224), None) == DEFAULT_REFS
 
 
@@ -212,11 +248,15 @@ def test_reference_table_says_which_front_members_dominate_each(report):
     study = optuna.load_study(study_name=name, storage=url)
     front = [study.trials[n] for n in study.user_attrs["pareto_front"]]
     text = out.read_text(encoding="utf-8")
-    ref = next(t for t in {d: data for d, data, _ in figure_specs([text])}["fig-front"]
-               if t["name"] == "reference models")
+    ref = next(
+        t for t in {d: data for d, data, _ in figure_specs([text])}["fig-front"] if t["name"] == "reference models"
+    )
     lat, score = ref["x"][0], ref["y"][0]
-    beaten = [f"#{t.number}" for t in sorted(front, key=lambda t: t.values[0])
-              if t.values[0] <= lat and t.values[1] >= score and (t.values[0] < lat or t.values[1] > score)]
+    beaten = [
+        f"#{t.number}"
+        for t in sorted(front, key=lambda t: t.values[0])
+        if t.values[0] <= lat and t.values[1] >= score and (t.values[0] < lat or t.values[1] > score)
+    ]
     table = html.unescape(re.search(r'<pre id="refs-table">(.*?)</pre>', text, re.S).group(1))
     row = next(line for line in table.splitlines() if line.startswith("mobilenet_v2 @32x32"))
     assert row.split()[2:] == [*(", ".join(beaten) or "none").split(), row.split()[-3], f"{lat:.2f}", f"{score:.2f}"]
@@ -237,6 +277,21 @@ def test_references_are_timed_as_the_study_timed_its_trials(small_study, monkeyp
         return real(*args, **kwargs)
 
     monkeypatch.setattr(nasx.measure.timing, "measure_latency", spy)
-    assert main(["report", "--storage", url, "--study", name, "-o", str(tmp_path / "r.html"),
-                 "--refs", "shufflenet_v2_0.5", "--no-png"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--storage",
+                url,
+                "--study",
+                name,
+                "-o",
+                str(tmp_path / "r.html"),
+                "--refs",
+                "shufflenet_v2_0.5",
+                "--no-png",
+            ]
+        )
+        == 0
+    )
     assert seen == [0.2]

@@ -19,19 +19,46 @@ from nasx.space.config import load_space
 def study_url(tmp_path_factory):
     d = tmp_path_factory.mktemp("retrain")
     url = f"sqlite:///{d}/s.db"
-    settings = SearchSettings(space=load_space(tiny_space(d)), budgets=Budgets(compute=1_300_000), storage=url,
-                              study_name="r", n_trials=8, seed=0, score="params", measure_time_s=0.05,
-                              progress=False)
+    settings = SearchSettings(
+        space=load_space(tiny_space(d)),
+        budgets=Budgets(compute=1_300_000),
+        storage=url,
+        study_name="r",
+        n_trials=8,
+        seed=0,
+        score="params",
+        measure_time_s=0.05,
+        progress=False,
+    )
     result = search(settings, out=open("/dev/null", "w"))
     assert result.front, "need a feasible trial"
-    return d, url, result.front[0].number, [t.number for t in result.study.trials
-                                            if t.state == optuna.trial.TrialState.PRUNED]
+    return (
+        d,
+        url,
+        result.front[0].number,
+        [t.number for t in result.study.trials if t.state == optuna.trial.TrialState.PRUNED],
+    )
 
 
 def test_retrain_stores_weights_that_reload_to_the_same_accuracy(study_url, capsys):
     d, url, number, _ = study_url
-    code = main(["retrain", "--storage", url, "--study", "r", "--trial", str(number), "--train-steps", "30",
-                 "--train-batch", "16", "-o", str(d / "copy.safetensors")])
+    code = main(
+        [
+            "retrain",
+            "--storage",
+            url,
+            "--study",
+            "r",
+            "--trial",
+            str(number),
+            "--train-steps",
+            "30",
+            "--train-batch",
+            "16",
+            "-o",
+            str(d / "copy.safetensors"),
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert f"trial {number}: validation top-1" in out.out and "artifact" in out.out
@@ -67,8 +94,10 @@ def test_retrain_stores_weights_that_reload_to_the_same_accuracy(study_url, caps
     assert all(torch.equal(again[k], v) for k, v in state.items())
 
 
-@pytest.mark.parametrize("which, message", [("missing", "has no trial 999"), ("study", "no study 'nope'"),
-                                            ("rejected", "never built or measured")])
+@pytest.mark.parametrize(
+    "which, message",
+    [("missing", "has no trial 999"), ("study", "no study 'nope'"), ("rejected", "never built or measured")],
+)
 def test_retrain_errors_are_one_line(study_url, capsys, which, message):
     d, url, number, rejected = study_url
     args = ["retrain", "--storage", url, "--study", "r", "--trial", "999", "--train-steps", "2"]

@@ -61,8 +61,9 @@ def plain_feature_maps(net, x):
         c2 = net.block[0](r1)
         r2 = torch.relu(c2)
         c3 = net.conv3(r2)
-        b = nn.functional.batch_norm(c3, net.bn.running_mean, net.bn.running_var, net.bn.weight, net.bn.bias,
-                                     training=False, eps=net.bn.eps)
+        b = nn.functional.batch_norm(
+            c3, net.bn.running_mean, net.bn.running_var, net.bn.weight, net.bn.bias, training=False, eps=net.bn.eps
+        )
         p = b.mean((2, 3), keepdim=True)
     return [c1, r1, c2, r2, c3, b, p]
 
@@ -139,7 +140,8 @@ def zico_by_hand(net, seed=0, batch=8, batches=2):
 def test_zico_matches_the_formula_by_hand(batch, batches):
     net = small()
     assert zico(net, SHAPE, 0, batch=batch, batches=batches) == pytest.approx(
-        zico_by_hand(net, 0, batch, batches), rel=1e-6)
+        zico_by_hand(net, 0, batch, batches), rel=1e-6
+    )
 
 
 def test_zico_leaves_the_module_untouched_and_needs_two_batches():
@@ -198,13 +200,19 @@ def test_aznas_equals_its_definition_on_a_space_pool(tiny):
     for a in pool:
         torch.manual_seed(0)
         m = nasx.build(a)
-        rows.append([meco(m, a.input, 0), zico(m, a.input, 0), naswot(m, a.input, 0), synflow(m, a.input, 0),
-                     cost(a).madds])
+        rows.append(
+            [meco(m, a.input, 0), zico(m, a.input, 0), naswot(m, a.input, 0), synflow(m, a.input, 0), cost(a).madds]
+        )
     cand = sample_archs(tiny, 1, seed=99)[0]
     torch.manual_seed(0)
     m = nasx.build(cand)
-    values = [meco(m, cand.input, 0), zico(m, cand.input, 0), naswot(m, cand.input, 0), synflow(m, cand.input, 0),
-              cost(cand).madds]
+    values = [
+        meco(m, cand.input, 0),
+        zico(m, cand.input, 0),
+        naswot(m, cand.input, 0),
+        synflow(m, cand.input, 0),
+        cost(cand).madds,
+    ]
     expect = sum(math.log(stats.rankdata([r[i] for r in rows] + [values[i]])[-1] / 5) for i in range(5))
     got = call_score(score, m, cand, 0)
     assert got == pytest.approx(expect, rel=1e-12) and 5 * math.log(1 / 5) <= got <= 0
@@ -261,8 +269,9 @@ def test_search_objective_scores_aznas_with_the_arch(tmp_path, tiny):
     from nasx.store.db import Store
 
     url = f"sqlite:///{tmp_path}/s.db"
-    settings = SearchSettings(space=tiny, budgets=Budgets(), storage=url, score="aznas", measure_time_s=0.1,
-                              progress=False)
+    settings = SearchSettings(
+        space=tiny, budgets=Budgets(), storage=url, score="aznas", measure_time_s=0.1, progress=False
+    )
     obj = Objective(settings, Store(url))
     arch = sample_archs(tiny, 1, seed=3)[0]
     attrs = obj.evaluate_arch(arch)

@@ -27,8 +27,22 @@ def finished(tmp_path_factory):
     """One small real search (measured latency, NASWOT score), run twice to test resuming."""
     d = tmp_path_factory.mktemp("search")
     url = f"sqlite:///{d}/s.db"
-    args = ["search", "--config", "cifar32", "--budget", "12M", "--mac-budget", "1.5M", "--storage", url,
-            "--n-trials", "10", "--seed", "3", "--quiet"]
+    args = [
+        "search",
+        "--config",
+        "cifar32",
+        "--budget",
+        "12M",
+        "--mac-budget",
+        "1.5M",
+        "--storage",
+        url,
+        "--n-trials",
+        "10",
+        "--seed",
+        "3",
+        "--quiet",
+    ]
     from conftest import run_nasx
 
     first = run_nasx(*args, cwd=d)
@@ -92,8 +106,7 @@ def test_pareto_front_is_exactly_the_nondominated_feasible_set(finished):
 
 def test_latency_cache_avoids_remeasuring(tmp_path):
     space = load_space("cifar32")
-    settings = SearchSettings(space=space, budgets=Budgets(), storage=f"sqlite:///{tmp_path}/c.db",
-                              measure_time_s=0.2)
+    settings = SearchSettings(space=space, budgets=Budgets(), storage=f"sqlite:///{tmp_path}/c.db", measure_time_s=0.2)
     store = Store(settings.storage)
     objective = Objective(settings, store)
     arch = space.random_arch(random.Random(0))
@@ -112,8 +125,14 @@ def test_sampler_learns_from_rejections_on_default_space(tmp_path, monkeypatch):
     """Default space and sampler at 300M: in the second half at least 80% of proposals are feasible.
     Latency and score are stubbed (cheap functions of the costs) so only the sampler is under test."""
     space = load_space("mobile224")
-    settings = SearchSettings(space=space, budgets=Budgets(compute=300_000_000), storage=f"sqlite:///{tmp_path}/l.db",
-                              n_trials=100, seed=0, progress=False)
+    settings = SearchSettings(
+        space=space,
+        budgets=Budgets(compute=300_000_000),
+        storage=f"sqlite:///{tmp_path}/l.db",
+        n_trials=100,
+        seed=0,
+        progress=False,
+    )
 
     def fake_evaluate(self, trial, arch, attrs):
         for k, v in attrs.items():
@@ -124,7 +143,7 @@ def test_sampler_learns_from_rejections_on_default_space(tmp_path, monkeypatch):
     monkeypatch.setattr(Objective, "_evaluate", fake_evaluate)
     result = search(settings, out=open("/dev/null", "w"))
     trials = sorted(result.study.trials, key=lambda t: t.number)
-    second_half = trials[len(trials) // 2:]
+    second_half = trials[len(trials) // 2 :]
     feasible = sum(t.state == optuna.trial.TrialState.COMPLETE for t in second_half)
     uniform = sum(nasx.cost(space.random_arch(random.Random(i))).madds <= 300e6 for i in range(200)) / 200
     assert uniform < 0.5, "the budget must bite for this test to mean anything"
@@ -158,8 +177,9 @@ def test_changed_drift_correction_is_refused_on_resume(tmp_path):
 
 @pytest.mark.parametrize("budget", ["300X", "-5M", "0", "abc", "1e999"])
 def test_bad_budget_one_line_exit_2(nasx_cli, tmp_path, budget):
-    r = nasx_cli("search", "--config", "cifar32", "--budget", budget, "--storage", f"sqlite:///{tmp_path}/b.db",
-                 cwd=tmp_path)
+    r = nasx_cli(
+        "search", "--config", "cifar32", "--budget", budget, "--storage", f"sqlite:///{tmp_path}/b.db", cwd=tmp_path
+    )
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert "--budget" in r.stderr
@@ -167,8 +187,21 @@ def test_bad_budget_one_line_exit_2(nasx_cli, tmp_path, budget):
 
 def test_bad_inputs_do_not_lose_stored_trials(nasx_cli, tmp_path):
     url = f"sqlite:///{tmp_path}/keep.db"
-    ok = nasx_cli("search", "--config", "cifar32", "--budget", "20M", "--storage", url, "--n-trials", "4",
-                  "--quiet", "--study", "keep", cwd=tmp_path)
+    ok = nasx_cli(
+        "search",
+        "--config",
+        "cifar32",
+        "--budget",
+        "20M",
+        "--storage",
+        url,
+        "--n-trials",
+        "4",
+        "--quiet",
+        "--study",
+        "keep",
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
     before = len(trials_of(url, "keep"))
     bad_config = tmp_path / "bad.yaml"

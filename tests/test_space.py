@@ -10,21 +10,24 @@ from nasx.space.config import load_space, parse_space
 GOOD = load_space("cifar32").text
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (("partial:", "hyperconv:"), "families.hyperconv: unknown block family"),
-    (("dc: [3, 5]", "dc: [3, 99]"), "families.channelwise"),
-    (("ratio: [0.25, 0.5]", "ratio: [0.25, 1.5]"), "families.partial.ratio: expected a number in (0, 1]"),
-    (("kernel: [3, 5], expansion", "kernel: [3, -5], expansion"), "families.dwsep.kernel"),
-    (("stride: 2, depth: [1, 2], out: [48, 64]", "stride: 3, depth: [1, 2], out: [48, 64]"), "stages[1].stride"),
-    (("depth: [1, 2], out: [16, 32]", "depth: [], out: [16, 32]"), "stages[0].depth: needs at least one choice"),
-    (("out: [96, 128]", "out: [96, 96]"), "duplicate"),
-    (("classes: 10", "classes: ten"), "classes"),
-    (("name: cifar32", "name: cifar32\nbogus: 1"), "bogus: unknown key"),
-    (("groups: [2, 4], kernel", "out: [2], kernel"), "set by the stage skeleton"),
-    (("act: relu", "act: swishy"), "act: expected one of"),
-    (("input: [3, 32, 32]", "input: [3, 32]"), "input"),
-    (("families:", "families: [\n"), "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (("partial:", "hyperconv:"), "families.hyperconv: unknown block family"),
+        (("dc: [3, 5]", "dc: [3, 99]"), "families.channelwise"),
+        (("ratio: [0.25, 0.5]", "ratio: [0.25, 1.5]"), "families.partial.ratio: expected a number in (0, 1]"),
+        (("kernel: [3, 5], expansion", "kernel: [3, -5], expansion"), "families.dwsep.kernel"),
+        (("stride: 2, depth: [1, 2], out: [48, 64]", "stride: 3, depth: [1, 2], out: [48, 64]"), "stages[1].stride"),
+        (("depth: [1, 2], out: [16, 32]", "depth: [], out: [16, 32]"), "stages[0].depth: needs at least one choice"),
+        (("out: [96, 128]", "out: [96, 96]"), "duplicate"),
+        (("classes: 10", "classes: ten"), "classes"),
+        (("name: cifar32", "name: cifar32\nbogus: 1"), "bogus: unknown key"),
+        (("groups: [2, 4], kernel", "out: [2], kernel"), "set by the stage skeleton"),
+        (("act: relu", "act: swishy"), "act: expected one of"),
+        (("input: [3, 32, 32]", "input: [3, 32]"), "input"),
+        (("families:", "families: [\n"), "not valid YAML"),
+    ],
+)
 def test_config_errors_name_file_key_and_problem(edit, expected):
     text = GOOD.replace(*edit)
     assert text != GOOD

@@ -66,9 +66,16 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
 
 def test_train_key_depends_on_data_and_settings(tmp_path, digits16):
     other = load_data(f"folder:{make_folder(tmp_path / 'f')}", (3, 16, 16), 10)
-    keys = {get_score("train", data=d, train=t).key for d in (digits16, other)
-            for t in (TrainSettings(steps=10), TrainSettings(steps=20), TrainSettings(steps=10, batch=32),
-                      TrainSettings(steps=10, optimizer="adamw"))}
+    keys = {
+        get_score("train", data=d, train=t).key
+        for d in (digits16, other)
+        for t in (
+            TrainSettings(steps=10),
+            TrainSettings(steps=20),
+            TrainSettings(steps=10, batch=32),
+            TrainSettings(steps=10, optimizer="adamw"),
+        )
+    }
     assert len(keys) == 8
     with pytest.raises(Exception, match="needs a data set"):
         get_score("train")
@@ -76,9 +83,26 @@ def test_train_key_depends_on_data_and_settings(tmp_path, digits16):
 
 def test_search_with_score_train_records_training(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/t.db"
-    args = ["search", "--config", str(tiny_space(tmp_path)), "--score", "train", "--train-steps", "3",
-            "--train-batch", "8", "--n-trials", "3", "--seed", "0", "--measure-time", "0.05", "--storage", url,
-            "--quiet"]
+    args = [
+        "search",
+        "--config",
+        str(tiny_space(tmp_path)),
+        "--score",
+        "train",
+        "--train-steps",
+        "3",
+        "--train-batch",
+        "8",
+        "--n-trials",
+        "3",
+        "--seed",
+        "0",
+        "--measure-time",
+        "0.05",
+        "--storage",
+        url,
+        "--quiet",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     (name,) = optuna.get_all_study_names(url)
     assert name.endswith("-train-digits")

@@ -62,14 +62,25 @@ def note000_formula(h, w, k, cout, **_):
 
 
 def note000_layers():
-    return [plain_conv(64), {"type": "pool", "mode": "max", "kernel": 2, "stride": 2, "padding": 0},
-            plain_conv(128), {"type": "gap"}, {"type": "flatten"}, {"type": "linear", "out": 10}]
+    return [
+        plain_conv(64),
+        {"type": "pool", "mode": "max", "kernel": 2, "stride": 2, "padding": 0},
+        plain_conv(128),
+        {"type": "gap"},
+        {"type": "flatten"},
+        {"type": "linear", "out": 10},
+    ]
 
 
 def note000_torch():
-    return nn.Sequential(nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.MaxPool2d(2),
-                         nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 3, padding=1, bias=False),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1, bias=False),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
 
 
 def test_note000_conv_formula_drops_cin():
@@ -207,19 +218,30 @@ def test_note002_exact_flops_without_bias(h, w, cin, k, cout):
         assert ops == 3_473_408
 
 
-@pytest.mark.parametrize("cin,h,w,cout,kh,kw,sh,sw,ph,pw", [
-    (3, 32, 32, 64, 3, 3, 1, 1, 1, 1),
-    (3, 224, 224, 64, 7, 7, 2, 2, 3, 3),
-    (16, 20, 30, 8, 3, 5, 2, 1, 0, 2),
-    (5, 9, 9, 4, 1, 3, 1, 2, 0, 1),
-])
+@pytest.mark.parametrize(
+    "cin,h,w,cout,kh,kw,sh,sw,ph,pw",
+    [
+        (3, 32, 32, 64, 3, 3, 1, 1, 1, 1),
+        (3, 224, 224, 64, 7, 7, 2, 2, 3, 3),
+        (16, 20, 30, 8, 3, 5, 2, 1, 0, 2),
+        (5, 9, 9, 4, 1, 3, 1, 2, 0, 1),
+    ],
+)
 def test_note004_exact_flops_with_bias(cin, h, w, cout, kh, kw, sh, sw, ph, pw):
     """Note 004: FLOPs = 2*Cin*kh*kw*Cout*Hout*Wout with bias (non-square kernels, strides, paddings),
     Hout/Wout from torch's conv. Convention: nasx "exact" with bias=true, no BN, no activation."""
     ref = nn.Conv2d(cin, cout, (kh, kw), (sh, sw), (ph, pw), bias=True)
     _, _, ho, wo = ref(torch.zeros(1, cin, h, w)).shape
-    layer = {"type": "conv", "out": cout, "kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw],
-             "bias": True, "bn": False, "act": None}
+    layer = {
+        "type": "conv",
+        "out": cout,
+        "kernel": [kh, kw],
+        "stride": [sh, sw],
+        "padding": [ph, pw],
+        "bias": True,
+        "bn": False,
+        "act": None,
+    }
     assert nasx_layer((cin, h, w), layer, "exact").ops == 2 * cin * kh * kw * cout * ho * wo
 
 
@@ -248,8 +270,9 @@ def test_note001_depthwise_separable(h, w, cin, k, cout):
     assert pw.madds == h * w * cin * cout
     assert r.madds == h * w * cin * k * k + h * w * cin * cout
     assert r.mac == 2 * h * w * cin + cin * k * k + cin * cout + h * w * (cin + cout)
-    ref = nn.Sequential(nn.Conv2d(cin, cin, k, padding=k // 2, groups=cin, bias=False),
-                        nn.Conv2d(cin, cout, 1, bias=False))
+    ref = nn.Sequential(
+        nn.Conv2d(cin, cin, k, padding=k // 2, groups=cin, bias=False), nn.Conv2d(cin, cout, 1, bias=False)
+    )
     assert torch_flops(ref, (cin, h, w)) == 2 * r.madds
     assert torch_params(ref) == r.params == cin * k * k + cin * cout
 
@@ -272,13 +295,16 @@ def test_note000_depthwise_separable_formula_is_wrong(h, w, cin, k, cout):
 # ---- notes 000 and 003: group conv -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("h,w,cin,k,cout,g", [
-    (16, 16, 64, 3, 128, 1),
-    (16, 16, 64, 3, 128, 4),
-    (16, 16, 64, 3, 128, 64),
-    (28, 28, 240, 1, 240, 3),  # ShuffleNet V1 g=3 1x1 group conv
-    (14, 14, 64, 3, 64, 64),  # depthwise: g = Cin = Cout
-])
+@pytest.mark.parametrize(
+    "h,w,cin,k,cout,g",
+    [
+        (16, 16, 64, 3, 128, 1),
+        (16, 16, 64, 3, 128, 4),
+        (16, 16, 64, 3, 128, 64),
+        (28, 28, 240, 1, 240, 3),  # ShuffleNet V1 g=3 1x1 group conv
+        (14, 14, 64, 3, 64, 64),  # depthwise: g = Cin = Cout
+    ],
+)
 def test_note003_group_conv(h, w, cin, k, cout, g):
     """Notes 000/003, group conv. Convention: MAdds H*W*K^2*Cin*Cout/g, params K^2*Cin*Cout/g; note 000's
     per-group form (Cin/g)*K*K*H*W*(Cout/g) summed over g groups is the same number. Against
@@ -290,18 +316,22 @@ def test_note003_group_conv(h, w, cin, k, cout, g):
     assert torch_flops(ref, (cin, h, w)) == 2 * c.madds
     assert torch_params(ref) == c.params
     # `exact` (docs/DESIGN.md): 2*Cin/g*kh*kw - 1 per output element
-    assert nasx_layer((cin, h, w), plain_conv(cout, k, groups=g), "exact").ops == \
-        (2 * cin // g * k * k - 1) * h * w * cout
+    assert (
+        nasx_layer((cin, h, w), plain_conv(cout, k, groups=g), "exact").ops == (2 * cin // g * k * k - 1) * h * w * cout
+    )
 
 
 # ---- note 001: partial conv (FasterNet) --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("c,h,w,k,ratio,cp", [
-    (64, 56, 56, 3, 0.25, 16),  # r = 1/4, FasterNet's default
-    (40, 56, 56, 3, 0.25, 10),  # FasterNet-T0's first stage
-    (96, 14, 14, 5, 0.5, 48),
-])
+@pytest.mark.parametrize(
+    "c,h,w,k,ratio,cp",
+    [
+        (64, 56, 56, 3, 0.25, 16),  # r = 1/4, FasterNet's default
+        (40, 56, 56, 3, 0.25, 10),  # FasterNet-T0's first stage
+        (96, 14, 14, 5, 0.5, 48),
+    ],
+)
 def test_note001_partial_conv(c, h, w, k, ratio, cp):
     """Note 001, partial conv (FasterNet PConv), Cp = r*C. Convention: MAdds H*W*K^2*Cp^2; MAC
     H*W*2*Cp + K^2*Cp^2 (in-place slicing at inference: the C - Cp untouched channels are not moved);
@@ -426,8 +456,16 @@ def test_note004_output_size_and_params(cin, h, w, cout, kh, kw, sh, sw, ph, pw)
     ref = nn.Conv2d(cin, cout, (kh, kw), (sh, sw), (ph, pw), bias=True)
     assert ref(torch.zeros(1, cin, h, w)).shape == (1, cout, ho, wo)
     assert torch_params(ref) == (kh * kw * cin + 1) * cout
-    layer = {"type": "conv", "out": cout, "kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw],
-             "bias": True, "bn": False, "act": None}
+    layer = {
+        "type": "conv",
+        "out": cout,
+        "kernel": [kh, kw],
+        "stride": [sh, sw],
+        "padding": [ph, pw],
+        "bias": True,
+        "bn": False,
+        "act": None,
+    }
     r = nasx_report((cin, h, w), [layer])
     assert r.layers[0].out_shape == (cout, ho, wo)
     assert r.params == (kh * kw * cin + 1) * cout

@@ -8,43 +8,64 @@ from nasx import BudgetError
 from nasx.util.units import parse_count, parse_size
 
 
-@pytest.mark.parametrize("text,value", [
-    ("300M", 300_000_000),
-    ("0.3G", 300_000_000),
-    ("3e8", 300_000_000),
-    ("1_000_000", 1_000_000),
-    ("20M", 20_000_000),
-    ("300m", 300_000_000),
-    ("1.5K", 1_500),
-    ("2T", 2_000_000_000_000),
-    (" 300M ", 300_000_000),
-    ("3E+8", 300_000_000),
-    ("42", 42),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("300M", 300_000_000),
+        ("0.3G", 300_000_000),
+        ("3e8", 300_000_000),
+        ("1_000_000", 1_000_000),
+        ("20M", 20_000_000),
+        ("300m", 300_000_000),
+        ("1.5K", 1_500),
+        ("2T", 2_000_000_000_000),
+        (" 300M ", 300_000_000),
+        ("3E+8", 300_000_000),
+        ("42", 42),
+    ],
+)
 def test_parse_count(text, value):
     n = parse_count(text)
     assert n == value
     assert type(n) is int
 
 
-@pytest.mark.parametrize("text,value,unit", [
-    ("20M", 20_000_000, "elements"),
-    ("300M", 300_000_000, "elements"),
-    ("80MB", 80_000_000, "bytes"),
-    ("1GiB", 1 << 30, "bytes"),
-    ("1.5GiB", 3 << 29, "bytes"),
-    ("512KiB", 512 << 10, "bytes"),
-    ("64B", 64, "bytes"),
-    ("1_000_000", 1_000_000, "elements"),
-])
+@pytest.mark.parametrize(
+    "text,value,unit",
+    [
+        ("20M", 20_000_000, "elements"),
+        ("300M", 300_000_000, "elements"),
+        ("80MB", 80_000_000, "bytes"),
+        ("1GiB", 1 << 30, "bytes"),
+        ("1.5GiB", 3 << 29, "bytes"),
+        ("512KiB", 512 << 10, "bytes"),
+        ("64B", 64, "bytes"),
+        ("1_000_000", 1_000_000, "elements"),
+    ],
+)
 def test_parse_size(text, value, unit):
     got = parse_size(text)
     assert got == (value, unit)
     assert type(got[0]) is int
 
 
-REJECTED = ["300X", "-5M", "0", "", "nan", "inf", "1e400", None, "M", "3 00M", "0.0000000001", "1e19", "True",
-            "300MM", "1GiBB"]
+REJECTED = [
+    "300X",
+    "-5M",
+    "0",
+    "",
+    "nan",
+    "inf",
+    "1e400",
+    None,
+    "M",
+    "3 00M",
+    "0.0000000001",
+    "1e19",
+    "True",
+    "300MM",
+    "1GiBB",
+]
 
 
 @pytest.mark.parametrize("text", REJECTED)

@@ -20,11 +20,11 @@ from nasx.util.stats import kendall_tau_b, spearman
 FIXED = [
     ([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]),
     ([1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]),
-    ([0.1, 0.4, 0.4, 0.9, 1.2, 1.2, 1.2, 3.0], [10, 12, 11, 11, 30, 25, 25, 40]),   # ties on both sides
+    ([0.1, 0.4, 0.4, 0.9, 1.2, 1.2, 1.2, 3.0], [10, 12, 11, 11, 30, 25, 25, 40]),  # ties on both sides
     ([3, 1, 2], [1, 2, 3]),
     ([2.5, -1, 7, 7, 0, 3.3, 9, -4, 2.5, 6], [1, 1, 2, 3, 5, 8, 13, 21, 34, 55]),
-    ([1, 1, 1, 2, 2, 2], [1, 2, 3, 1, 2, 3]),                                        # uncorrelated, tied
-    ([-math.inf, 1.0, 2.0, 3.0], [0.1, 0.3, 0.2, 0.5]),                              # a degenerate NASWOT value
+    ([1, 1, 1, 2, 2, 2], [1, 2, 3, 1, 2, 3]),  # uncorrelated, tied
+    ([-math.inf, 1.0, 2.0, 3.0], [0.1, 0.3, 0.2, 0.5]),  # a degenerate NASWOT value
 ]
 
 
@@ -50,8 +50,13 @@ def test_synflow_equals_the_hand_computation_on_a_linear_chain():
     """Chain of L bias-free linear layers, |W|, input ones: R = 1^T |W_L|...|W_1| 1 and every layer's
     sum |theta * dR/dtheta| equals R, so synflow = log(L * R)."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 7, bias=False), torch.nn.ReLU(),
-                              torch.nn.Linear(7, 5, bias=False), torch.nn.Linear(5, 3, bias=False))
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(12, 7, bias=False),
+        torch.nn.ReLU(),
+        torch.nn.Linear(7, 5, bias=False),
+        torch.nn.Linear(5, 3, bias=False),
+    )
     w = [m.weight.detach().double().abs() for m in net if isinstance(m, torch.nn.Linear)]
     r = float((w[2] @ w[1] @ w[0] @ torch.ones(12, dtype=torch.float64)).sum())
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -87,8 +92,7 @@ def test_validate_score_small_run_and_cache(tmp_path):
     assert [r.top1 for r in second.rows] == [r.top1 for r in first.rows]
     assert [r.values for r in second.rows] == [r.values for r in first.rows]
     # the same accuracy a search would use: get_score("train") under the same key
-    assert get_score("train", data=data, train=train).key in json.dumps(
-        [str(k) for k in _score_keys(url)])
+    assert get_score("train", data=data, train=train).key in json.dumps([str(k) for k in _score_keys(url)])
     page = scatter_html(first, tmp_path / "v.html").read_text()
     assert "Kendall" in page and "Spearman" in page and "plotly" in page.lower()
 
@@ -101,14 +105,38 @@ def _score_keys(url):
 
 
 def test_validate_score_cli(nasx_cli, tmp_path):
-    r = nasx_cli("validate-score", "--config", tiny_space(tmp_path), "--n", "3", "--seed", "2", "--train-steps", "3",
-                 "--train-batch", "8", "--storage", "none", "-o", tmp_path / "s.html", "--json", tmp_path / "s.json",
-                 cwd=tmp_path)
+    r = nasx_cli(
+        "validate-score",
+        "--config",
+        tiny_space(tmp_path),
+        "--n",
+        "3",
+        "--seed",
+        "2",
+        "--train-steps",
+        "3",
+        "--train-batch",
+        "8",
+        "--storage",
+        "none",
+        "-o",
+        tmp_path / "s.html",
+        "--json",
+        tmp_path / "s.json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "Kendall tau-b" in r.stdout and "Spearman rho" in r.stdout and "synflow" in r.stdout
     assert "[3/3]" in r.stderr and (tmp_path / "s.html").is_file()
     d = json.loads((tmp_path / "s.json").read_text())
     assert len(d["architectures"]) == 3 and {c["proxy"] for c in d["correlations"]} == {
-        "naswot", "synflow", "meco", "zico", "aznas", "params", "madds"}
+        "naswot",
+        "synflow",
+        "meco",
+        "zico",
+        "aznas",
+        "params",
+        "madds",
+    }
     bad = nasx_cli("validate-score", "--n", "3", "--data", "folder:/nonexistent", "--storage", "none", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no such folder" in bad.stderr

@@ -29,8 +29,26 @@ pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not _pg_available(), reas
 
 
 def search_cmd(study, n_trials, *extra, storage=PG):
-    return [sys.executable, "-m", "nasx", "search", "--config", "cifar32", "--budget", "12M", "--storage", storage,
-            "--study", study, "--n-trials", str(n_trials), "--measure-time", "0.2", "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "nasx",
+        "search",
+        "--config",
+        "cifar32",
+        "--budget",
+        "12M",
+        "--storage",
+        storage,
+        "--study",
+        study,
+        "--n-trials",
+        str(n_trials),
+        "--measure-time",
+        "0.2",
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -57,8 +75,12 @@ def wait_for(predicate, timeout, what):
 
 
 def test_three_workers_thirty_trials_each(study_name, tmp_path):
-    procs = [subprocess.Popen(search_cmd(study_name, 30), cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            search_cmd(study_name, 30), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=400)
         assert p.returncode == 0, err
@@ -80,13 +102,20 @@ def test_three_workers_thirty_trials_each(study_name, tmp_path):
 def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     """Heartbeat 1 s, grace 3 s: a worker killed with SIGKILL leaves a RUNNING trial that a surviving
     worker fails and re-runs; nothing else is lost."""
-    victim = subprocess.Popen(search_cmd(study_name, 40, "--heartbeat", "1"), cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    victim = subprocess.Popen(
+        search_cmd(study_name, 40, "--heartbeat", "1"),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     tag = f":{victim.pid}"
 
     def victim_running():
-        return any(t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(tag)
-                   for t in _safe_trials(study_name))
+        return any(
+            t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(tag)
+            for t in _safe_trials(study_name)
+        )
 
     def frozen_inside_a_trial():
         # Freeze first, then look: a trial can end between a look and a kill (rejections take milliseconds),
@@ -106,8 +135,9 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     assert len(killed) == 1
     done_before = len([t for t in trials(study_name) if t.state in FINISHED])
     time.sleep(3.5)  # past the grace period
-    survivor = subprocess.run(search_cmd(study_name, 6, "--heartbeat", "1"), cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300)
+    survivor = subprocess.run(
+        search_cmd(study_name, 6, "--heartbeat", "1"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert survivor.returncode == 0, survivor.stderr
     ts = trials(study_name)
     by_number = {t.number: t for t in ts}
@@ -128,8 +158,9 @@ def _safe_trials(name):
 
 
 def test_sigint_finishes_the_current_trial_and_resumes(study_name, tmp_path):
-    p = subprocess.Popen(search_cmd(study_name, 200), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        search_cmd(study_name, 200), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for(lambda: len([t for t in _safe_trials(study_name) if t.state in FINISHED]) >= 3, 120, "3 trials")
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
@@ -144,8 +175,9 @@ def test_sigint_finishes_the_current_trial_and_resumes(study_name, tmp_path):
 
 
 def test_sigterm_is_handled_like_ctrl_c(study_name, tmp_path):
-    p = subprocess.Popen(search_cmd(study_name, 200), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        search_cmd(study_name, 200), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for(lambda: len([t for t in _safe_trials(study_name) if t.state in FINISHED]) >= 2, 120, "2 trials")
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=120)
@@ -154,8 +186,9 @@ def test_sigterm_is_handled_like_ctrl_c(study_name, tmp_path):
 
 
 def test_workers_option_splits_trials_exactly(study_name, tmp_path):
-    r = subprocess.run(search_cmd(study_name, 7, "--workers", "2"), cwd=tmp_path, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        search_cmd(study_name, 7, "--workers", "2"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     ts = trials(study_name)
     assert len(ts) == 7 and all(t.state in FINISHED for t in ts)
@@ -164,8 +197,9 @@ def test_workers_option_splits_trials_exactly(study_name, tmp_path):
 
 def test_two_workers_on_sqlite_are_safe(tmp_path):
     url = f"sqlite:///{tmp_path}/w.db"
-    r = subprocess.run(search_cmd("sq", 8, "--workers", "2", storage=url), cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        search_cmd("sq", 8, "--workers", "2", storage=url), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     ts = optuna.load_study(study_name="sq", storage=url).trials
     assert len(ts) == 8 and all(t.state in FINISHED for t in ts)
@@ -197,8 +231,12 @@ def test_workers_starting_at_once_on_an_empty_database():
         url = PG.rsplit("/", 1)[0] + "/" + db
         try:
             start = time.time() + 4  # after every interpreter has imported nasx and optuna
-            procs = [subprocess.Popen([sys.executable, "-c", START_AT_ONCE, url, str(start)], stderr=subprocess.PIPE,
-                                      text=True) for _ in range(4)]
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", START_AT_ONCE, url, str(start)], stderr=subprocess.PIPE, text=True
+                )
+                for _ in range(4)
+            ]
             for p in procs:
                 _, err = p.communicate(timeout=120)
                 assert p.returncode == 0, err

@@ -35,9 +35,22 @@ from nasx.zoo.published import CONVENTIONS, FIGURES, SOURCES, STATUSES, measure,
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = zoo.names()
-NEW = ["mobilenet_v2_1.4", "mobilenet_v3_large", "mobilenet_v3_small", "mnasnet_a1", "shufflenet_v1_g3",
-       "shufflenet_v1_g8", "shufflenet_v2_0.5", "shufflenet_v2_1.0", "shufflenet_v2_1.5", "shufflenet_v2_2.0",
-       "fasternet_t0", "fasternet_t1", "fasternet_t2", "channelnet_v1"]
+NEW = [
+    "mobilenet_v2_1.4",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "mnasnet_a1",
+    "shufflenet_v1_g3",
+    "shufflenet_v1_g8",
+    "shufflenet_v2_0.5",
+    "shufflenet_v2_1.0",
+    "shufflenet_v2_1.5",
+    "shufflenet_v2_2.0",
+    "fasternet_t0",
+    "fasternet_t1",
+    "fasternet_t2",
+    "channelnet_v1",
+]
 
 # Published figures nasx does not reproduce within 1% under any honest convention, for a whole metric of a
 # model (no other figure of that metric is met either). The reasons are the figures' notes in
@@ -53,6 +66,7 @@ NOT_MET = {
 
 
 # ---- 1. published figures -----------------------------------------------------------------------------
+
 
 def test_every_zoo_model_has_published_figures():
     assert set(NEW) <= set(NAMES)
@@ -70,16 +84,19 @@ def test_every_zoo_model_has_published_figures():
 CASES = [(name, i) for name, figures in FIGURES.items() for i in range(len(figures))]
 
 
-@pytest.mark.parametrize("name,i", CASES, ids=[f"{n}-{FIGURES[n][i].convention}-{FIGURES[n][i].value:g}"
-                                              for n, i in CASES])
+@pytest.mark.parametrize(
+    "name,i", CASES, ids=[f"{n}-{FIGURES[n][i].convention}-{FIGURES[n][i].value:g}" for n, i in CASES]
+)
 def test_published_figure(name, i):
     """Each figure earns exactly the status written beside it: within 1%, exact (under its convention, at
     its published precision), or a stated miss (rounds / gap) that is still a miss."""
     f = FIGURES[name][i]
     value = measure(name, f.convention)
     got = verdict(value, f)
-    assert got == f.status, (f"{name}: nasx {value:,} ({f.convention}) vs {f.value:,.0f} from {SOURCES[f.source]}: "
-                             f"{100 * relative(value, f):+.2f}% earns {got!r}, published.py says {f.status!r}")
+    assert got == f.status, (
+        f"{name}: nasx {value:,} ({f.convention}) vs {f.value:,.0f} from {SOURCES[f.source]}: "
+        f"{100 * relative(value, f):+.2f}% earns {got!r}, published.py says {f.status!r}"
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -98,8 +115,9 @@ def test_input_is_imagenet_224():
 
 
 def test_readme_table_is_generated_and_current():
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "zoo_table.py"), "--check"], capture_output=True,
-                         text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "zoo_table.py"), "--check"], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- zoo-table:start -->")[1].split("<!-- zoo-table:end -->")[0]
@@ -108,6 +126,7 @@ def test_readme_table_is_generated_and_current():
 
 
 # ---- 2. built modules against the analytic costs -----------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def measured():
@@ -154,6 +173,7 @@ def test_every_layer_has_a_module(name, measured):
 
 # ---- 3. the JSON encodes the published definitions ---------------------------------------------------
 
+
 def make_divisible(v: float, divisor: int = 8) -> int:
     """MobileNet's channel rounding (tf/models mobilenet, torchvision _make_divisible)."""
     new = max(divisor, int(v + divisor / 2) // divisor * divisor)
@@ -165,20 +185,41 @@ def blocks(name):
 
 
 # Howard et al. 2019, Tables 1 and 2: (kernel, expansion size, out, SE, activation, stride)
-V3_LARGE = [(3, 16, 16, 0, "relu", 1), (3, 64, 24, 0, "relu", 2), (3, 72, 24, 0, "relu", 1), (5, 72, 40, 1, "relu", 2),
-            (5, 120, 40, 1, "relu", 1), (5, 120, 40, 1, "relu", 1), (3, 240, 80, 0, "hswish", 2),
-            (3, 200, 80, 0, "hswish", 1), (3, 184, 80, 0, "hswish", 1), (3, 184, 80, 0, "hswish", 1),
-            (3, 480, 112, 1, "hswish", 1), (3, 672, 112, 1, "hswish", 1), (5, 672, 160, 1, "hswish", 2),
-            (5, 960, 160, 1, "hswish", 1), (5, 960, 160, 1, "hswish", 1)]
-V3_SMALL = [(3, 16, 16, 1, "relu", 2), (3, 72, 24, 0, "relu", 2), (3, 88, 24, 0, "relu", 1),
-            (5, 96, 40, 1, "hswish", 2), (5, 240, 40, 1, "hswish", 1), (5, 240, 40, 1, "hswish", 1),
-            (5, 120, 48, 1, "hswish", 1),
-            (5, 144, 48, 1, "hswish", 1), (5, 288, 96, 1, "hswish", 2), (5, 576, 96, 1, "hswish", 1),
-            (5, 576, 96, 1, "hswish", 1)]
+V3_LARGE = [
+    (3, 16, 16, 0, "relu", 1),
+    (3, 64, 24, 0, "relu", 2),
+    (3, 72, 24, 0, "relu", 1),
+    (5, 72, 40, 1, "relu", 2),
+    (5, 120, 40, 1, "relu", 1),
+    (5, 120, 40, 1, "relu", 1),
+    (3, 240, 80, 0, "hswish", 2),
+    (3, 200, 80, 0, "hswish", 1),
+    (3, 184, 80, 0, "hswish", 1),
+    (3, 184, 80, 0, "hswish", 1),
+    (3, 480, 112, 1, "hswish", 1),
+    (3, 672, 112, 1, "hswish", 1),
+    (5, 672, 160, 1, "hswish", 2),
+    (5, 960, 160, 1, "hswish", 1),
+    (5, 960, 160, 1, "hswish", 1),
+]
+V3_SMALL = [
+    (3, 16, 16, 1, "relu", 2),
+    (3, 72, 24, 0, "relu", 2),
+    (3, 88, 24, 0, "relu", 1),
+    (5, 96, 40, 1, "hswish", 2),
+    (5, 240, 40, 1, "hswish", 1),
+    (5, 240, 40, 1, "hswish", 1),
+    (5, 120, 48, 1, "hswish", 1),
+    (5, 144, 48, 1, "hswish", 1),
+    (5, 288, 96, 1, "hswish", 2),
+    (5, 576, 96, 1, "hswish", 1),
+    (5, 576, 96, 1, "hswish", 1),
+]
 
 
-@pytest.mark.parametrize("name,table,last,hidden", [("mobilenet_v3_large", V3_LARGE, 960, 1280),
-                                                    ("mobilenet_v3_small", V3_SMALL, 576, 1024)])
+@pytest.mark.parametrize(
+    "name,table,last,hidden", [("mobilenet_v3_large", V3_LARGE, 960, 1280), ("mobilenet_v3_small", V3_SMALL, 576, 1024)]
+)
 def test_mobilenet_v3_layout(name, table, last, hidden):
     """Expansion sizes, kernels, activations and strides of the paper's tables; SE on the expanded
     channels squeezed to _make_divisible(exp // 4, 8) with a hard-sigmoid gate; no expand conv when the
@@ -209,13 +250,20 @@ def test_mnasnet_a1_se_squeezes_a_quarter_of_the_input():
             assert layer.se_mid == int(0.25 * cin) and layer.se_gate == "sigmoid"
         stages.append((layer.kernel, layer.expansion, layer.out, bool(layer.se_mid), layer.act))
         cin = layer.out
-    assert stages == ([(3, 1, 16, False, "relu")] + [(3, 6, 24, False, "relu")] * 2 + [(5, 3, 40, True, "relu")] * 3
-                      + [(3, 6, 80, False, "relu")] * 4 + [(3, 6, 112, True, "relu")] * 2
-                      + [(5, 6, 160, True, "relu")] * 3 + [(3, 6, 320, False, "relu")])
+    assert stages == (
+        [(3, 1, 16, False, "relu")]
+        + [(3, 6, 24, False, "relu")] * 2
+        + [(5, 3, 40, True, "relu")] * 3
+        + [(3, 6, 80, False, "relu")] * 4
+        + [(3, 6, 112, True, "relu")] * 2
+        + [(5, 6, 160, True, "relu")] * 3
+        + [(3, 6, 320, False, "relu")]
+    )
 
 
-@pytest.mark.parametrize("name,groups,widths", [("shufflenet_v1_g3", 3, (240, 480, 960)),
-                                                ("shufflenet_v1_g8", 8, (384, 768, 1536))])
+@pytest.mark.parametrize(
+    "name,groups,widths", [("shufflenet_v1_g3", 3, (240, 480, 960)), ("shufflenet_v1_g8", 8, (384, 768, 1536))]
+)
 def test_shufflenet_v1_layout(name, groups, widths):
     """Zhang et al. 2018, Table 1: 4/8/4 units per stage, the first strided; the first 1x1 of stage 2's
     first unit is dense (its 24 input channels are too few to group); mid = out / 4."""
@@ -230,10 +278,15 @@ def test_shufflenet_v1_layout(name, groups, widths):
     assert isinstance(first, Conv2d) and first.groups == 1 and first.out == widths[0] // 4
 
 
-@pytest.mark.parametrize("name,widths,last", [("shufflenet_v2_0.5", (48, 96, 192), 1024),
-                                              ("shufflenet_v2_1.0", (116, 232, 464), 1024),
-                                              ("shufflenet_v2_1.5", (176, 352, 704), 1024),
-                                              ("shufflenet_v2_2.0", (244, 488, 976), 2048)])
+@pytest.mark.parametrize(
+    "name,widths,last",
+    [
+        ("shufflenet_v2_0.5", (48, 96, 192), 1024),
+        ("shufflenet_v2_1.0", (116, 232, 464), 1024),
+        ("shufflenet_v2_1.5", (176, 352, 704), 1024),
+        ("shufflenet_v2_2.0", (244, 488, 976), 2048),
+    ],
+)
 def test_shufflenet_v2_layout(name, widths, last):
     """Ma et al. 2018, Table 5 (torchvision's layout): 24-channel stem + max pool, 4/8/4 units, conv5 to
     1024 (2048 for 2x), global pool, fc."""
@@ -244,19 +297,28 @@ def test_shufflenet_v2_layout(name, widths, last):
     assert arch.head[0].out == last and isinstance(arch.head[-1], Linear) and arch.head[-1].bias
 
 
-@pytest.mark.parametrize("name,dim,act", [("fasternet_t0", 40, "gelu"), ("fasternet_t1", 64, "gelu"),
-                                          ("fasternet_t2", 96, "relu")])
+@pytest.mark.parametrize(
+    "name,dim,act", [("fasternet_t0", 40, "gelu"), ("fasternet_t1", 64, "gelu"), ("fasternet_t2", 96, "relu")]
+)
 def test_fasternet_layout(name, dim, act):
     """Chen et al. 2023: 4x4 stride-4 embedding conv + BN; depths 1/2/8/2 at dim x 1/2/4/8, a 2x2 stride-2
     merging conv + BN before stages 2-4; PConv on a quarter of the channels, MLP ratio 2; head global pool
     -> 1x1 conv to 1280 (no BN, no bias) -> act -> linear."""
     arch = nasx.load_arch(name)
     stem = arch.stem[0]
-    assert (stem.out, stem.kernel, stem.stride, stem.padding, stem.bn, stem.act) == (dim, (4, 4), (4, 4), (0, 0),
-                                                                                      True, None)
+    assert (stem.out, stem.kernel, stem.stride, stem.padding, stem.bn, stem.act) == (
+        dim,
+        (4, 4),
+        (4, 4),
+        (0, 0),
+        True,
+        None,
+    )
     stages = [(b.out, b.stride) for b in arch.layers if isinstance(b, PartialBlock)]
     assert stages == [(dim, 1)] + [(2 * dim, 2), (2 * dim, 1)] + [(4 * dim, 2)] + [(4 * dim, 1)] * 7 + [
-        (8 * dim, 2), (8 * dim, 1)]
+        (8 * dim, 2),
+        (8 * dim, 1),
+    ]
     assert all(b.ratio == 0.25 and b.expansion == 2 and b.act == act for b in arch.layers)
     gap, conv, _, fc = arch.head
     assert isinstance(gap, GlobalAvgPool)
@@ -272,10 +334,19 @@ def test_fasternet_layout(name, dim, act):
 # conv of kernel 4g = 8, channel stride g, 'SAME' padding 3, no BN / act, then 2 x 2 dw_blocks), with add23
 # around conv_2_3 only; conv_3_0, conv_3_1 are dw_blocks; out_block is a global mean and a dense layer.
 # (TF's 'SAME' pads a stride-2 3x3 conv by (0, 1), nasx by (1, 1): same shapes and counts, other values.)
-CHANNELNET_V1 = [(96, 1, 1, 1, False, "concat"), (128, 2, 1, 1, False, "none"), (256, 1, 1, 1, False, "concat"),
-                 (256, 2, 1, 1, False, "none"), (512, 1, 1, 1, False, "concat"), (512, 2, 1, 1, False, "none"),
-                 (512, 1, 2, 2, False, "add"), (512, 1, 2, 2, True, "none"), (512, 1, 2, 2, True, "add"),
-                 (1024, 2, 1, 1, False, "none"), (1024, 1, 1, 1, False, "none")]
+CHANNELNET_V1 = [
+    (96, 1, 1, 1, False, "concat"),
+    (128, 2, 1, 1, False, "none"),
+    (256, 1, 1, 1, False, "concat"),
+    (256, 2, 1, 1, False, "none"),
+    (512, 1, 1, 1, False, "concat"),
+    (512, 2, 1, 1, False, "none"),
+    (512, 1, 2, 2, False, "add"),
+    (512, 1, 2, 2, True, "none"),
+    (512, 1, 2, 2, True, "add"),
+    (1024, 2, 1, 1, False, "none"),
+    (1024, 1, 1, 1, False, "none"),
+]
 
 
 def channelnet_by_hand(concat: bool, dw_bn: bool) -> tuple[int, int]:
@@ -340,6 +411,7 @@ def test_channelnet_v1_is_the_authors_code():
 
 
 # ---- zoo names in the CLI and the API ----------------------------------------------------------------
+
 
 def test_zoo_cli_lists_every_model(capsys):
     assert cli_main(["zoo"]) == 0

@@ -7,6 +7,7 @@ from nasx.blocks.dwsep import DwsepBlock
 from nasx.blocks.group_shuffle import GroupShuffleBlock
 from nasx.blocks.partial import PartialBlock
 from nasx.blocks.channelwise import ChannelwiseBlock
+
 # isort: on
 from nasx.layers import FAMILIES
 

@@ -47,11 +47,15 @@ class ChannelwiseBlock(Family):
         cin = g.shape(x)[0]
         same = self.stride == 1 and cin == self.out
         if self.shortcut == "add" and not same:
-            raise ArchError(f"channelwise shortcut 'add' needs stride 1 and in == out, got stride {self.stride}, "
-                            f"in {cin}, out {self.out}")
+            raise ArchError(
+                f"channelwise shortcut 'add' needs stride 1 and in == out, got stride {self.stride}, "
+                f"in {cin}, out {self.out}"
+            )
         if self.shortcut == "concat" and (self.stride != 1 or self.out <= cin):
-            raise ArchError(f"channelwise shortcut 'concat' appends the branch to the input: it needs stride 1 "
-                            f"and out ({self.out}) > in ({cin})")
+            raise ArchError(
+                f"channelwise shortcut 'concat' appends the branch to the input: it needs stride 1 "
+                f"and out ({self.out}) > in ({cin})"
+            )
         branch = self.out - cin if self.shortcut == "concat" else self.out
         y = self._module(g, x, cin, branch) if self.module else self._unit(g, x, cin, branch)
         if self.shortcut == "concat":

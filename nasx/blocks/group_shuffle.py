@@ -40,15 +40,21 @@ class GroupShuffleBlock(Family):
         downsample = self.stride == 2
         branch_out = self.out - cin if downsample else self.out
         if branch_out < 1:
-            raise ArchError(f"group_shuffle v1 with stride 2 concatenates the input: out ({self.out}) must "
-                            f"exceed in ({cin})")
+            raise ArchError(
+                f"group_shuffle v1 with stride 2 concatenates the input: out ({self.out}) must exceed in ({cin})"
+            )
         mid = int(self.out * self.bottleneck_ratio)
         g1 = grp if self.group_first else 1
-        for what, n, d in (("in channels", cin, g1), ("mid channels", mid, grp), ("branch out channels",
-                                                                                  branch_out, grp)):
+        for what, n, d in (
+            ("in channels", cin, g1),
+            ("mid channels", mid, grp),
+            ("branch out channels", branch_out, grp),
+        ):
             if n < 1 or n % d:
-                raise ArchError(f"group_shuffle groups={d} must divide the {what} ({n}); pick out so that "
-                                f"out, out*{self.bottleneck_ratio} and out-in are multiples of {grp}")
+                raise ArchError(
+                    f"group_shuffle groups={d} must divide the {what} ({n}); pick out so that "
+                    f"out, out*{self.bottleneck_ratio} and out-in are multiples of {grp}"
+                )
         y = conv(g, x, mid, 1, 1, groups=g1, act=act)
         if grp > 1:
             y = g.add(ChannelShuffle(grp), y)

@@ -11,8 +11,10 @@ from nasx.errors import NasxError
 
 # nasx.space.config.builtin_names() lists these too; importing it here would slow every command's start
 SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32)"
-DRIFT_HELP = ("time raw latencies: no calibration workload around each measurement (by default every latency is "
-              "rescaled for the machine's speed at that moment; README 'Latency')")
+DRIFT_HELP = (
+    "time raw latencies: no calibration workload around each measurement (by default every latency is "
+    "rescaled for the machine's speed at that moment; README 'Latency')"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,12 +78,16 @@ def cmd_search(args) -> int:
     study, front = result.study, result.front
     new = len(study.trials) - result.resumed_from
     share = f"{100 * result.measure_s / result.elapsed_s:.0f}%" if result.elapsed_s else "-"
-    print(f"\n{new} trials in {result.elapsed_s:.1f} s ({result.measure_s:.1f} s = {share} measuring latency); "
-          f"study {study.study_name!r} now holds {len(study.trials)} trials")
+    print(
+        f"\n{new} trials in {result.elapsed_s:.1f} s ({result.measure_s:.1f} s = {share} measuring latency); "
+        f"study {study.study_name!r} now holds {len(study.trials)} trials"
+    )
     if settings.prefilter:
-        skipped = sum(1 for t in study.trials[result.resumed_from:] if t.user_attrs.get("prefiltered"))
-        print(f"prefilter: {skipped} candidates predicted off the front were scored but not timed (their trials "
-              f"are PRUNED, reason 'prefiltered: ...')")
+        skipped = sum(1 for t in study.trials[result.resumed_from :] if t.user_attrs.get("prefiltered"))
+        print(
+            f"prefilter: {skipped} candidates predicted off the front were scored but not timed (their trials "
+            f"are PRUNED, reason 'prefiltered: ...')"
+        )
     if front:
         print(f"\nPareto front ({len(front)} trials; latency on {settings.device}, score {settings.score}):")
         print(front_table(front))
@@ -89,16 +95,21 @@ def cmd_search(args) -> int:
         print("\nno feasible trial yet: raise the budget or run more trials")
     print(f"\ninspect: optuna-dashboard {settings.storage}")
     if front:
-        print(f"export:  nasx export --storage {settings.storage} --study {study.study_name} --trial "
-              f"{front[0].number} --format onnx -o best.onnx")
+        print(
+            f"export:  nasx export --storage {settings.storage} --study {study.study_name} --trial "
+            f"{front[0].number} --format onnx -o best.onnx"
+        )
     if result.interrupted:
-        print(f"\ninterrupted: every completed trial is stored. Resume with the same command:\n  "
-              f"nasx {' '.join(sys.argv[1:])}")
+        print(
+            f"\ninterrupted: every completed trial is stored. Resume with the same command:\n  "
+            f"nasx {' '.join(sys.argv[1:])}"
+        )
         return 130
     return 0
 
 
 # --- inspect and export: pareto, trials, export, report, dashboard ---
+
 
 def cmd_pareto(args) -> int:
     from nasx.store.studies import front_table, load_study, study_front, summary_json
@@ -117,8 +128,11 @@ def cmd_pareto(args) -> int:
     if rows:
         print(front_table(rows, status=args.command == "trials"))
     else:
-        print("no feasible trial yet: raise the budget or run more trials" if args.command == "pareto" else
-              "no trials yet")
+        print(
+            "no feasible trial yet: raise the budget or run more trials"
+            if args.command == "pareto"
+            else "no trials yet"
+        )
     return 0
 
 
@@ -152,10 +166,13 @@ def cmd_report(args) -> int:
     check_measure_time(args.measure_time)
     refs = None if args.refs is None else [r.strip() for r in args.refs.split(",") if r.strip() and r.strip() != "none"]
     study = load_study(args.storage, args.study)
-    path, pngs, data = make_report(study, args.storage, args.output, refs=refs, png=not args.no_png,
-                                   measure_time_s=args.measure_time)
-    print(f"wrote {path} (study {study.study_name!r}: {len(data.measured)} measured, {len(data.rejected)} "
-          f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)")
+    path, pngs, data = make_report(
+        study, args.storage, args.output, refs=refs, png=not args.no_png, measure_time_s=args.measure_time
+    )
+    print(
+        f"wrote {path} (study {study.study_name!r}: {len(data.measured)} measured, {len(data.rejected)} "
+        f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)"
+    )
     for png in pngs:
         print(f"wrote {png}")
     if data.refs:
@@ -176,6 +193,7 @@ def cmd_dashboard(args) -> int:
 
 # --- design-space exploration: explore, microbench ---
 
+
 def cmd_explore(args) -> int:
     from nasx.cli.settings import explore_settings_from_args
     from nasx.explore.output import text_report, write_html
@@ -183,10 +201,18 @@ def cmd_explore(args) -> int:
 
     result = explore(explore_settings_from_args(args))
     if args.json:
-        print(json.dumps({"run": result.run_id, "fingerprint_hash": result.fingerprint_hash,
-                          "populations": {k: len(v) for k, v in result.populations.items()},
-                          "predictors": [p.as_dict() for p in result.predictors],
-                          "model": result.model.to_dict() if result.model else None}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "run": result.run_id,
+                    "fingerprint_hash": result.fingerprint_hash,
+                    "populations": {k: len(v) for k, v in result.populations.items()},
+                    "predictors": [p.as_dict() for p in result.predictors],
+                    "model": result.model.to_dict() if result.model else None,
+                },
+                indent=1,
+            )
+        )
     else:
         print(text_report(result))
     if args.output != "none":
@@ -202,8 +228,9 @@ def cmd_microbench(args) -> int:
     resolve_device(args.device)
     shapes = parse_shapes(args.shapes)
     target = parse_count(args.target, "--target")
-    rows = run(shapes, target, args.threads, args.device, args.measure_time, blocks=not args.ops_only,
-               progress=not args.quiet)
+    rows = run(
+        shapes, target, args.threads, args.device, args.measure_time, blocks=not args.ops_only, progress=not args.quiet
+    )
     text = text_report(rows, fingerprint(args.device, args.threads), target)
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
@@ -216,9 +243,13 @@ def cmd_microbench(args) -> int:
 
 # --- accuracy: validate-score, retrain (and the training options of search) ---
 
+
 def add_train_options(q, what: str, steps_default: str = "200") -> None:
-    q.add_argument("--data", help=f"data set for {what}: digits (scikit-learn's bundled set, the default), "
-                   "cifar10:PATH (CIFAR-10 python batches) or folder:PATH (one subfolder per class)")
+    q.add_argument(
+        "--data",
+        help=f"data set for {what}: digits (scikit-learn's bundled set, the default), "
+        "cifar10:PATH (CIFAR-10 python batches) or folder:PATH (one subfolder per class)",
+    )
     q.add_argument("--train-steps", type=int, help=f"optimizer steps per training (default {steps_default})")
     q.add_argument("--train-batch", type=int, help="training batch size (default 64)")
 
@@ -239,13 +270,25 @@ def cmd_validate_score(args) -> int:
         raise NasxError(f"--proxies: unknown proxy {', '.join(unknown) or '(none given)'}; use {','.join(PROXIES)}")
     resolve_device(args.device)
     space = load_space(args.config)
-    train = TrainSettings(steps=DEFAULT_STEPS if args.train_steps is None else args.train_steps,
-                          batch=DEFAULT_BATCH if args.train_batch is None else args.train_batch, device=args.device)
+    train = TrainSettings(
+        steps=DEFAULT_STEPS if args.train_steps is None else args.train_steps,
+        batch=DEFAULT_BATCH if args.train_batch is None else args.train_batch,
+        device=args.device,
+    )
     data = load_data(args.data or "digits", space.input, space.classes)
     budget = parse_count(args.budget, "--budget") if args.budget else None
     print(f"{data.describe()}; training {train.key}", file=sys.stderr)
-    result = validate_score(space, args.n, data, train, proxies, seed=args.seed, budget=budget,
-                            storage=None if args.storage == "none" else args.storage, seeds=args.seeds)
+    result = validate_score(
+        space,
+        args.n,
+        data,
+        train,
+        proxies,
+        seed=args.seed,
+        budget=budget,
+        storage=None if args.storage == "none" else args.storage,
+        seeds=args.seeds,
+    )
     if args.json:
         from pathlib import Path
 
@@ -269,8 +312,17 @@ def cmd_retrain(args) -> int:
     resolve_device(args.device)
     study = load_study(args.storage, args.study)
     steps = RETRAIN_STEPS if args.train_steps is None else args.train_steps
-    result = retrain(study, args.storage, args.trial, args.data, steps=steps,
-                     batch=args.train_batch, device=args.device, artifacts=args.artifacts, output=args.output)
+    result = retrain(
+        study,
+        args.storage,
+        args.trial,
+        args.data,
+        steps=steps,
+        batch=args.train_batch,
+        device=args.device,
+        artifacts=args.artifacts,
+        output=args.output,
+    )
     print(result.line())
     return 0
 
@@ -283,14 +335,21 @@ def add_accuracy_parsers(sub, study_options) -> None:
     v.add_argument("--n", type=int, default=30, help="architectures to sample and train (default 30)")
     v.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     v.add_argument("--budget", help="sample only architectures under this many MAdds, e.g. 12M")
-    v.add_argument("--proxies", help="comma-separated, from naswot,synflow,meco,zico,aznas,params,madds "
-                   "(default: all)")
+    v.add_argument("--proxies", help="comma-separated, from naswot,synflow,meco,zico,aznas,params,madds (default: all)")
     v.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
     add_train_options(v, "training (default digits)")
-    v.add_argument("--seeds", type=int, default=1, help="train each architecture under this many seeds; seeds "
-                   "beyond the first give the 'trained again' row, the noise ceiling of the ranking (default 1)")
-    v.add_argument("--storage", default=DEFAULT_STORAGE, help="database whose score cache is read and filled "
-                   f"(default {DEFAULT_STORAGE}; none: no cache)")
+    v.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train each architecture under this many seeds; seeds "
+        "beyond the first give the 'trained again' row, the noise ceiling of the ranking (default 1)",
+    )
+    v.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"database whose score cache is read and filled (default {DEFAULT_STORAGE}; none: no cache)",
+    )
     v.add_argument("-o", "--output", default="validate-score.html", help="plotly scatter HTML (none: skip)")
     v.add_argument("--json", help="also write every architecture's scores and the correlations as JSON here")
     v.set_defaults(func=cmd_validate_score)
@@ -312,18 +371,30 @@ def make_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cost", help="per-layer FLOPs / params / MAC table of an architecture")
     c.add_argument("arch", help="arch JSON file or reference model name (see `nasx zoo`)")
     c.add_argument("--input", help="override the input shape, CxHxW (e.g. 3x224x224)")
-    c.add_argument("--convention", default="madds", choices=("madds", "flops", "exact", "fvcore", "torch"),
-                   help="what the ops column counts (default madds); fvcore/torch reproduce those counters")
-    for flag, text in (("bn", "batch norm, 2 per element"), ("bias", "bias additions"), ("act", "activations"),
-                       ("elementwise", "adds and multiplies"), ("pool", "k x k pooling"),
-                       ("gap", "global average pooling, 1 per input element")):
+    c.add_argument(
+        "--convention",
+        default="madds",
+        choices=("madds", "flops", "exact", "fvcore", "torch"),
+        help="what the ops column counts (default madds); fvcore/torch reproduce those counters",
+    )
+    for flag, text in (
+        ("bn", "batch norm, 2 per element"),
+        ("bias", "bias additions"),
+        ("act", "activations"),
+        ("elementwise", "adds and multiplies"),
+        ("pool", "k x k pooling"),
+        ("gap", "global average pooling, 1 per input element"),
+    ):
         c.add_argument(f"--{flag}", action="store_true", help=f"also count {text}")
     c.add_argument("--dtype", default="float32", help="element type for MAC bytes (default float32)")
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     c.add_argument("--force", action="store_true", help="lift the size limits on untrusted arch files")
-    c.add_argument("--compare", choices=("fvcore", "ptflops", "thop"),
-                   help="run this counter on the built module and print its counts beside nasx's under matching "
-                        "conventions, saying why they differ (needs: pip install \"nasx[compare]\")")
+    c.add_argument(
+        "--compare",
+        choices=("fvcore", "ptflops", "thop"),
+        help="run this counter on the built module and print its counts beside nasx's under matching "
+        'conventions, saying why they differ (needs: pip install "nasx[compare]")',
+    )
     c.set_defaults(func=cmd_cost)
 
     from nasx.search.settings import SearchSettings
@@ -339,31 +410,64 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="mobile224", help=SPACE_HELP)
     s.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     s.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
-    s.add_argument("--n-trials", type=int, default=search_default["n_trials"],
-                   help=f"trials to run, rejected ones included (default {search_default['n_trials']})")
+    s.add_argument(
+        "--n-trials",
+        type=int,
+        default=search_default["n_trials"],
+        help=f"trials to run, rejected ones included (default {search_default['n_trials']})",
+    )
     s.add_argument("--timeout", type=float, help="stop after this many seconds")
     s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default=search_default["sampler"])
     s.add_argument("--seed", type=int, help="sampler seed")
     s.add_argument("--device", choices=("cpu", "cuda", "mps"), default=search_default["device"])
     s.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores)")
-    s.add_argument("--batch", type=int, default=search_default["batch"],
-                   help=f"batch size for timing (default {search_default['batch']})")
-    s.add_argument("--score", default=search_default["score"], help="second objective: naswot (default), "
-                   "synflow, meco, zico, aznas (rank aggregate against a pool drawn from the space), params, or "
-                   "train (validation top-1 after a short seeded training on --data; see README 'Accuracy')")
+    s.add_argument(
+        "--batch",
+        type=int,
+        default=search_default["batch"],
+        help=f"batch size for timing (default {search_default['batch']})",
+    )
+    s.add_argument(
+        "--score",
+        default=search_default["score"],
+        help="second objective: naswot (default), "
+        "synflow, meco, zico, aznas (rank aggregate against a pool drawn from the space), params, or "
+        "train (validation top-1 after a short seeded training on --data; see README 'Accuracy')",
+    )
     add_train_options(s, "--score train")
-    s.add_argument("--workers", type=int, default=1, help="worker processes on this host sharing the study "
-                   "(latency timing is serialised host-wide; use PostgreSQL beyond a few)")
-    s.add_argument("--heartbeat", type=int, default=search_default["heartbeat_s"],
-                   help="seconds between worker heartbeats; a trial silent for 3x this is failed and retried "
-                   f"(default {search_default['heartbeat_s']})")
-    s.add_argument("--measure-time", type=float, default=search_default["measure_time_s"],
-                   help=f"time cap per latency measurement, s (default {search_default['measure_time_s']})")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this host sharing the study "
+        "(latency timing is serialised host-wide; use PostgreSQL beyond a few)",
+    )
+    s.add_argument(
+        "--heartbeat",
+        type=int,
+        default=search_default["heartbeat_s"],
+        help="seconds between worker heartbeats; a trial silent for 3x this is failed and retried "
+        f"(default {search_default['heartbeat_s']})",
+    )
+    s.add_argument(
+        "--measure-time",
+        type=float,
+        default=search_default["measure_time_s"],
+        help=f"time cap per latency measurement, s (default {search_default['measure_time_s']})",
+    )
     s.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP)
-    s.add_argument("--prefilter", action="store_true", help="skip timing candidates that the latency model stored "
-                   "by `nasx explore` for this device predicts far off the current front (off by default)")
-    s.add_argument("--prefilter-margin", type=float, help="how much faster than predicted a candidate may run "
-                   "and still be skipped, e.g. 0.3 (default: the model's held-out p90 relative error, >= 0.1)")
+    s.add_argument(
+        "--prefilter",
+        action="store_true",
+        help="skip timing candidates that the latency model stored "
+        "by `nasx explore` for this device predicts far off the current front (off by default)",
+    )
+    s.add_argument(
+        "--prefilter-margin",
+        type=float,
+        help="how much faster than predicted a candidate may run "
+        "and still be skipped, e.g. 0.3 (default: the model's held-out p90 relative error, >= 0.1)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress line")
     s.set_defaults(func=cmd_search)
 
@@ -371,8 +475,10 @@ def make_parser() -> argparse.ArgumentParser:
         q.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
         q.add_argument("--study", help="study name (default: the most recent nasx study in the storage)")
 
-    for name, text in (("pareto", "the stored Pareto front of a study, as a table"),
-                       ("trials", "every trial of a study (rejected and failed ones too), as a table")):
+    for name, text in (
+        ("pareto", "the stored Pareto front of a study, as a table"),
+        ("trials", "every trial of a study (rejected and failed ones too), as a table"),
+    ):
         q = sub.add_parser(name, help=text)
         study_options(q)
         q.add_argument("--json", action="store_true", help="print a JSON list of trials (arch included)")
@@ -381,21 +487,34 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write a trial's architecture as json, onnx or pt2")
     study_options(e)
     e.add_argument("--trial", type=int, help="trial number (see `nasx pareto`)")
-    e.add_argument("--best", metavar="TARGET", help="the front member nearest to a latency (5ms, 800us) or a compute "
-                   "budget in the study's metric (10M)")
-    e.add_argument("--format", choices=("json", "onnx", "pt2"), default="json",
-                   help="json: rebuildable arch (default); onnx: checked with onnxruntime; pt2: torch.export")
+    e.add_argument(
+        "--best",
+        metavar="TARGET",
+        help="the front member nearest to a latency (5ms, 800us) or a compute budget in the study's metric (10M)",
+    )
+    e.add_argument(
+        "--format",
+        choices=("json", "onnx", "pt2"),
+        default="json",
+        help="json: rebuildable arch (default); onnx: checked with onnxruntime; pt2: torch.export",
+    )
     e.add_argument("-o", "--output", required=True, help="file to write (written atomically)")
     e.set_defaults(func=cmd_export)
 
     r = sub.add_parser("report", help="standalone HTML report of a study (plotly)")
     study_options(r)
     r.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
-    r.add_argument("--refs", help="reference models from `nasx zoo`, comma-separated, or none (default: the zoo "
-                   "models made for the study's input within 2x its compute budget, as scripts/bench_search.py "
-                   "compares; else mobilenet_v2,mobilenet_v3_small,shufflenet_v2_1.0,fasternet_t0,resnet18)")
-    r.add_argument("--measure-time", type=float, help="time cap per reference measurement, s (default: the "
-                   "study's own, as its trials were timed)")
+    r.add_argument(
+        "--refs",
+        help="reference models from `nasx zoo`, comma-separated, or none (default: the zoo "
+        "models made for the study's input within 2x its compute budget, as scripts/bench_search.py "
+        "compares; else mobilenet_v2,mobilenet_v3_small,shufflenet_v2_1.0,fasternet_t0,resnet18)",
+    )
+    r.add_argument(
+        "--measure-time",
+        type=float,
+        help="time cap per reference measurement, s (default: the study's own, as its trials were timed)",
+    )
     r.add_argument("--no-png", action="store_true", help="skip the static PNGs (made with kaleido when it works)")
     r.set_defaults(func=cmd_report)
 
@@ -407,27 +526,46 @@ def make_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("explore", help="sample a space with the cost core, time a spread subset, fit a latency model")
     x.add_argument("--config", default="mobile224", help=SPACE_HELP)
-    x.add_argument("-n", type=int, default=1000, help="architectures drawn uniformly from the space, and as many "
-                   "from each single-family sub-space (default 1000)")
-    x.add_argument("--measure", type=int, default=40, help="architectures to build and time, spread over the MAdds "
-                   "range, half from the whole space, the rest over the families (default 40; 0: cost only)")
+    x.add_argument(
+        "-n",
+        type=int,
+        default=1000,
+        help="architectures drawn uniformly from the space, and as many "
+        "from each single-family sub-space (default 1000)",
+    )
+    x.add_argument(
+        "--measure",
+        type=int,
+        default=40,
+        help="architectures to build and time, spread over the MAdds "
+        "range, half from the whole space, the rest over the families (default 40; 0: cost only)",
+    )
     x.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     x.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     x.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
     x.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores, as search)")
     x.add_argument("--measure-time", type=float, default=0.5, help="time cap per latency measurement, s (0.5)")
-    x.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP + " (as the search it will "
-                   "prefilter: the latency model is kept per setting)")
+    x.add_argument(
+        "--no-drift-correction",
+        action="store_true",
+        help=DRIFT_HELP + " (as the search it will prefilter: the latency model is kept per setting)",
+    )
     x.add_argument("-o", "--output", default="explore.html", help="HTML file (default explore.html; none: skip)")
     x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency model")
     x.add_argument("--json", action="store_true", help="print the predictors and model as JSON")
     x.add_argument("--quiet", action="store_true", help="no progress lines")
     x.set_defaults(func=cmd_explore)
 
-    m = sub.add_parser("microbench", help="throughput of conv, group, depthwise, partial, channel-wise conv and the "
-                       "five block families at matched MAdds")
-    m.add_argument("--shapes", default="32x56,64x28,128x14,256x7", help="CHANNELSxRESOLUTION list (default "
-                   "32x56,64x28,128x14,256x7: a 3x3 conv has the same MAdds at each)")
+    m = sub.add_parser(
+        "microbench",
+        help="throughput of conv, group, depthwise, partial, channel-wise conv and the "
+        "five block families at matched MAdds",
+    )
+    m.add_argument(
+        "--shapes",
+        default="32x56,64x28,128x14,256x7",
+        help="CHANNELSxRESOLUTION list (default 32x56,64x28,128x14,256x7: a 3x3 conv has the same MAdds at each)",
+    )
     m.add_argument("--target", default="60M", help="MAdds per measured stack (default 60M)")
     m.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
     m.add_argument("--threads", type=int, help="torch threads (default: all usable cores)")

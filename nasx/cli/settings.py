@@ -32,13 +32,27 @@ def search_settings_from_args(args) -> SearchSettings:
         raise NasxError(f"--timeout must be positive seconds, got {args.timeout}")
     check_score(args.score)
     make_sampler(args.sampler, None)
-    return SearchSettings(space=load_space(args.config), budgets=budgets, storage=args.storage,
-                          study_name=args.study, n_trials=args.n_trials, timeout=args.timeout, sampler=args.sampler,
-                          seed=args.seed, device=args.device, threads=args.threads, batch=args.batch,
-                          score=args.score, **score_options(args), progress=not args.quiet, heartbeat_s=args.heartbeat,
-                          measure_time_s=args.measure_time, prefilter=getattr(args, "prefilter", False),
-                          prefilter_margin=getattr(args, "prefilter_margin", None),
-                          drift_correction=not args.no_drift_correction)
+    return SearchSettings(
+        space=load_space(args.config),
+        budgets=budgets,
+        storage=args.storage,
+        study_name=args.study,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        batch=args.batch,
+        score=args.score,
+        **score_options(args),
+        progress=not args.quiet,
+        heartbeat_s=args.heartbeat,
+        measure_time_s=args.measure_time,
+        prefilter=getattr(args, "prefilter", False),
+        prefilter_margin=getattr(args, "prefilter_margin", None),
+        drift_correction=not args.no_drift_correction,
+    )
 
 
 def score_options(args) -> dict:
@@ -46,11 +60,13 @@ def score_options(args) -> dict:
     missing or malformed one is one clear error before any trial starts)."""
     data = getattr(args, "data", None)
     if not needs_data(args.score):
-        given = [f"--{n.replace('_', '-')}" for n in ("data", "train_steps", "train_batch")
-                 if getattr(args, n, None) is not None]
+        given = [
+            f"--{n.replace('_', '-')}"
+            for n in ("data", "train_steps", "train_batch")
+            if getattr(args, n, None) is not None
+        ]
         if given:
-            raise NasxError(f"{', '.join(given)} only apply to --score train (this search scores with "
-                            f"{args.score!r})")
+            raise NasxError(f"{', '.join(given)} only apply to --score train (this search scores with {args.score!r})")
         return {}
     steps = getattr(args, "train_steps", None)
     batch = getattr(args, "train_batch", None)
@@ -64,7 +80,16 @@ def score_options(args) -> dict:
 
 
 def explore_settings_from_args(args) -> ExploreSettings:
-    return ExploreSettings(space=load_space(args.config), n=args.n, measure=args.measure, seed=args.seed,
-                           storage=args.storage, device=args.device, threads=args.threads,
-                           measure_time_s=args.measure_time, store_model=not args.no_store_model,
-                           progress=not args.quiet, drift_correction=not args.no_drift_correction)
+    return ExploreSettings(
+        space=load_space(args.config),
+        n=args.n,
+        measure=args.measure,
+        seed=args.seed,
+        storage=args.storage,
+        device=args.device,
+        threads=args.threads,
+        measure_time_s=args.measure_time,
+        store_model=not args.no_store_model,
+        progress=not args.quiet,
+        drift_correction=not args.no_drift_correction,
+    )

@@ -96,8 +96,10 @@ def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
         except ValueError:
             raise NasxError(f"--shapes {text!r}: each shape is CHANNELSxRESOLUTION, e.g. 32x56,64x28") from None
         if c < GROUPS or c % GROUPS or h < 3:
-            raise NasxError(f"--shapes {part.strip()!r}: channels must be a multiple of {GROUPS} (the group conv "
-                            f"and ShuffleNet units need it) and resolution at least 3")
+            raise NasxError(
+                f"--shapes {part.strip()!r}: channels must be a multiple of {GROUPS} (the group conv "
+                f"and ShuffleNet units need it) and resolution at least 3"
+            )
         shapes.append((c, h))
     if not shapes:
         raise NasxError("--shapes needs at least one shape")
@@ -119,8 +121,16 @@ def plan(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, blocks: bool = Tru
     return [(level, name, stack(f, c, h, target)) for c, h in shapes for level, name, f in kinds]
 
 
-def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None = None, device: str = "cpu",
-        measure_time_s: float = 1.0, blocks: bool = True, progress: bool = True, out=sys.stderr) -> list[Row]:
+def run(
+    shapes=DEFAULT_SHAPES,
+    target: int = DEFAULT_TARGET,
+    threads: int | None = None,
+    device: str = "cpu",
+    measure_time_s: float = 1.0,
+    blocks: bool = True,
+    progress: bool = True,
+    out=sys.stderr,
+) -> list[Row]:
     if target < 1:
         raise NasxError(f"--target must be positive, got {target}")
     check_measure_time(measure_time_s)
@@ -129,15 +139,22 @@ def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None
     rows, items, start = [], plan(shapes, target, blocks), time.perf_counter()
     for i, (level, name, arch) in enumerate(items, 1):
         r = cost(arch)
-        lat = measure_latency(build_seeded(arch), arch.input, device=device, threads=threads, max_time_s=measure_time_s,
-                              warmup_s=min(0.25, measure_time_s / 2))
+        lat = measure_latency(
+            build_seeded(arch),
+            arch.input,
+            device=device,
+            threads=threads,
+            max_time_s=measure_time_s,
+            warmup_s=min(0.25, measure_time_s / 2),
+        )
         c, h, _ = arch.input
-        rows.append(Row(level, name, c, h, len(arch.layers), r.madds, r.mac, lat.median_ms, lat.iqr_ms,
-                        lat.repeats))
+        rows.append(Row(level, name, c, h, len(arch.layers), r.madds, r.mac, lat.median_ms, lat.iqr_ms, lat.repeats))
         if progress:
-            out.write(f"microbench {i}/{len(items)} | {c}x{h}x{h} {name} x{len(arch.layers)} | "
-                      f"{lat.median_ms:.2f} ms | {rows[-1].gmadds_per_s:.2f} GMAdds/s | "
-                      f"{time.perf_counter() - start:.0f}s" + ("\r" if out.isatty() else "\n"))
+            out.write(
+                f"microbench {i}/{len(items)} | {c}x{h}x{h} {name} x{len(arch.layers)} | "
+                f"{lat.median_ms:.2f} ms | {rows[-1].gmadds_per_s:.2f} GMAdds/s | "
+                f"{time.perf_counter() - start:.0f}s" + ("\r" if out.isatty() else "\n")
+            )
             out.flush()
     if progress and out.isatty():
         out.write("\n")
@@ -145,10 +162,22 @@ def run(shapes=DEFAULT_SHAPES, target: int = DEFAULT_TARGET, threads: int | None
 
 
 def table(rows: list[Row]) -> str:
-    body = [[r.level, r.kind, r.shape, r.layers, human(r.madds), f"{r.mac_per_madd:.3f}",
-             f"{r.latency_ms:.2f} ± {r.iqr_ms:.2f}", f"{r.gmadds_per_s:.2f}"] for r in rows]
-    return render_table(["level", "kind", "input", "layers", "MAdds", "MAC/MAdd", "latency ms (median ± IQR)",
-                         "GMAdds/s"], body)
+    body = [
+        [
+            r.level,
+            r.kind,
+            r.shape,
+            r.layers,
+            human(r.madds),
+            f"{r.mac_per_madd:.3f}",
+            f"{r.latency_ms:.2f} ± {r.iqr_ms:.2f}",
+            f"{r.gmadds_per_s:.2f}",
+        ]
+        for r in rows
+    ]
+    return render_table(
+        ["level", "kind", "input", "layers", "MAdds", "MAC/MAdd", "latency ms (median ± IQR)", "GMAdds/s"], body
+    )
 
 
 def geomean(values) -> float:
@@ -161,9 +190,15 @@ def summary_table(rows: list[Row]) -> str:
     body = []
     for level, kind in kinds:
         mine = [r for r in rows if (r.level, r.kind) == (level, kind)]
-        body.append([level, kind, f"{geomean([r.gmadds_per_s for r in mine]):.2f}",
-                     f"{min(r.gmadds_per_s for r in mine):.2f} .. {max(r.gmadds_per_s for r in mine):.2f}",
-                     f"{geomean([r.mac_per_madd for r in mine]):.3f}"])
+        body.append(
+            [
+                level,
+                kind,
+                f"{geomean([r.gmadds_per_s for r in mine]):.2f}",
+                f"{min(r.gmadds_per_s for r in mine):.2f} .. {max(r.gmadds_per_s for r in mine):.2f}",
+                f"{geomean([r.mac_per_madd for r in mine]):.3f}",
+            ]
+        )
     return render_table(["level", "kind", "GMAdds/s (geomean)", "range over shapes", "MAC/MAdd (geomean)"], body)
 
 
@@ -177,9 +212,11 @@ class Verdict:
         if not self.shapes:
             return "FasterNet's claim (partial conv runs at a higher throughput than depthwise conv): not measured"
         word = "holds" if self.holds == self.shapes else ("does not hold" if self.holds == 0 else "holds partly")
-        return (f"FasterNet's claim (partial conv runs at a higher throughput than depthwise conv) {word} here: "
-                f"at {self.holds} of {self.shapes} shapes; partial/depthwise throughput "
-                f"{min(self.ratios):.2f}x .. {max(self.ratios):.2f}x")
+        return (
+            f"FasterNet's claim (partial conv runs at a higher throughput than depthwise conv) {word} here: "
+            f"at {self.holds} of {self.shapes} shapes; partial/depthwise throughput "
+            f"{min(self.ratios):.2f}x .. {max(self.ratios):.2f}x"
+        )
 
 
 def fasternet_claim(rows: list[Row]) -> Verdict:
@@ -194,11 +231,20 @@ def fasternet_claim(rows: list[Row]) -> Verdict:
 
 
 def text_report(rows: list[Row], fp: dict, target: int) -> str:
-    return "\n".join([
-        f"nasx microbench: stacks of about {human(target)} MAdds on {fp['device']} {fp['hardware']}, "
-        f"{fp['threads']} threads, batch 1, torch {fp['torch']}",
-        "MAdds = multiply-accumulates; MAC/MAdd = elements read + written per MAdd (cost core); GMAdds/s = MAdds / "
-        "median latency", "", table(rows), "", summary_table(rows), "", fasternet_claim(rows).line()])
+    return "\n".join(
+        [
+            f"nasx microbench: stacks of about {human(target)} MAdds on {fp['device']} {fp['hardware']}, "
+            f"{fp['threads']} threads, batch 1, torch {fp['torch']}",
+            "MAdds = multiply-accumulates; MAC/MAdd = elements read + written per MAdd (cost core); GMAdds/s = MAdds / "
+            "median latency",
+            "",
+            table(rows),
+            "",
+            summary_table(rows),
+            "",
+            fasternet_claim(rows).line(),
+        ]
+    )
 
 
 def figures(rows: list[Row]) -> dict:
@@ -212,28 +258,56 @@ def figures(rows: list[Row]) -> dict:
         fig = go.Figure()
         for kind in dict.fromkeys(r.kind for r in mine):
             rs = [r for r in mine if r.kind == kind]
-            fig.add_trace(go.Bar(name=kind, x=[r.shape for r in rs], y=[r.gmadds_per_s for r in rs],
-                                 hovertext=[f"{kind} x{r.layers} on {r.shape}<br>{human(r.madds)} MAdds, "
-                                            f"MAC/MAdd {r.mac_per_madd:.3f}<br>{r.latency_ms:.2f} ± {r.iqr_ms:.2f} ms"
-                                            for r in rs], hoverinfo="text"))
-        fig.update_layout(barmode="group", template="plotly_white", yaxis_type="log",
-                          title=f"achieved throughput per {level} at matched MAdds",
-                          xaxis_title="input (channels x resolution)", yaxis_title="GMAdds/s (log)")
+            fig.add_trace(
+                go.Bar(
+                    name=kind,
+                    x=[r.shape for r in rs],
+                    y=[r.gmadds_per_s for r in rs],
+                    hovertext=[
+                        f"{kind} x{r.layers} on {r.shape}<br>{human(r.madds)} MAdds, "
+                        f"MAC/MAdd {r.mac_per_madd:.3f}<br>{r.latency_ms:.2f} ± {r.iqr_ms:.2f} ms"
+                        for r in rs
+                    ],
+                    hoverinfo="text",
+                )
+            )
+        fig.update_layout(
+            barmode="group",
+            template="plotly_white",
+            yaxis_type="log",
+            title=f"achieved throughput per {level} at matched MAdds",
+            xaxis_title="input (channels x resolution)",
+            yaxis_title="GMAdds/s (log)",
+        )
         figs[f"throughput_{level}"] = fig
     fig = go.Figure()
     for kind in dict.fromkeys(r.kind for r in rows):
         rs = [r for r in rows if r.kind == kind]
-        fig.add_trace(go.Scatter(x=[r.mac_per_madd for r in rs], y=[r.gmadds_per_s for r in rs], mode="markers",
-                                 name=kind, marker=dict(size=10, symbol="circle" if rs[0].level == "op" else "square"),
-                                 text=[r.shape for r in rs]))
-    fig.update_layout(template="plotly_white", xaxis_type="log", yaxis_type="log",
-                      title="throughput against memory traffic per MAdd (circles: ops, squares: blocks)",
-                      xaxis_title="MAC per MAdd (elements)", yaxis_title="GMAdds/s")
+        fig.add_trace(
+            go.Scatter(
+                x=[r.mac_per_madd for r in rs],
+                y=[r.gmadds_per_s for r in rs],
+                mode="markers",
+                name=kind,
+                marker=dict(size=10, symbol="circle" if rs[0].level == "op" else "square"),
+                text=[r.shape for r in rs],
+            )
+        )
+    fig.update_layout(
+        template="plotly_white",
+        xaxis_type="log",
+        yaxis_type="log",
+        title="throughput against memory traffic per MAdd (circles: ops, squares: blocks)",
+        xaxis_title="MAC per MAdd (elements)",
+        yaxis_title="GMAdds/s",
+    )
     figs["mac_throughput"] = fig
     return figs
 
 
 def write_html(rows: list[Row], text: str, path) -> str:
-    body = (f'{"".join(figure_divs(figures(rows), "480px"))}<pre id="microbench-text">{html.escape(text)}</pre>\n'
-            f"<p>{made_with_plotly()}</p>")
+    body = (
+        f'{"".join(figure_divs(figures(rows), "480px"))}<pre id="microbench-text">{html.escape(text)}</pre>\n'
+        f"<p>{made_with_plotly()}</p>"
+    )
     return str(write_page(path, page("nasx microbench", body, width=1250, small_pre=True)))

@@ -40,8 +40,9 @@ class PredictorResult:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
-def evaluate_predictor(name: str, features: tuple[str, ...], train: list[Sample], test: list[Sample],
-                       relative: bool = True) -> PredictorResult:
+def evaluate_predictor(
+    name: str, features: tuple[str, ...], train: list[Sample], test: list[Sample], relative: bool = True
+) -> PredictorResult:
     X = np.array([[s.value(f) for f in features] for s in train], dtype=float)
     y = np.array([s.latency_ms for s in train], dtype=float)
     coef, intercept = fit_linear(X, y, relative=relative)
@@ -53,9 +54,20 @@ def evaluate_predictor(name: str, features: tuple[str, ...], train: list[Sample]
     ranker = Xt[:, 0] if len(features) == 1 else pred
     err = np.abs(relative_errors(pred, yt)) if len(test) else np.array([math.nan])
     return PredictorResult(
-        name, features, "relative least squares" if relative else "least squares", tuple(map(float, coef)),
-        intercept, kendall_tau_b(ranker, yt), spearman(ranker, yt), within_share(pred, yt),
-        float(np.median(err)), float(np.quantile(err, 0.9)), len(train), len(test), [float(p) for p in pred])
+        name,
+        features,
+        "relative least squares" if relative else "least squares",
+        tuple(map(float, coef)),
+        intercept,
+        kendall_tau_b(ranker, yt),
+        spearman(ranker, yt),
+        within_share(pred, yt),
+        float(np.median(err)),
+        float(np.quantile(err, 0.9)),
+        len(train),
+        len(test),
+        [float(p) for p in pred],
+    )
 
 
 def predictor_table(train: list[Sample], test: list[Sample]) -> list[PredictorResult]:
@@ -75,11 +87,26 @@ def predictor_rows(rows: list[PredictorResult]) -> list[list[str]]:
         terms = ""
         for i, (c, f) in enumerate(zip(r.coef, r.features, strict=False)):
             terms += ("" if i == 0 else (" + " if c >= 0 else " - ")) + f"{(c if i == 0 else abs(c)) * 1e6:.3g}·{f}/1M"
-        out.append([r.name, r.fit, f"{terms} {'+' if r.intercept_ms >= 0 else '-'} {abs(r.intercept_ms):.3g}",
-                    fmt_corr(r.kendall), fmt_corr(r.spearman), _share(r.within10, r.n_test),
-                    f"{r.median_abs_rel_error:.0%}"])
+        out.append(
+            [
+                r.name,
+                r.fit,
+                f"{terms} {'+' if r.intercept_ms >= 0 else '-'} {abs(r.intercept_ms):.3g}",
+                fmt_corr(r.kendall),
+                fmt_corr(r.spearman),
+                _share(r.within10, r.n_test),
+                f"{r.median_abs_rel_error:.0%}",
+            ]
+        )
     return out
 
 
-PREDICTOR_HEADER = ["predictor", "fit (train half)", "latency ms ≈", "Kendall τb", "Spearman ρ", "within ±10%",
-                    "median |err|"]
+PREDICTOR_HEADER = [
+    "predictor",
+    "fit (train half)",
+    "latency ms ≈",
+    "Kendall τb",
+    "Spearman ρ",
+    "within ±10%",
+    "median |err|",
+]

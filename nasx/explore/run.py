@@ -85,9 +85,16 @@ class ExploreResult:
 def explore_timer(settings: ExploreSettings, store) -> Timer:
     """The explorer's cached timing: as `nasx search` times (same cache, same fingerprint), with a shorter
     warm-up when the time cap is short."""
-    return Timer.here(store, settings.space.input, device=settings.device, threads=settings.threads,
-                      batch=settings.batch, drift_correction=settings.drift_correction,
-                      max_time_s=settings.measure_time_s, warmup_s=min(0.25, settings.measure_time_s / 2))
+    return Timer.here(
+        store,
+        settings.space.input,
+        device=settings.device,
+        threads=settings.threads,
+        batch=settings.batch,
+        drift_correction=settings.drift_correction,
+        max_time_s=settings.measure_time_s,
+        warmup_s=min(0.25, settings.measure_time_s / 2),
+    )
 
 
 def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, out=sys.stderr) -> int:
@@ -100,9 +107,11 @@ def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, ou
         if progress:
             elapsed = time.perf_counter() - start
             eta = elapsed / i * (len(subset) - i)
-            out.write(f"measure {i}/{len(subset)} | {s.population:<13} | {human(s.madds):>6} MAdds | "
-                      f"{s.latency_ms:8.2f} ms{' (cached)' if s.cached else ''} | {duration(elapsed)} | ETA "
-                      f"{duration(eta)}" + ("\r" if out.isatty() else "\n"))
+            out.write(
+                f"measure {i}/{len(subset)} | {s.population:<13} | {human(s.madds):>6} MAdds | "
+                f"{s.latency_ms:8.2f} ms{' (cached)' if s.cached else ''} | {duration(elapsed)} | ETA "
+                f"{duration(eta)}" + ("\r" if out.isatty() else "\n")
+            )
             out.flush()
     if progress and out.isatty():
         out.write("\n")
@@ -127,8 +136,10 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
     for name in names:
         populations[name] = sample_population(settings.space, settings.n, settings.seed, name)
         if settings.progress:
-            out.write(f"sampled {settings.n} from {settings.space.name if name == ALL else name + ' only'} "
-                      f"({duration(time.perf_counter() - t0)})\n")
+            out.write(
+                f"sampled {settings.n} from {settings.space.name if name == ALL else name + ' only'} "
+                f"({duration(time.perf_counter() - t0)})\n"
+            )
     sample_s = time.perf_counter() - t0
     tm = explore_timer(settings, store)
     subset: list[Sample] = []
@@ -145,13 +156,38 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
         if len(train) >= 3 and len(test) >= 3:
             predictors = predictor_table(train, test)
             comb = predictors[len(COSTS)]
-            model = LatencyModel(COMBINATION, comb.coef, comb.intercept_ms, comb.fit, comb.n_train, comb.n_test,
-                                 comb.kendall, comb.spearman, comb.within10, comb.p90_abs_rel_error,
-                                 settings.space.name, tm.fp_hash, tm.fp)
+            model = LatencyModel(
+                COMBINATION,
+                comb.coef,
+                comb.intercept_ms,
+                comb.fit,
+                comb.n_train,
+                comb.n_test,
+                comb.kendall,
+                comb.spearman,
+                comb.within10,
+                comb.p90_abs_rel_error,
+                settings.space.name,
+                tm.fp_hash,
+                tm.fp,
+            )
             if settings.store_model:
                 save_model(store, model)
-    result = ExploreResult(settings, populations, subset, train, test, predictors, model, tm.fp, tm.fp_hash, None,
-                           sample_s, measure_s, measured_now)
+    result = ExploreResult(
+        settings,
+        populations,
+        subset,
+        train,
+        test,
+        predictors,
+        model,
+        tm.fp,
+        tm.fp_hash,
+        None,
+        sample_s,
+        measure_s,
+        measured_now,
+    )
     result.run_id = store_run(store, result)
     return result
 
@@ -160,19 +196,45 @@ def store_run(store, result: ExploreResult) -> int:
     s = result.settings
     for table in (explore_runs, explore_archs):
         table.create(store.engine, checkfirst=True)
-    summary = {"populations": {k: len(v) for k, v in result.populations.items()}, "measured": len(result.subset),
-               "predictors": [p.as_dict() for p in result.predictors],
-               "model": result.model.to_dict() if result.model else None}
+    summary = {
+        "populations": {k: len(v) for k, v in result.populations.items()},
+        "measured": len(result.subset),
+        "predictors": [p.as_dict() for p in result.predictors],
+        "model": result.model.to_dict() if result.model else None,
+    }
     with store.engine.begin() as c:
-        run_id = c.execute(explore_runs.insert().values(
-            config_name=s.space.name, config_hash=s.space.config_hash, config=s.space.text, seed=s.seed, n=s.n,
-            fingerprint_hash=result.fingerprint_hash, fingerprint=result.fingerprint, summary=summary,
-            created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))).inserted_primary_key[0]
-        rows = [{"run_id": run_id, "population": x.population, "index": x.index, "arch_hash": x.arch_hash,
-                 "choices": x.choices, "madds": x.madds, "mac": x.mac, "params": x.params,
-                 "activations": x.activations, "measured": x.latency_ms is not None, "split": x.split,
-                 "median_ms": x.latency_ms, "iqr_ms": x.iqr_ms}
-                for samples in result.populations.values() for x in samples]
+        run_id = c.execute(
+            explore_runs.insert().values(
+                config_name=s.space.name,
+                config_hash=s.space.config_hash,
+                config=s.space.text,
+                seed=s.seed,
+                n=s.n,
+                fingerprint_hash=result.fingerprint_hash,
+                fingerprint=result.fingerprint,
+                summary=summary,
+                created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+            )
+        ).inserted_primary_key[0]
+        rows = [
+            {
+                "run_id": run_id,
+                "population": x.population,
+                "index": x.index,
+                "arch_hash": x.arch_hash,
+                "choices": x.choices,
+                "madds": x.madds,
+                "mac": x.mac,
+                "params": x.params,
+                "activations": x.activations,
+                "measured": x.latency_ms is not None,
+                "split": x.split,
+                "median_ms": x.latency_ms,
+                "iqr_ms": x.iqr_ms,
+            }
+            for samples in result.populations.values()
+            for x in samples
+        ]
         if rows:
             c.execute(explore_archs.insert(), rows)
     return int(run_id)

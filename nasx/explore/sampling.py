@@ -108,8 +108,20 @@ def sample_population(space: SearchSpace, n: int, seed: int, population: str = A
     for i in range(n):
         choices, arch = draw(sp, rng)
         r = cost(arch)
-        out.append(Sample(population, i, choices, arch, arch.content_hash(), r.madds, r.mac, r.params,
-                          r.activations, arch.families()))
+        out.append(
+            Sample(
+                population,
+                i,
+                choices,
+                arch,
+                arch.content_hash(),
+                r.madds,
+                r.mac,
+                r.params,
+                r.activations,
+                arch.families(),
+            )
+        )
     return out
 
 
@@ -135,8 +147,10 @@ def quotas(names: list[str], k: int) -> dict[str, int]:
         return {names[0]: k}
     fams = names[1:]
     if k < 1 + len(fams):
-        raise NasxError(f"--measure {k} is too few to represent the whole space and each of the {len(fams)} "
-                        f"families: use at least {1 + len(fams)} (default 40)")
+        raise NasxError(
+            f"--measure {k} is too few to represent the whole space and each of the {len(fams)} "
+            f"families: use at least {1 + len(fams)} (default 40)"
+        )
     rest = k - math.ceil(k / 2)
     rest = max(rest, len(fams))
     q = {ALL: k - rest}

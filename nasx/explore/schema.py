@@ -7,7 +7,8 @@ from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, 
 from nasx.store.db import metadata
 
 explore_runs = Table(
-    "nasx_explore_run", metadata,
+    "nasx_explore_run",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("config_name", String(256), nullable=False),
     Column("config_hash", String(32), nullable=False),
@@ -22,7 +23,8 @@ explore_runs = Table(
 
 
 explore_archs = Table(
-    "nasx_explore_arch", metadata,
+    "nasx_explore_arch",
+    metadata,
     Column("run_id", Integer, primary_key=True),
     Column("population", String(64), primary_key=True),
     Column("index", Integer, primary_key=True),
@@ -37,4 +39,3 @@ explore_archs = Table(
     Column("median_ms", Float, nullable=True),
     Column("iqr_ms", Float, nullable=True),
 )
-

@@ -15,24 +15,42 @@ from nasx.measure.timing import timed
 
 @dataclass(frozen=True)
 class Measured:
-    latency: dict   # the dict the cache stores (median_ms, iqr_ms, ..., fingerprint)
-    cached: bool    # read from the cache: nothing was timed
+    latency: dict  # the dict the cache stores (median_ms, iqr_ms, ..., fingerprint)
+    cached: bool  # read from the cache: nothing was timed
     seconds: float  # spent timing and storing it now (about 0 when cached)
 
 
 class Timer:
     """Cached timing on one device fingerprint, with fixed measurement settings."""
 
-    def __init__(self, store, fp: dict, *, device: str = "cpu", batch: int = 1, threads: int | None = None,
-                 max_time_s: float = DEFAULT_MEASURE_TIME_S, warmup_s: float = 0.25):
+    def __init__(
+        self,
+        store,
+        fp: dict,
+        *,
+        device: str = "cpu",
+        batch: int = 1,
+        threads: int | None = None,
+        max_time_s: float = DEFAULT_MEASURE_TIME_S,
+        warmup_s: float = 0.25,
+    ):
         self.store, self.fp, self.fp_hash = store, fp, fingerprint_hash(fp)
         self.device, self.batch, self.threads = device, batch, threads
         self.max_time_s, self.warmup_s = max_time_s, warmup_s
 
     @classmethod
-    def here(cls, store, input_shape, *, device: str = "cpu", threads: int | None = None, batch: int = 1,
-             drift_correction: bool = True, max_time_s: float = DEFAULT_MEASURE_TIME_S,
-             warmup_s: float = 0.25) -> Timer:
+    def here(
+        cls,
+        store,
+        input_shape,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch: int = 1,
+        drift_correction: bool = True,
+        max_time_s: float = DEFAULT_MEASURE_TIME_S,
+        warmup_s: float = 0.25,
+    ) -> Timer:
         """A timer on this machine's fingerprint for these settings."""
         fp = fingerprint(device, threads, batch, input_shape, drift_corrected=drift_correction)
         return cls(store, fp, device=device, batch=batch, threads=threads, max_time_s=max_time_s, warmup_s=warmup_s)
@@ -49,7 +67,17 @@ class Timer:
             return Measured(cached, True, time.perf_counter() - t)
         if module is None:
             module = build_seeded(arch)
-        lat = timed(module, arch.input, self.store, self.fp, self.fp_hash, device=self.device, batch=self.batch,
-                    threads=self.threads, max_time_s=self.max_time_s, warmup_s=self.warmup_s)
+        lat = timed(
+            module,
+            arch.input,
+            self.store,
+            self.fp,
+            self.fp_hash,
+            device=self.device,
+            batch=self.batch,
+            threads=self.threads,
+            max_time_s=self.max_time_s,
+            warmup_s=self.warmup_s,
+        )
         self.store.put_latency(arch_hash, self.fp_hash, self.fp, lat)
         return Measured(lat, False, time.perf_counter() - t)

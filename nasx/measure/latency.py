@@ -93,8 +93,9 @@ def resolve_device(name: str):
         return torch.device("cpu")
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise NasxError("--device cuda: no CUDA device is available here (torch.cuda.is_available() is "
-                            "False); use --device cpu")
+            raise NasxError(
+                "--device cuda: no CUDA device is available here (torch.cuda.is_available() is False); use --device cpu"
+            )
         return torch.device("cuda")
     if name == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
@@ -103,8 +104,15 @@ def resolve_device(name: str):
     raise NasxError(f"unknown device {name!r}: use cpu, cuda or mps")
 
 
-def fingerprint(device: str = "cpu", threads: int | None = None, batch: int = 1, input_shape=(3, 224, 224),
-                dtype: str = "float32", channels_last: bool = False, drift_corrected: bool = False) -> dict:
+def fingerprint(
+    device: str = "cpu",
+    threads: int | None = None,
+    batch: int = 1,
+    input_shape=(3, 224, 224),
+    dtype: str = "float32",
+    channels_last: bool = False,
+    drift_corrected: bool = False,
+) -> dict:
     """What a latency number depends on besides the architecture (drift-corrected numbers are on the scale
     of their storage's calibration reference, so they never share a cache entry with raw ones)."""
     import torch
@@ -115,9 +123,17 @@ def fingerprint(device: str = "cpu", threads: int | None = None, batch: int = 1,
         hw = f"Apple MPS ({platform.machine()})"
     else:
         hw = cpu_model()
-    fp = {"device": device, "hardware": hw, "threads": threads or default_threads(), "torch": torch.__version__,
-          "dtype": dtype, "batch": batch, "input": list(input_shape), "channels_last": channels_last,
-          "flush_denormal": True}
+    fp = {
+        "device": device,
+        "hardware": hw,
+        "threads": threads or default_threads(),
+        "torch": torch.__version__,
+        "dtype": dtype,
+        "batch": batch,
+        "input": list(input_shape),
+        "channels_last": channels_last,
+        "flush_denormal": True,
+    }
     if drift_corrected:  # only then: raw fingerprints (and the caches keyed by them) stay as they were
         fp["calibration"] = CALIBRATION_MODEL
     return fp
@@ -208,11 +224,25 @@ def _iqr(samples: list[float]) -> float:
     return q[2] - q[0]
 
 
-def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", batch: int = 1,
-                    threads: int | None = None, dtype: str = "float32", channels_last: bool = False,
-                    warmup_s: float = 0.25, min_repeats: int = 10, max_repeats: int = 500, min_time_s: float = 0.5,
-                    max_time_s: float = DEFAULT_MEASURE_TIME_S,
-                    rel_tol: float = 0.02, lock: bool = True, seed: int = 0, calibration=None) -> Latency:
+def measure_latency(
+    module,
+    input_shape=(3, 224, 224),
+    *,
+    device: str = "cpu",
+    batch: int = 1,
+    threads: int | None = None,
+    dtype: str = "float32",
+    channels_last: bool = False,
+    warmup_s: float = 0.25,
+    min_repeats: int = 10,
+    max_repeats: int = 500,
+    min_time_s: float = 0.5,
+    max_time_s: float = DEFAULT_MEASURE_TIME_S,
+    rel_tol: float = 0.02,
+    lock: bool = True,
+    seed: int = 0,
+    calibration=None,
+) -> Latency:
     """Median forward latency of `module` on a random (batch, *input_shape) input, in milliseconds.
 
     Repeats in rounds of `min_repeats`; once at least `min_time_s` has been timed (a shorter window is at
@@ -294,5 +324,15 @@ def measure_latency(module, input_shape=(3, 224, 224), *, device: str = "cpu", b
                 break
         calibration_after = calibration_median() if calibration is not None else None
     calibration_ms = (calibration_before + calibration_after) / 2 if calibration is not None else None
-    return Latency(statistics.median(samples), _iqr(samples), statistics.fmean(samples), min(samples), len(samples),
-                   stable, fp, calibration_ms, calibration_before, calibration_after)
+    return Latency(
+        statistics.median(samples),
+        _iqr(samples),
+        statistics.fmean(samples),
+        min(samples),
+        len(samples),
+        stable,
+        fp,
+        calibration_ms,
+        calibration_before,
+        calibration_after,
+    )

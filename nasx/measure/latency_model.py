@@ -28,7 +28,8 @@ from nasx.store.db import metadata
 WITHIN = 0.10  # nn-Meter's accuracy measure: share of predictions within ±10% of the measured latency
 
 latency_models = Table(
-    "nasx_latency_model", metadata,
+    "nasx_latency_model",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("fingerprint_hash", String(32), nullable=False, index=True),
     Column("fingerprint", JSON, nullable=False),
@@ -46,8 +47,10 @@ def fit_linear(X, y, relative: bool = True) -> tuple[np.ndarray, float]:
     if len(X) != len(y):
         raise ValueError("X and y differ in length")
     if len(y) < X.shape[1] + 1:
-        raise NasxError(f"a fit of {X.shape[1] + 1} coefficients needs at least {X.shape[1] + 1} measured "
-                        f"architectures, got {len(y)}")
+        raise NasxError(
+            f"a fit of {X.shape[1] + 1} coefficients needs at least {X.shape[1] + 1} measured "
+            f"architectures, got {len(y)}"
+        )
     A = np.column_stack([X, np.ones(len(X))])
     b = y.copy()
     if relative:
@@ -83,9 +86,9 @@ class LatencyModel:
     fit: str = "relative least squares"
     n_train: int = 0
     n_test: int = 0
-    kendall: float = math.nan       # on the held-out half
+    kendall: float = math.nan  # on the held-out half
     spearman: float = math.nan
-    within10: float = math.nan      # share of the held-out half predicted within ±10%
+    within10: float = math.nan  # share of the held-out half predicted within ±10%
     p90_rel_error: float = math.nan  # 90th percentile of |relative error| on the held-out half
     config: str = ""
     fingerprint_hash: str = ""
@@ -117,8 +120,11 @@ class LatencyModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> LatencyModel:
-        d = {k: (math.nan if v is None and k in ("kendall", "spearman", "within10", "p90_rel_error") else v)
-             for k, v in d.items() if k in cls.__dataclass_fields__}
+        d = {
+            k: (math.nan if v is None and k in ("kendall", "spearman", "within10", "p90_rel_error") else v)
+            for k, v in d.items()
+            if k in cls.__dataclass_fields__
+        }
         d["features"], d["coef"] = tuple(d["features"]), tuple(d["coef"])
         return cls(**d)
 
@@ -131,15 +137,24 @@ def save_model(store, model: LatencyModel) -> None:
     """Store `model` for its fingerprint (the newest one is the one `load_model` returns)."""
     ensure_tables(store)
     with store.engine.begin() as c:
-        c.execute(latency_models.insert().values(
-            fingerprint_hash=model.fingerprint_hash, fingerprint=model.fingerprint, model=model.to_dict(),
-            created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)))
+        c.execute(
+            latency_models.insert().values(
+                fingerprint_hash=model.fingerprint_hash,
+                fingerprint=model.fingerprint,
+                model=model.to_dict(),
+                created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+            )
+        )
 
 
 def load_model(store, fingerprint_hash: str) -> LatencyModel | None:
     """The most recent model fitted on measurements with this fingerprint, or None."""
     ensure_tables(store)
     with store.engine.connect() as c:
-        row = c.execute(select(latency_models.c.model).where(latency_models.c.fingerprint_hash == fingerprint_hash)
-                        .order_by(latency_models.c.id.desc()).limit(1)).first()
+        row = c.execute(
+            select(latency_models.c.model)
+            .where(latency_models.c.fingerprint_hash == fingerprint_hash)
+            .order_by(latency_models.c.id.desc())
+            .limit(1)
+        ).first()
     return LatencyModel.from_dict(dict(row[0])) if row else None

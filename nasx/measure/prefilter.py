@@ -58,7 +58,8 @@ class Prefilter:
                 f"{fingerprint.get('hardware')}, {fingerprint.get('threads')} threads, batch "
                 f"{fingerprint.get('batch')}, input {'x'.join(map(str, fingerprint.get('input', [])))}) in "
                 f"{store.url}; fit one first with nasx explore --config <the same space> --storage {store.url} "
-                f"(same --device and --threads)")
+                f"(same --device and --threads)"
+            )
         return cls(model, margin)
 
     def check(self, front, madds: int, mac: int, score: float) -> Verdict:
@@ -68,8 +69,13 @@ class Prefilter:
         if predicted > 0:
             for number, latency, front_score in sorted(front, key=lambda f: f[1]):
                 if latency < optimistic and front_score >= score:
-                    return Verdict(True, predicted, optimistic,
-                                   f"prefiltered: predicted {predicted:.2f} ms (≥ {optimistic:.2f} ms with a "
-                                   f"{self.margin:.0%} margin), dominated by trial {number} ({latency:.2f} ms, "
-                                   f"score {front_score:.4g} ≥ {score:.4g})", number)
+                    return Verdict(
+                        True,
+                        predicted,
+                        optimistic,
+                        f"prefiltered: predicted {predicted:.2f} ms (≥ {optimistic:.2f} ms with a "
+                        f"{self.margin:.0%} margin), dominated by trial {number} ({latency:.2f} ms, "
+                        f"score {front_score:.4g} ≥ {score:.4g})",
+                        number,
+                    )
         return Verdict(False, predicted, optimistic)

@@ -14,8 +14,19 @@ from nasx.measure.latency import (
 )
 
 
-def timed(module, input_shape, store, fp: dict, fp_hash: str, *, device: str = "cpu", batch: int = 1,
-          threads: int | None = None, max_time_s: float = DEFAULT_MEASURE_TIME_S, warmup_s: float = 0.25) -> dict:
+def timed(
+    module,
+    input_shape,
+    store,
+    fp: dict,
+    fp_hash: str,
+    *,
+    device: str = "cpu",
+    batch: int = 1,
+    threads: int | None = None,
+    max_time_s: float = DEFAULT_MEASURE_TIME_S,
+    warmup_s: float = 0.25,
+) -> dict:
     """The latency dict the caches store; with fp["calibration"], every time statistic is rescaled by
     reference / calibration and the raw median and the drift are kept beside it. A measurement whose
     calibrations before and after disagree is taken again (`attempts` says how many were taken)."""
@@ -25,8 +36,14 @@ def timed(module, input_shape, store, fp: dict, fp_hash: str, *, device: str = "
         return {**lat, "fingerprint": fp}
     attempts = []
     while len(attempts) < CALIBRATION_ATTEMPTS:
-        lat = measure_latency(module, input_shape, max_time_s=max_time_s, warmup_s=warmup_s,
-                              calibration=calibration_workload(input_shape), **settings).as_dict()
+        lat = measure_latency(
+            module,
+            input_shape,
+            max_time_s=max_time_s,
+            warmup_s=warmup_s,
+            calibration=calibration_workload(input_shape),
+            **settings,
+        ).as_dict()
         attempts.append(lat)
         if calibration_disagreement(lat) <= CALIBRATION_AGREEMENT:
             break

@@ -171,8 +171,10 @@ class Registry(dict[str, T]):
     def check_free(self, name: str, cls: type) -> None:
         if name in self:
             old = self[name]
-            raise ValueError(f"{self.what} {name!r} is already registered by {old.__module__}.{old.__qualname__}: "
-                             f"give {cls.__module__}.{cls.__qualname__} another name")
+            raise ValueError(
+                f"{self.what} {name!r} is already registered by {old.__module__}.{old.__qualname__}: "
+                f"give {cls.__module__}.{cls.__qualname__} another name"
+            )
 
     def __setitem__(self, name: str, cls: T) -> None:
         self.check_free(name, cls)
@@ -185,8 +187,10 @@ def check_fields(cls: type) -> None:
         k = f.metadata.get("kind")
         if k not in FIELD_KINDS:
             problem = "has no kind" if k is None else f"has the unknown kind {k!r}"
-            raise TypeError(f"{cls.__qualname__}.{f.name} {problem}: declare it as field(..., metadata=kind(K)) "
-                            f"with K one of {', '.join(FIELD_KINDS)}")
+            raise TypeError(
+                f"{cls.__qualname__}.{f.name} {problem}: declare it as field(..., metadata=kind(K)) "
+                f"with K one of {', '.join(FIELD_KINDS)}"
+            )
 
 
 def memo_hash(cls: T) -> T:
@@ -280,8 +284,9 @@ def register_op(cls: OpType) -> OpType:
     return cls
 
 
-def movement_cost(ins: tuple[Shape, ...], out: Shape, conv: Convention, ops_per_out: int = 0,
-                  counted: bool = False) -> Cost:
+def movement_cost(
+    ins: tuple[Shape, ...], out: Shape, conv: Convention, ops_per_out: int = 0, counted: bool = False
+) -> Cost:
     """Cost of a data-movement / element-wise op: reads every input, writes the output; its
     `ops_per_out` arithmetic counts under `exact` or when the convention's flag (`counted`) is set."""
     n_out = numel(out)

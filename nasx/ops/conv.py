@@ -89,9 +89,7 @@ class Conv2d(Op):
     def out_shape(self, x: Shape) -> Shape:
         cin, h, w = feature_map(x, "conv")
         if cin % self.groups or self.out % self.groups:
-            raise ArchError(
-                f"conv groups={self.groups} must divide both in channels {cin} and out channels {self.out}"
-            )
+            raise ArchError(f"conv groups={self.groups} must divide both in channels {cin} and out channels {self.out}")
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel, self.stride, self.pads(), self.dilation
         ho, wo = out_len(h, kh, sh, ph, dh), out_len(w, kw, sw, pw, dw)
         if ho < 1 or wo < 1:
@@ -104,13 +102,20 @@ class Conv2d(Op):
         dot_len = cin // self.groups * self.kernel[0] * self.kernel[1]
         weights = dot_len * self.out
         madds = n_out * dot_len
-        c = Cost(madds, dot_cost(madds, n_out, dot_len, conv), weights, weights,
-                 ins[0][0] * ins[0][1] * ins[0][2] + n_out + weights, n_out)
+        c = Cost(
+            madds,
+            dot_cost(madds, n_out, dot_len, conv),
+            weights,
+            weights,
+            ins[0][0] * ins[0][1] * ins[0][2] + n_out + weights,
+            n_out,
+        )
         return epilogue(c, n_out, self.out, self.bias, self.bn, self.act, conv)
 
     def terms(self, ins, out, madds):
-        return [Term("conv", madds, numel(ins[0]), numel(out), self.bias)] + epilogue_terms(numel(out), self.bn,
-                                                                                            self.act)
+        return [Term("conv", madds, numel(ins[0]), numel(out), self.bias)] + epilogue_terms(
+            numel(out), self.bn, self.act
+        )
 
     def final_act(self):
         return self.act

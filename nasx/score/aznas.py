@@ -68,8 +68,10 @@ class AZNAS:
 
         unknown = [p for p in proxies if p not in SCORES and p not in COST_PROXIES]
         if unknown or not proxies:
-            raise NasxError(f"aznas: unknown proxy {', '.join(unknown) or '(none given)'}; use scores of "
-                            f"{', '.join([*SCORES, *COST_PROXIES])}")
+            raise NasxError(
+                f"aznas: unknown proxy {', '.join(unknown) or '(none given)'}; use scores of "
+                f"{', '.join([*SCORES, *COST_PROXIES])}"
+            )
         if not pool_archs:
             raise NasxError("aznas needs a reference pool of at least one architecture")
         self.pool_archs = list(pool_archs)
@@ -81,8 +83,11 @@ class AZNAS:
     def from_space(cls, space, pool: int = POOL, pool_seed: int = POOL_SEED, proxies=PROXIES) -> AZNAS:
         from nasx.score.validate import sample_archs
 
-        return cls(sample_archs(space, pool, seed=pool_seed), proxies,
-                   pool_key=f"{space.name}@{space.config_hash}:pool{pool}:seed{pool_seed}")
+        return cls(
+            sample_archs(space, pool, seed=pool_seed),
+            proxies,
+            pool_key=f"{space.name}@{space.config_hash}:pool{pool}:seed{pool_seed}",
+        )
 
     @property
     def key(self) -> str:

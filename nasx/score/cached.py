@@ -24,7 +24,7 @@ def score_key(score: str, input_shape, extra: str = "", seed: int = WEIGHTS_SEED
 @dataclass(frozen=True)
 class CachedScore:
     value: float
-    seconds: float               # computing it, now or when it was cached
+    seconds: float  # computing it, now or when it was cached
     cached: bool
     details: dict | None = None  # what the score function attached (a training run's record); None when cached
 
@@ -61,6 +61,7 @@ class Scorer:
 
     def score(self, store, arch: Arch, module=None, arch_hash: str | None = None) -> CachedScore:
         """The score of `arch` (or of its already built `module`), through the score cache."""
+
         def compute():
             return call_score(self.fn, (build_seeded(arch) if module is None else module).cpu(), arch, WEIGHTS_SEED)
 

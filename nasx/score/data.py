@@ -49,14 +49,14 @@ class Dataset:
     """Images (N, C, H, W) as uint8 at their stored resolution, integer labels, a fixed split, and the
     target input shape every batch is delivered at (scaled to [0, 1], adapted, resized, normalised)."""
 
-    name: str                 # the spec it came from: digits, cifar10:PATH, folder:PATH
-    images: object            # torch.Tensor (N, C0, H0, W0) uint8
-    labels: object            # torch.Tensor (N,) int64
+    name: str  # the spec it came from: digits, cifar10:PATH, folder:PATH
+    images: object  # torch.Tensor (N, C0, H0, W0) uint8
+    labels: object  # torch.Tensor (N,) int64
     classes: list[str]
-    train_idx: object         # torch.Tensor of indices
+    train_idx: object  # torch.Tensor of indices
     val_idx: object
     input_shape: tuple[int, int, int]
-    digest: str               # content hash of the raw images and labels (part of every score cache key)
+    digest: str  # content hash of the raw images and labels (part of every score cache key)
     mean: object = None
     std: object = None
     _ready: object = field(default=None, repr=False)  # the whole set already adapted, when it fits
@@ -77,13 +77,16 @@ class Dataset:
     def key(self) -> str:
         """What a score trained on this data depends on: the content, the split and the delivered shape."""
         kind = self.name.split(":", 1)[0]
-        return (f"{kind}-{self.digest}-split{SPLIT_SEED}v{VAL_FRACTION:g}m{MAX_VAL}-"
-                f"{'x'.join(map(str, self.input_shape))}")
+        return (
+            f"{kind}-{self.digest}-split{SPLIT_SEED}v{VAL_FRACTION:g}m{MAX_VAL}-{'x'.join(map(str, self.input_shape))}"
+        )
 
     def describe(self) -> str:
         c, h, w = tuple(self.images.shape[1:])
-        return (f"{self.name}: {len(self.labels)} images {c}x{h}x{w}, {self.n_classes} classes, {self.n_train} "
-                f"train / {self.n_val} validation, delivered at {'x'.join(map(str, self.input_shape))}")
+        return (
+            f"{self.name}: {len(self.labels)} images {c}x{h}x{w}, {self.n_classes} classes, {self.n_train} "
+            f"train / {self.n_val} validation, delivered at {'x'.join(map(str, self.input_shape))}"
+        )
 
     def batch(self, idx):
         """Images (adapted to input_shape, normalised) and labels for the given indices."""
@@ -113,7 +116,7 @@ class Dataset:
         self.mean = sample.mean(dim=(0, 2, 3), keepdim=True)
         self.std = sample.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
         if 4 * len(self.labels) * math.prod(self.input_shape) <= PRECOMPUTE_BYTES:
-            self._ready = torch.cat([self._adapt(self.images[i:i + 1024]) for i in range(0, len(self.labels), 1024)])
+            self._ready = torch.cat([self._adapt(self.images[i : i + 1024]) for i in range(0, len(self.labels), 1024)])
 
 
 def parse_spec(spec: str) -> tuple[str, Path | None]:
@@ -149,19 +152,30 @@ def _load(spec: str, input_shape: tuple[int, int, int], classes: int | None) -> 
     else:
         images, labels, names = _folder(path, input_shape)
     if images.shape[1] != input_shape[0] and not {images.shape[1], input_shape[0]} <= {1, 3}:
-        raise ConfigError(f"--data {spec}: images have {images.shape[1]} channels and the network takes "
-                              f"{input_shape[0]}; only grey <-> RGB is adapted")
+        raise ConfigError(
+            f"--data {spec}: images have {images.shape[1]} channels and the network takes "
+            f"{input_shape[0]}; only grey <-> RGB is adapted"
+        )
     n_classes = len(names)
     if n_classes < 2:
         raise ConfigError(f"--data {spec}: needs at least 2 classes, found {n_classes}")
     if classes is not None and n_classes > classes:
-        raise ConfigError(f"--data {spec}: {n_classes} classes, but the network has only {classes} outputs; set "
-                          f"`classes: {n_classes}` in the search-space config")
+        raise ConfigError(
+            f"--data {spec}: {n_classes} classes, but the network has only {classes} outputs; set "
+            f"`classes: {n_classes}` in the search-space config"
+        )
     digest = hashlib.sha256(np.ascontiguousarray(images).tobytes() + labels.astype(np.int64).tobytes()).hexdigest()
     train_idx, val_idx = split(labels)
-    data = Dataset(spec, torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
-                   torch.from_numpy(labels.astype(np.int64)), names, torch.from_numpy(train_idx),
-                   torch.from_numpy(val_idx), input_shape, digest[:12])
+    data = Dataset(
+        spec,
+        torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
+        torch.from_numpy(labels.astype(np.int64)),
+        names,
+        torch.from_numpy(train_idx),
+        torch.from_numpy(val_idx),
+        input_shape,
+        digest[:12],
+    )
     data._prepare()
     return data
 
@@ -184,12 +198,14 @@ def split(labels: np.ndarray, fraction: float = VAL_FRACTION, max_val: int = MAX
 
 # --- digits ---------------------------------------------------------------------------------------------
 
+
 def _digits():
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ConfigError("--data digits needs scikit-learn (its bundled digits set): "
-                          "pip install scikit-learn") from None
+        raise ConfigError(
+            "--data digits needs scikit-learn (its bundled digits set): pip install scikit-learn"
+        ) from None
     d = load_digits()
     images = (d.images.astype(np.float64) * (255.0 / 16.0)).round().astype(np.uint8)[:, None]  # 0..16 -> 0..255
     return images, np.asarray(d.target, dtype=np.int64), [str(i) for i in range(10)]
@@ -197,13 +213,14 @@ def _digits():
 
 # --- CIFAR-10 python batches ----------------------------------------------------------------------------
 
+
 def _numpy_globals() -> dict:
     """The only callables a CIFAR batch may name, resolved from numpy itself (numpy 1 and 2 name their
     modules differently: numpy.core vs numpy._core)."""
     import importlib
 
-    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]   # multiarray._reconstruct
-    scalar = np.float64(1).__reduce__()[0]                 # multiarray.scalar
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # multiarray._reconstruct
+    scalar = np.float64(1).__reduce__()[0]  # multiarray.scalar
     allowed = {"_reconstruct": reconstruct, "scalar": scalar, "ndarray": np.ndarray, "dtype": np.dtype}
     for mod in ("numpy._core.numeric", "numpy.core.numeric"):
         try:
@@ -212,8 +229,13 @@ def _numpy_globals() -> dict:
         except (ImportError, AttributeError):
             continue
     table = {}
-    for mod in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
-                "numpy._core.numeric"):
+    for mod in (
+        "numpy",
+        "numpy.core.multiarray",
+        "numpy._core.multiarray",
+        "numpy.core.numeric",
+        "numpy._core.numeric",
+    ):
         for name, obj in allowed.items():
             table[(mod, name)] = obj
     for name in ("DType",):
@@ -224,9 +246,20 @@ def _numpy_globals() -> dict:
     import codecs
 
     table[("_codecs", "encode")] = codecs.encode  # protocol-2 pickles written by Python 3 carry bytes this way
-    for name, obj in (("dict", dict), ("list", list), ("tuple", tuple), ("set", set), ("frozenset", frozenset),
-                      ("bytearray", bytearray), ("int", int), ("float", float), ("complex", complex),
-                      ("bool", bool), ("str", str), ("bytes", bytes)):
+    for name, obj in (
+        ("dict", dict),
+        ("list", list),
+        ("tuple", tuple),
+        ("set", set),
+        ("frozenset", frozenset),
+        ("bytearray", bytearray),
+        ("int", int),
+        ("float", float),
+        ("complex", complex),
+        ("bool", bool),
+        ("str", str),
+        ("bytes", bytes),
+    ):
         table[("builtins", name)] = obj
         table[("__builtin__", name)] = obj
     return table
@@ -243,8 +276,9 @@ class SafeUnpickler(pickle.Unpickler):
         try:
             return SafeUnpickler._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR batch holds only numpy "
-                                         f"arrays and lists") from None
+            raise pickle.UnpicklingError(
+                f"refused to load {module}.{name}: a CIFAR batch holds only numpy arrays and lists"
+            ) from None
 
     def persistent_load(self, pid):
         raise pickle.UnpicklingError("refused: persistent references are not part of a CIFAR batch")
@@ -273,21 +307,26 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except pickle.UnpicklingError as e:
         raise ConfigError(f"CIFAR-10 batch {path}: not a valid batch ({e})") from None
     except Exception as e:  # truncated or garbage pickles raise many types (EOFError, ValueError, ...)
-        raise ConfigError(f"CIFAR-10 batch {path}: not a readable pickle ({type(e).__name__}: "
-                          f"{str(e)[:120] or 'truncated'})") from None
+        raise ConfigError(
+            f"CIFAR-10 batch {path}: not a readable pickle ({type(e).__name__}: {str(e)[:120] or 'truncated'})"
+        ) from None
     if not isinstance(d, dict):
-        raise ConfigError(f"CIFAR-10 batch {path}: expected a pickled dict with 'data' and 'labels', got "
-                          f"{type(d).__name__}")
+        raise ConfigError(
+            f"CIFAR-10 batch {path}: expected a pickled dict with 'data' and 'labels', got {type(d).__name__}"
+        )
     data, labels = _key(d, "data"), _key(d, "labels")
     if labels is None:
         labels = _key(d, "fine_labels")
     if data is None or labels is None:
-        raise ConfigError(f"CIFAR-10 batch {path}: missing 'data' or 'labels' (keys: "
-                          f"{', '.join(map(str, list(d)[:6]))})")
+        raise ConfigError(
+            f"CIFAR-10 batch {path}: missing 'data' or 'labels' (keys: {', '.join(map(str, list(d)[:6]))})"
+        )
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         shape = getattr(data, "shape", None)
-        raise ConfigError(f"CIFAR-10 batch {path}: 'data' must be a uint8 array N x 3072, got "
-                          f"{type(data).__name__} {getattr(data, 'dtype', '')} {shape}")
+        raise ConfigError(
+            f"CIFAR-10 batch {path}: 'data' must be a uint8 array N x 3072, got "
+            f"{type(data).__name__} {getattr(data, 'dtype', '')} {shape}"
+        )
     try:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     except (TypeError, ValueError):
@@ -301,8 +340,10 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _cifar10(path: Path):
     if not path.is_dir():
-        raise ConfigError(f"--data cifar10:{path}: no such folder; point it at the extracted "
-                          f"cifar-10-batches-py folder (data_batch_1 ... data_batch_5)")
+        raise ConfigError(
+            f"--data cifar10:{path}: no such folder; point it at the extracted "
+            f"cifar-10-batches-py folder (data_batch_1 ... data_batch_5)"
+        )
     files = sorted(p for p in path.glob("data_batch_*") if re.fullmatch(r"data_batch_\d+", p.name))
     if not files:
         raise ConfigError(f"--data cifar10:{path}: no data_batch_1 ... data_batch_5 files in that folder")
@@ -324,6 +365,7 @@ def _cifar10(path: Path):
 
 # --- image folders --------------------------------------------------------------------------------------
 
+
 def _folder(path: Path, input_shape):
     import torch
     import torch.nn.functional as F
@@ -343,15 +385,18 @@ def _folder(path: Path, input_shape):
     for label, d in enumerate(class_dirs):
         files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ConfigError(f"--data folder:{path}: class folder {d.name!r} has no images "
-                              f"({', '.join(IMAGE_SUFFIXES)})")
+            raise ConfigError(
+                f"--data folder:{path}: class folder {d.name!r} has no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
         for f in files:
             try:
                 with Image.open(f) as im:
                     arr = np.asarray(im.convert(mode), dtype=np.uint8)
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-                raise ConfigError(f"--data folder:{path}: cannot decode image {f}: "
-                                  f"{str(e).splitlines()[0][:160] if str(e) else type(e).__name__}") from None
+                raise ConfigError(
+                    f"--data folder:{path}: cannot decode image {f}: "
+                    f"{str(e).splitlines()[0][:160] if str(e) else type(e).__name__}"
+                ) from None
             x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).copy()).permute(2, 0, 1)[None].float()
             if tuple(x.shape[2:]) != (h, w):  # images differ in size: bring each to the input size now
                 shrink = h < x.shape[2] or w < x.shape[3]

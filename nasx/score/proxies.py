@@ -59,8 +59,10 @@ def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
         both = (codes @ codes.T).double()
         kernel.add_(codes.shape[1] - (ones[:, None] + ones[None, :] - 2 * both))
 
-    with forward_hooks([m for m in module.modules() if isinstance(m, activations)], hook) as handles, \
-            torch.inference_mode():
+    with (
+        forward_hooks([m for m in module.modules() if isinstance(m, activations)], hook) as handles,
+        torch.inference_mode(),
+    ):
         module.eval()(x)
     if not handles:
         raise NasxError("naswot needs activation layers; use --score params for a network without any")

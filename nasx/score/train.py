@@ -42,7 +42,7 @@ class TrainSettings:
     steps: int = DEFAULT_STEPS
     batch: int = DEFAULT_BATCH
     optimizer: str = "sgd"
-    lr: float | None = None            # None: the optimizer's default peak (OPTIMIZERS)
+    lr: float | None = None  # None: the optimizer's default peak (OPTIMIZERS)
     weight_decay: float | None = None
     label_smoothing: float = 0.0
     seed: int = 0
@@ -71,25 +71,31 @@ class TrainSettings:
     @property
     def key(self) -> str:
         """Everything the trained accuracy depends on besides the architecture and the data."""
-        return (f"{self.optimizer}-lr{self.peak_lr:g}-wd{self.decay:g}-ls{self.label_smoothing:g}-s{self.steps}-"
-                f"b{self.batch}-seed{self.seed}-{self.device}")
+        return (
+            f"{self.optimizer}-lr{self.peak_lr:g}-wd{self.decay:g}-ls{self.label_smoothing:g}-s{self.steps}-"
+            f"b{self.batch}-seed{self.seed}-{self.device}"
+        )
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.update(lr=self.peak_lr, weight_decay=self.decay, warmup_steps=warmup_steps(self.steps),
-                 schedule="linear warm-up then cosine to 0")
+        d.update(
+            lr=self.peak_lr,
+            weight_decay=self.decay,
+            warmup_steps=warmup_steps(self.steps),
+            schedule="linear warm-up then cosine to 0",
+        )
         return d
 
 
 @dataclass
 class TrainResult:
-    top1: float              # validation top-1 accuracy, percent
-    steps: int               # optimizer steps taken (fewer than asked only when the loss diverged)
-    samples: int             # training images seen
-    epochs: float            # samples / training-split size
-    seconds: float           # wall time, training and validation
+    top1: float  # validation top-1 accuracy, percent
+    steps: int  # optimizer steps taken (fewer than asked only when the loss diverged)
+    samples: int  # training images seen
+    epochs: float  # samples / training-split size
+    seconds: float  # wall time, training and validation
     train_madds: int | None  # 3 x forward MAdds x samples (None when the forward MAdds were not given)
-    final_loss: float        # mean training loss over the last 10% of steps
+    final_loss: float  # mean training loss over the last 10% of steps
     diverged: bool = False
     deterministic: bool = True
     nondeterministic_ops: list = field(default_factory=list)
@@ -116,8 +122,13 @@ def deterministic(device):
     import torch
     import torch.utils.deterministic as td
 
-    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, td.fill_uninitialized_memory)
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        td.fill_uninitialized_memory,
+    )
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS reproducibility (read at init)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
@@ -143,7 +154,7 @@ def evaluate(module, data, idx=None, device=None) -> float:
     correct = 0
     with torch.inference_mode():
         for i in range(0, len(idx), EVAL_BATCH):
-            x, y = data.batch(idx[i:i + EVAL_BATCH])
+            x, y = data.batch(idx[i : i + EVAL_BATCH])
             correct += int((module(x.to(device)).argmax(1).cpu() == y).sum())
     return 100.0 * correct / max(1, len(idx))
 
@@ -163,8 +174,11 @@ def train(module, data, settings: TrainSettings = TrainSettings(), madds: int | 
     for p in module.parameters():
         if p.requires_grad:
             (decay if p.ndim > 1 else no_decay).append(p)
-    groups = [g for g in ({"params": decay, "weight_decay": settings.decay},
-                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    groups = [
+        g
+        for g in ({"params": decay, "weight_decay": settings.decay}, {"params": no_decay, "weight_decay": 0.0})
+        if g["params"]
+    ]
     seen_warnings: list[str] = []
     losses: list[float] = []
     diverged, steps_done = False, 0
@@ -183,7 +197,7 @@ def train(module, data, settings: TrainSettings = TrainSettings(), madds: int | 
         for _step in range(settings.steps):
             if pos + batch > len(order):  # next epoch: a fresh permutation (the short tail is dropped)
                 order, pos = data.train_idx[torch.randperm(data.n_train, generator=gen)], 0
-            x, y = data.batch(order[pos:pos + batch])
+            x, y = data.batch(order[pos : pos + batch])
             pos += batch
             loss = F.cross_entropy(module(x.to(dev)), y.to(dev), label_smoothing=settings.label_smoothing)
             value = float(loss.detach())
@@ -203,11 +217,20 @@ def train(module, data, settings: TrainSettings = TrainSettings(), madds: int | 
             if "deterministic" in text and text not in seen_warnings:
                 seen_warnings.append(text.splitlines()[0][:200])
     samples = steps_done * batch
-    tail = losses[-max(1, len(losses) // 10):] if losses else [math.nan]
-    return TrainResult(top1=top1, steps=steps_done, samples=samples, epochs=samples / data.n_train,
-                       seconds=time.perf_counter() - t0, train_madds=3 * madds * samples if madds else None,
-                       final_loss=sum(tail) / len(tail), diverged=diverged, deterministic=not seen_warnings,
-                       nondeterministic_ops=seen_warnings, device=str(dev))
+    tail = losses[-max(1, len(losses) // 10) :] if losses else [math.nan]
+    return TrainResult(
+        top1=top1,
+        steps=steps_done,
+        samples=samples,
+        epochs=samples / data.n_train,
+        seconds=time.perf_counter() - t0,
+        train_madds=3 * madds * samples if madds else None,
+        final_loss=sum(tail) / len(tail),
+        diverged=diverged,
+        deterministic=not seen_warnings,
+        nondeterministic_ops=seen_warnings,
+        device=str(dev),
+    )
 
 
 class Scored(float):
@@ -237,8 +260,14 @@ class TrainScore:
     def expected_cost(self, madds: int) -> dict:
         batch = min(self.settings.batch, self.data.n_train)
         samples = self.settings.steps * batch
-        return {"data": self.data.name, "steps": self.settings.steps, "batch": batch, "samples": samples,
-                "epochs": round(samples / self.data.n_train, 3), "train_madds": 3 * madds * samples}
+        return {
+            "data": self.data.name,
+            "steps": self.settings.steps,
+            "batch": batch,
+            "samples": samples,
+            "epochs": round(samples / self.data.n_train, 3),
+            "train_madds": 3 * madds * samples,
+        }
 
     def __call__(self, module, input_shape, seed: int = 0) -> Scored:
         import dataclasses

@@ -39,14 +39,21 @@ from nasx.util.fmt import fmt_corr, render_table
 from nasx.util.stats import kendall_tau_b, spearman
 
 PROXIES = ("naswot", "synflow", "meco", "zico", "aznas", "params", "madds")
-LABELS = {"naswot": "NASWOT (log|K|)", "synflow": "synflow (log)", "meco": "MeCo", "zico": "ZiCo",
-          "aznas": "AZ-NAS (rank aggregate)", "params": "parameters (M)", "madds": "MAdds (M)",
-          "train": "validation top-1 (%)"}
+LABELS = {
+    "naswot": "NASWOT (log|K|)",
+    "synflow": "synflow (log)",
+    "meco": "MeCo",
+    "zico": "ZiCo",
+    "aznas": "AZ-NAS (rank aggregate)",
+    "params": "parameters (M)",
+    "madds": "MAdds (M)",
+    "train": "validation top-1 (%)",
+}
 
 
 def label(name: str) -> str:
     if name.startswith("train@seed"):
-        return f"trained again (seed {name[len('train@seed'):]})"
+        return f"trained again (seed {name[len('train@seed') :]})"
     return LABELS.get(name, name)
 
 
@@ -56,7 +63,7 @@ class Row:
     arch: dict
     madds: int
     params: int
-    values: dict            # proxy name -> value
+    values: dict  # proxy name -> value
     top1: float
     train_seconds: float
     cached: bool
@@ -84,19 +91,38 @@ class Validation:
     def table(self) -> str:
         rows = [[label(p), fmt_corr(tau), fmt_corr(rho), n] for p, tau, rho, n in self.correlations()]
         accs = [r.top1 for r in self.rows]
-        head = (f"{len(self.rows)} architectures of {self.space}, trained on {self.data} ({self.train_key}); target: "
-                f"seed-0 validation top-1, "
-                f"accuracy {min(accs):.1f}..{max(accs):.1f}% (median {sorted(accs)[len(accs) // 2]:.1f}%)"
-                if accs else "no architectures")
+        head = (
+            f"{len(self.rows)} architectures of {self.space}, trained on {self.data} ({self.train_key}); target: "
+            f"seed-0 validation top-1, "
+            f"accuracy {min(accs):.1f}..{max(accs):.1f}% (median {sorted(accs)[len(accs) // 2]:.1f}%)"
+            if accs
+            else "no architectures"
+        )
         return head + "\n" + render_table(["proxy", "Kendall tau-b", "Spearman rho", "n"], rows)
 
     def to_json_dict(self) -> dict:
-        return {"space": self.space, "data": self.data, "train": self.train_key, "seconds": self.seconds,
-                "correlations": [{"proxy": p, "kendall_tau_b": t, "spearman_rho": r, "n": n}
-                                 for p, t, r, n in self.correlations()],
-                "architectures": [{"arch_hash": r.arch_hash, "madds": r.madds, "params": r.params, "top1": r.top1,
-                                   "train_seconds": r.train_seconds, "cached": r.cached, **r.values, "arch": r.arch}
-                                  for r in self.rows]}
+        return {
+            "space": self.space,
+            "data": self.data,
+            "train": self.train_key,
+            "seconds": self.seconds,
+            "correlations": [
+                {"proxy": p, "kendall_tau_b": t, "spearman_rho": r, "n": n} for p, t, r, n in self.correlations()
+            ],
+            "architectures": [
+                {
+                    "arch_hash": r.arch_hash,
+                    "madds": r.madds,
+                    "params": r.params,
+                    "top1": r.top1,
+                    "train_seconds": r.train_seconds,
+                    "cached": r.cached,
+                    **r.values,
+                    "arch": r.arch,
+                }
+                for r in self.rows
+            ],
+        }
 
 
 def sample_archs(space, n: int, seed: int = 0, budget: int | None = None, max_draws: int | None = None) -> list:
@@ -115,20 +141,31 @@ def sample_archs(space, n: int, seed: int = 0, budget: int | None = None, max_dr
         out.append(arch)
         if len(out) == n:
             return out
-    raise NasxError(f"found only {len(out)} distinct architectures of {space.name} under the budget in "
-                    f"{max_draws} draws; raise --budget or lower --n")
+    raise NasxError(
+        f"found only {len(out)} distinct architectures of {space.name} under the budget in "
+        f"{max_draws} draws; raise --budget or lower --n"
+    )
 
 
-def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: int = 0, budget: int | None = None,
-                   storage: str | None = None, seeds: int = 1, out=sys.stderr) -> Validation:
+def validate_score(
+    space,
+    n: int,
+    data,
+    train_settings,
+    proxies=PROXIES,
+    seed: int = 0,
+    budget: int | None = None,
+    storage: str | None = None,
+    seeds: int = 1,
+    out=sys.stderr,
+) -> Validation:
     for p in proxies:
         if p not in PROXIES:
             raise NasxError(f"unknown proxy {p!r}: use {', '.join(PROXIES)}")
     if seeds < 1:
         raise NasxError(f"--seeds must be at least 1, got {seeds}")
     store = Store(storage) if storage else None
-    trainers = [get_score("train", data=data, train=dataclasses.replace(train_settings, seed=s))
-                for s in range(seeds)]
+    trainers = [get_score("train", data=data, train=dataclasses.replace(train_settings, seed=s)) for s in range(seeds)]
     trainer = trainers[0]
     archs = sample_archs(space, n, seed, budget)
     fns = {p: get_score(p, space=space) for p in proxies if p not in ("params", "madds")}
@@ -138,8 +175,13 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
     def cached(name: str, arch, arch_hash: str, fn, extra: str = "", seed: int = WEIGHTS_SEED):
         """fn(network, input, seed) through the score cache, the network built (only when not cached) under
         `seed`: WEIGHTS_SEED gives the weights every score of `nasx search` sees."""
-        r = cached_score(store, arch_hash, score_key(name, arch.input, extra, seed),
-                         lambda: call_score(fn, build_seeded(arch, seed), arch, seed), lock=False)
+        r = cached_score(
+            store,
+            arch_hash,
+            score_key(name, arch.input, extra, seed),
+            lambda: call_score(fn, build_seeded(arch, seed), arch, seed),
+            lock=False,
+        )
         return r.value, r.seconds, r.cached
 
     for i, arch in enumerate(archs, 1):
@@ -156,13 +198,16 @@ def validate_score(space, n: int, data, train_settings, proxies=PROXIES, seed: i
         top1, seconds, hit = cached("train", arch, h, trainer, trainer.key)
         for s in range(1, seeds):
             values[f"train@seed{s}"] = cached("train", arch, h, trainers[s], trainers[s].key, seed=s)[0]
-        result.rows.append(Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1,
-                               seconds, hit))
+        result.rows.append(
+            Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1, seconds, hit)
+        )
         elapsed = time.perf_counter() - start
-        out.write(f"[{i}/{n}] {h[:10]} MAdds {report.madds / 1e6:.2f}M: top1 {top1:.1f}% "
-                  f"({'cached' if hit else f'{seconds:.1f} s'}) | "
-                  + " ".join(f"{p} {v:.3g}" for p, v in values.items())
-                  + f" | {elapsed:.0f} s, ETA {elapsed / i * (n - i):.0f} s\n")
+        out.write(
+            f"[{i}/{n}] {h[:10]} MAdds {report.madds / 1e6:.2f}M: top1 {top1:.1f}% "
+            f"({'cached' if hit else f'{seconds:.1f} s'}) | "
+            + " ".join(f"{p} {v:.3g}" for p, v in values.items())
+            + f" | {elapsed:.0f} s, ETA {elapsed / i * (n - i):.0f} s\n"
+        )
         out.flush()
     result.seconds = time.perf_counter() - start
     return result
@@ -177,19 +222,38 @@ def scatter_html(result: Validation, path) -> Path:
     corr = result.correlations()
     cols = min(len(corr), 2) or 1
     rows = max(1, math.ceil(len(corr) / cols))
-    titles = [f"{label(p)}: Kendall τ<sub>b</sub> {fmt_corr(t)}, Spearman ρ {fmt_corr(r)} (n={n})"
-              for p, t, r, n in corr]
+    titles = [
+        f"{label(p)}: Kendall τ<sub>b</sub> {fmt_corr(t)}, Spearman ρ {fmt_corr(r)} (n={n})" for p, t, r, n in corr
+    ]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.1, vertical_spacing=0.14)
     for k, (p, _, _, _) in enumerate(corr):
         pts = [r for r in result.rows if math.isfinite(r.values[p])]
-        hover = [f"{html.escape(r.arch_hash[:10])}<br>top-1 {r.top1:.2f}%<br>{label(p)} {r.values[p]:.4g}"
-                 f"<br>MAdds {r.madds / 1e6:.2f}M · params {r.params / 1e6:.3f}M" for r in pts]
-        fig.add_trace(go.Scatter(x=[r.values[p] for r in pts], y=[r.top1 for r in pts], mode="markers",
-                                 name=label(p), hovertext=hover, hoverinfo="text",
-                                 marker={"size": 8, "opacity": 0.8}), row=k // cols + 1, col=k % cols + 1)
+        hover = [
+            f"{html.escape(r.arch_hash[:10])}<br>top-1 {r.top1:.2f}%<br>{label(p)} {r.values[p]:.4g}"
+            f"<br>MAdds {r.madds / 1e6:.2f}M · params {r.params / 1e6:.3f}M"
+            for r in pts
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=[r.values[p] for r in pts],
+                y=[r.top1 for r in pts],
+                mode="markers",
+                name=label(p),
+                hovertext=hover,
+                hoverinfo="text",
+                marker={"size": 8, "opacity": 0.8},
+            ),
+            row=k // cols + 1,
+            col=k % cols + 1,
+        )
         fig.update_xaxes(title_text=label(p), row=k // cols + 1, col=k % cols + 1)
         fig.update_yaxes(title_text=LABELS["train"], row=k // cols + 1, col=k % cols + 1)
-    fig.update_layout(title=f"Proxies vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
-                            f"{html.escape(result.data)}", showlegend=False, height=420 * rows, width=1100,
-                      template="plotly_white")
+    fig.update_layout(
+        title=f"Proxies vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
+        f"{html.escape(result.data)}",
+        showlegend=False,
+        height=420 * rows,
+        width=1100,
+        template="plotly_white",
+    )
     return atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True), ".html")

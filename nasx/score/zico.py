@@ -53,8 +53,11 @@ def zico(module, input_shape, seed: int = 0, batch: int = 8, batches: int = 2) -
     if batches < 2:
         raise ValueError("zico needs at least two mini-batches (a std over batches)")
     net = copy.deepcopy(module).train()
-    layers = {name: m for name, m in net.named_modules()
-              if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and m.weight is not None}
+    layers = {
+        name: m
+        for name, m in net.named_modules()
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and m.weight is not None
+    }
     grads: dict[str, list] = {name: [] for name in layers}
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):

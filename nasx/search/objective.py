@@ -30,8 +30,19 @@ from nasx.summary import readable_attrs
 from nasx.util.fmt import human
 
 # what a trial records of its latency (the cache holds a few more fields)
-LATENCY_ATTRS = ("median_ms", "iqr_ms", "mean_ms", "min_ms", "repeats", "stable", "raw_median_ms", "drift", "attempts",
-                 "calibration_before_ms", "calibration_after_ms")
+LATENCY_ATTRS = (
+    "median_ms",
+    "iqr_ms",
+    "mean_ms",
+    "min_ms",
+    "repeats",
+    "stable",
+    "raw_median_ms",
+    "drift",
+    "attempts",
+    "calibration_before_ms",
+    "calibration_after_ms",
+)
 
 
 class UserAttrs(Protocol):
@@ -51,9 +62,15 @@ class Objective:
     def __init__(self, settings: SearchSettings, store: Store):
         self.s = settings
         self.store = store
-        self.timer = Timer.here(store, settings.space.input, device=settings.device, threads=settings.threads,
-                                batch=settings.batch, drift_correction=settings.drift_correction,
-                                max_time_s=settings.measure_time_s)
+        self.timer = Timer.here(
+            store,
+            settings.space.input,
+            device=settings.device,
+            threads=settings.threads,
+            batch=settings.batch,
+            drift_correction=settings.drift_correction,
+            max_time_s=settings.measure_time_s,
+        )
         self.fp, self.fp_hash = self.timer.fp, self.timer.fp_hash
         self.score_fn = make_score(settings)
         self.scorer = Scorer(settings.score, self.score_fn)
@@ -65,16 +82,25 @@ class Objective:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         t0 = time.perf_counter()
         arch = self.s.space.sample(trial)
-        attrs: dict = {"arch": arch.to_dict(include_name=False), "families": arch.families(),
-                       "time_sample_s": time.perf_counter() - t0}
+        attrs: dict = {
+            "arch": arch.to_dict(include_name=False),
+            "families": arch.families(),
+            "time_sample_s": time.perf_counter() - t0,
+        }
         t0 = time.perf_counter()
         try:
             attrs["arch_hash"] = arch.content_hash()
             report = cost(arch)
         except ArchError as e:
             return self._reject(trial, attrs, {"valid": 1.0}, f"invalid architecture: {e}", t0)
-        attrs.update(madds=report.madds, flops=report.flops, params=report.params, mac_elements=report.mac,
-                     mac_bytes=report.mac_bytes, activations=report.activations)
+        attrs.update(
+            madds=report.madds,
+            flops=report.flops,
+            params=report.params,
+            mac_elements=report.mac,
+            mac_bytes=report.mac_bytes,
+            activations=report.activations,
+        )
         violations = self.s.budgets.violations(report)
         over = {k: v for k, v in violations.items() if v > 0}
         if over:
@@ -161,8 +187,9 @@ class Objective:
         the stored latency model predicts it far off the current front."""
         value = self._score(arch, module, attrs)  # cached: the score step after timing reads it back
         front = [(t.number, t.values[0], t.values[1]) for t in pareto_front(trial.study)]
-        verdict = self.prefilter.check(front, attrs["madds"], attrs["mac_elements"],
-                                       value if math.isfinite(value) else -1e9)
+        verdict = self.prefilter.check(
+            front, attrs["madds"], attrs["mac_elements"], value if math.isfinite(value) else -1e9
+        )
         attrs["predicted_latency_ms"] = verdict.predicted_ms
         if not verdict.skip:
             return
@@ -185,5 +212,7 @@ def score_study_attrs(settings: SearchSettings) -> dict:
     """What a training score depends on, stored on the study."""
     if not needs_data(settings.score):
         return {}
-    return {"data": settings.data or DEFAULT_DATA,
-            "train": (settings.train or TrainSettings(device=settings.device)).as_dict()}
+    return {
+        "data": settings.data or DEFAULT_DATA,
+        "train": (settings.train or TrainSettings(device=settings.device)).as_dict(),
+    }

@@ -55,8 +55,9 @@ class Progress:
             eta = f" | ETA {duration(max(0.0, self.timeout - elapsed))}"
         best = f"{self.best_latency:.2f} ms" if self.best_latency < math.inf else "-"
         total = f"/{self.total}" if self.total else ""
-        return (f"trial {self.done}{total} | feasible {self.feasible} | rejected {self.rejected}"
-                f"{f' | failed {self.failed}' if self.failed else ''}"
-                f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''} | best latency {best}"
-                f" | {duration(elapsed)}{eta}")
-
+        return (
+            f"trial {self.done}{total} | feasible {self.feasible} | rejected {self.rejected}"
+            f"{f' | failed {self.failed}' if self.failed else ''}"
+            f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''} | best latency {best}"
+            f" | {duration(elapsed)}{eta}"
+        )

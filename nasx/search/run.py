@@ -40,9 +40,11 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         out.write(f"resuming study {study.study_name!r} ({before} trials stored) in {settings.storage}\n")
     else:
         out.write(f"new study {study.study_name!r} in {settings.storage}\n")
-    out.write(f"space {settings.space.name} ({settings.space.input[1]}x{settings.space.input[2]}), budget "
-              f"{settings.budgets.label()}, device {settings.device}, score {settings.score}, sampler "
-              f"{settings.sampler}\n")
+    out.write(
+        f"space {settings.space.name} ({settings.space.input[1]}x{settings.space.input[2]}), budget "
+        f"{settings.budgets.label()}, device {settings.device}, score {settings.score}, sampler "
+        f"{settings.sampler}\n"
+    )
     progress = Progress(settings.n_trials, settings.timeout, out, enabled=settings.progress)
     stop = {"asked": False}
 
@@ -61,8 +63,14 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
     previous_term = signal.signal(signal.SIGTERM, on_sigint)
     interrupted = False
     try:
-        study.optimize(objective, n_trials=settings.n_trials, timeout=settings.timeout,
-                       callbacks=[after_trial], catch=(RuntimeError,), gc_after_trial=False)
+        study.optimize(
+            objective,
+            n_trials=settings.n_trials,
+            timeout=settings.timeout,
+            callbacks=[after_trial],
+            catch=(RuntimeError,),
+            gc_after_trial=False,
+        )
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -37,46 +37,64 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
     prepare_sqlite_dir(url)
     try:
         with experimental_optuna():
-            storage = created_by_one_of_racing_workers(lambda: optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs(url), heartbeat_interval=settings.heartbeat_s,
-                grace_period=3 * settings.heartbeat_s,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
+            storage = created_by_one_of_racing_workers(
+                lambda: optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs(url),
+                    heartbeat_interval=settings.heartbeat_s,
+                    grace_period=3 * settings.heartbeat_s,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
+            )
     except Exception as e:  # optuna wraps driver errors in several types
         raise explain(url, e) from None
     existing = {s.study_name: s for s in storage.get_all_studies()}
     resumed = name in existing
     if resumed:
         if existing[name].directions != [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]:
-            raise StorageError(f"study {name!r} in {url} was not made by nasx search (other objectives); pick "
-                               f"another --study")
+            raise StorageError(
+                f"study {name!r} in {url} was not made by nasx search (other objectives); pick another --study"
+            )
         attrs = existing[name].user_attrs
         # no config_hash yet: another worker is creating the study right now; no drift_correction: an older
         # nasx study, timed raw
         corrected = attrs.get("drift_correction", False) if "config_hash" in attrs else settings.drift_correction
         if corrected != settings.drift_correction:
             flag = "without --no-drift-correction" if corrected else "with --no-drift-correction"
-            raise StorageError(f"study {name!r} was timed {'with' if corrected else 'without'} drift correction; "
-                               f"resume it {flag} or use a new --study name")
+            raise StorageError(
+                f"study {name!r} was timed {'with' if corrected else 'without'} drift correction; "
+                f"resume it {flag} or use a new --study name"
+            )
         made_from = attrs.get("config_hash")
         if made_from and made_from != settings.space.config_hash:
-            raise StorageError(f"study {name!r} was made from a different search space (config hash {made_from}, "
-                               f"now {settings.space.config_hash}); use a new --study name to search the changed "
-                               f"space")
+            raise StorageError(
+                f"study {name!r} was made from a different search space (config hash {made_from}, "
+                f"now {settings.space.config_hash}); use a new --study name to search the changed "
+                f"space"
+            )
     elif not create:
         raise StorageError(f"no study {name!r} in {url}")
     sampler = make_sampler(settings.sampler, settings.seed)
-    study = optuna.create_study(storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler,
-                                load_if_exists=True)
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
+    )
     if not resumed:
         with experimental_optuna():
             study.set_metric_names(list(METRICS))
         for key, value in {  # one by one, in this order: a worker that sees config_hash sees drift_correction
-            "drift_correction": settings.drift_correction, "nasx": "search", "config": settings.space.text,
-            "config_name": settings.space.name, "config_hash": settings.space.config_hash,
+            "drift_correction": settings.drift_correction,
+            "nasx": "search",
+            "config": settings.space.text,
+            "config_name": settings.space.name,
+            "config_hash": settings.space.config_hash,
             "budget_metric": settings.budgets.metric,
-            "budget": settings.budgets.compute, "mac_budget": settings.budgets.mac,
-            "mac_unit": settings.budgets.mac_unit, "params_budget": settings.budgets.params,
-            "device": settings.device, "batch": settings.batch, "score": settings.score,
+            "budget": settings.budgets.compute,
+            "mac_budget": settings.budgets.mac,
+            "mac_unit": settings.budgets.mac_unit,
+            "params_budget": settings.budgets.params,
+            "device": settings.device,
+            "batch": settings.batch,
+            "score": settings.score,
             "measure_time_s": settings.measure_time_s,
             **score_study_attrs(settings),
         }.items():

@@ -38,24 +38,35 @@ def split_trials(n_trials: int | None, workers: int) -> list[int | None]:
 def worker_settings(settings: SearchSettings, study_name: str, workers: int) -> list[SearchSettings]:
     """The settings of each worker: its share of the trials on the one study, quiet, and its own seed (the
     same seed everywhere would make every worker propose the same trials)."""
-    return [dataclasses.replace(settings, study_name=study_name, n_trials=n, progress=False,
-                                seed=None if settings.seed is None else settings.seed + i)
-            for i, n in enumerate(split_trials(settings.n_trials, workers))]
+    return [
+        dataclasses.replace(
+            settings,
+            study_name=study_name,
+            n_trials=n,
+            progress=False,
+            seed=None if settings.seed is None else settings.seed + i,
+        )
+        for i, n in enumerate(split_trials(settings.n_trials, workers))
+    ]
 
 
 def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> SearchResult:
     """Start `workers` processes of this same search on one storage and wait for them, showing the
     study's combined progress. SIGINT/SIGTERM are passed on: each worker finishes its current trial."""
     if settings.storage.startswith("sqlite") and workers > 4:
-        raise NasxError(f"--workers {workers} on SQLite would mostly wait on the database lock; use "
-                        f"--storage postgresql://... for more than 4 workers")
+        raise NasxError(
+            f"--workers {workers} on SQLite would mostly wait on the database lock; use "
+            f"--storage postgresql://... for more than 4 workers"
+        )
     store = Store(settings.storage)  # one clear error before any worker starts, and the tables exist
     if settings.prefilter:
         Objective(settings, store)  # a missing latency model is one clear error here too
     study, resumed = open_study(settings)
     before = len(study.trials)
-    out.write(f"{'resuming' if resumed else 'new'} study {study.study_name!r} ({before} trials stored) in "
-              f"{settings.storage}; starting {workers} workers\n")
+    out.write(
+        f"{'resuming' if resumed else 'new'} study {study.study_name!r} ({before} trials stored) in "
+        f"{settings.storage}; starting {workers} workers\n"
+    )
     # scoring runs in parallel across workers: give each its share of the cores (timing sets its own
     # thread count explicitly, under the host lock), or N workers oversubscribe the CPU N times
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, default_threads() // workers))}
@@ -64,8 +75,15 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
         for i, worker in enumerate(worker_settings(settings, study.study_name, workers)):
             path = Path(tmp) / f"worker{i}.json"
             path.write_text(worker.to_json(), encoding="utf-8")
-            procs.append(subprocess.Popen([sys.executable, "-m", "nasx.search.workers", str(path)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "nasx.search.workers", str(path)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+            )
         start = time.perf_counter()
         stop = {"asked": False}
 
@@ -102,10 +120,12 @@ def _show_progress(study, before: int, n_trials: int | None, workers: int, start
     feasible = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
     best = min((t.values[0] for t in feasible), default=math.inf)
     total = f"/{n_trials}" if n_trials else ""
-    out.write(f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
-              f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
-              f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
-              f"{duration(time.perf_counter() - start)}" + ("\r" if out.isatty() else "\n"))
+    out.write(
+        f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
+        f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
+        f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
+        f"{duration(time.perf_counter() - start)}" + ("\r" if out.isatty() else "\n")
+    )
     out.flush()
 
 

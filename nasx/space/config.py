@@ -79,8 +79,7 @@ class SearchSpace:
                     fam = pick(f"{key}_family", family_names)
                     params = {p: pick(f"{key}_{fam}_{p}", choices) for p, choices in dict(self.families)[fam]}
                 layers.append(FAMILIES[fam](out=out, stride=stage.stride if j == 0 else 1, act=act, **params))
-        head = (Conv2d(pick("head_out", self.head_out), 1, act=act), GlobalAvgPool(), Flatten(),
-                Linear(self.classes))
+        head = (Conv2d(pick("head_out", self.head_out), 1, act=act), GlobalAvgPool(), Flatten(), Linear(self.classes))
         return Arch(self.input, stem, tuple(layers), head, name=f"{self.name}-candidate")
 
     def random_arch(self, rng: random.Random) -> Arch:
@@ -105,7 +104,7 @@ class SearchSpace:
         total = len(self.stem_out) * len(self.head_out)
         for stage in self.stages:
             repeats = [1 if self.choose == "stage" else d for d in stage.depth]
-            total *= len(stage.out) * sum(per_block ** r for r in repeats)
+            total *= len(stage.out) * sum(per_block**r for r in repeats)
         return total
 
 
@@ -127,8 +126,12 @@ def _choices(source: str, key: str, value, check) -> tuple:
 def _positive_ints(source: str, key: str, value, allowed=None) -> tuple[int, ...]:
     def check(v):
         if type(v) is not int or v < 1 or (allowed and v not in allowed):
-            _fail(source, key, f"expected {'one of ' + str(sorted(allowed)) if allowed else 'positive integers'}, "
-                               f"got {v!r}")
+            _fail(
+                source,
+                key,
+                f"expected {'one of ' + str(sorted(allowed)) if allowed else 'positive integers'}, got {v!r}",
+            )
+
     return _choices(source, key, value, check)
 
 
@@ -173,9 +176,13 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
         key = f"stages[{i - 1}]"
         if not isinstance(s, dict) or set(s) - {"stride", "depth", "out"} or not {"depth", "out"} <= set(s):
             _fail(source, key, "expected a mapping with keys stride, depth, out")
-        stages.append(Stage(_positive_ints(source, f"{key}.stride", s.get("stride", 1), {1, 2})[0],
-                            _positive_ints(source, f"{key}.depth", s["depth"]),
-                            _positive_ints(source, f"{key}.out", s["out"])))
+        stages.append(
+            Stage(
+                _positive_ints(source, f"{key}.stride", s.get("stride", 1), {1, 2})[0],
+                _positive_ints(source, f"{key}.depth", s["depth"]),
+                _positive_ints(source, f"{key}.out", s["out"]),
+            )
+        )
 
     head = d.get("head", {"out": [1280]})
     if not isinstance(head, dict) or set(head) - {"out"}:
@@ -184,8 +191,11 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
 
     raw_fams = d["families"]
     if not isinstance(raw_fams, dict) or not raw_fams:
-        _fail(source, "families", f"expected a mapping of family names to parameter choices; families: "
-                                  f"{', '.join(FAMILIES)}")
+        _fail(
+            source,
+            "families",
+            f"expected a mapping of family names to parameter choices; families: {', '.join(FAMILIES)}",
+        )
     families = []
     for fam, params in raw_fams.items():
         if fam not in FAMILIES:
@@ -217,11 +227,26 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
 
     choose = d.get("choose", "block")
     if choose not in CHOOSE:
-        _fail(source, "choose", f"expected block (each block picks its family) or stage (each stage picks once), "
-                                f"got {choose!r}")
+        _fail(
+            source,
+            "choose",
+            f"expected block (each block picks its family) or stage (each stage picks once), got {choose!r}",
+        )
     name = d.get("name", Path(source).stem)
-    space = SearchSpace(str(name), tuple(inp), classes, act, stem_out, stem_kernel, stem_stride, tuple(stages),
-                        head_out, tuple(families), text, choose)
+    space = SearchSpace(
+        str(name),
+        tuple(inp),
+        classes,
+        act,
+        stem_out,
+        stem_kernel,
+        stem_stride,
+        tuple(stages),
+        head_out,
+        tuple(families),
+        text,
+        choose,
+    )
     _check_every_choice(space, source)
     return space
 
@@ -248,8 +273,10 @@ def _check_every_choice(space: SearchSpace, source: str) -> None:
                         layer_graph(layer, (cin, hh, ww))
                     except (ArchError, TypeError) as e:
                         key = f"families.{fam}" + (f".{changed[0]}={changed[1]!r}" if changed else "")
-                        raise ConfigError(f"{source}: {key}: does not build in stage {i} ({cin} -> {cout} channels, "
-                                          f"stride {stride}): {e}") from None
+                        raise ConfigError(
+                            f"{source}: {key}: does not build in stage {i} ({cin} -> {cout} channels, "
+                            f"stride {stride}): {e}"
+                        ) from None
         if stage.stride == 2:
             h, w = out_len(h, 3, 2, 1), out_len(w, 3, 2, 1)
         prev_widths = stage.out
@@ -269,8 +296,9 @@ def load_space(source) -> SearchSpace:
             raise ConfigError(f"cannot read {path}: {e}") from None
     if builtin.is_file():
         return parse_space(builtin.read_text(), f"{text_source}.yaml")
-    raise ConfigError(f"config {text_source!r} is neither a YAML file nor a built-in space "
-                      f"({', '.join(builtin_names())})")
+    raise ConfigError(
+        f"config {text_source!r} is neither a YAML file nor a built-in space ({', '.join(builtin_names())})"
+    )
 
 
 def builtin_names() -> list[str]:

@@ -22,7 +22,8 @@ DEFAULT_TRIALS = 300
 metadata = MetaData()
 
 latency_cache = Table(
-    "nasx_latency_cache", metadata,
+    "nasx_latency_cache",
+    metadata,
     Column("arch_hash", String(32), primary_key=True),
     Column("fingerprint_hash", String(32), primary_key=True),
     Column("fingerprint", JSON, nullable=False),
@@ -32,7 +33,8 @@ latency_cache = Table(
 )
 
 score_cache = Table(
-    "nasx_score_cache", metadata,
+    "nasx_score_cache",
+    metadata,
     Column("arch_hash", String(32), primary_key=True),
     Column("score_key", String(128), primary_key=True),
     Column("value", Float, nullable=True),  # NULL stands for -inf (a degenerate kernel)
@@ -43,7 +45,8 @@ score_cache = Table(
 # one reference per device fingerprint: the calibration workload's latency that drift-corrected numbers are
 # scaled to (nasx.measure.latency.drift_corrected); the first stored wins, so every number in a storage shares it
 calibrations = Table(
-    "nasx_calibration", metadata,
+    "nasx_calibration",
+    metadata,
     Column("fingerprint_hash", String(32), primary_key=True),
     Column("fingerprint", JSON, nullable=False),
     Column("reference_ms", Float, nullable=False),
@@ -51,7 +54,8 @@ calibrations = Table(
 )
 
 pareto_snapshots = Table(
-    "nasx_pareto", metadata,
+    "nasx_pareto",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("study", String(512), nullable=False, index=True),
     Column("trials", JSON, nullable=False),
@@ -62,7 +66,7 @@ pareto_snapshots = Table(
 def sqlite_path(url: str) -> Path | None:
     """The file behind a sqlite:/// URL (None for other databases and in-memory SQLite)."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        return Path(url[len("sqlite:///"):].split("?", 1)[0])
+        return Path(url[len("sqlite:///") :].split("?", 1)[0])
     return None
 
 
@@ -78,13 +82,19 @@ def explain(url: str, err: Exception) -> StorageError:
     safe = url.split("@")[-1] if "@" in url else url
     text = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
     if isinstance(err, (ArgumentError, ValueError)) or "Could not parse" in text:
-        return StorageError(f"storage URL {url!r} is malformed ({text}); use e.g. sqlite:///studies/nasx.db or "
-                            f"postgresql://user@host/db")
+        return StorageError(
+            f"storage URL {url!r} is malformed ({text}); use e.g. sqlite:///studies/nasx.db or "
+            f"postgresql://user@host/db"
+        )
     if isinstance(err, ModuleNotFoundError):
-        return StorageError(f"storage {safe!r} needs a database driver that is not installed ({err.name}); "
-                            f"pip install it (for PostgreSQL: pip install 'nasx[postgres]', which brings psycopg)")
-    return StorageError(f"cannot open storage {safe!r}: {text}; check that the server is running and the URL, "
-                        f"or use the default sqlite:///studies/nasx.db")
+        return StorageError(
+            f"storage {safe!r} needs a database driver that is not installed ({err.name}); "
+            f"pip install it (for PostgreSQL: pip install 'nasx[postgres]', which brings psycopg)"
+        )
+    return StorageError(
+        f"cannot open storage {safe!r}: {text}; check that the server is running and the URL, "
+        f"or use the default sqlite:///studies/nasx.db"
+    )
 
 
 def engine_kwargs(url: str) -> dict:
@@ -127,18 +137,28 @@ class Store:
 
     def get_latency(self, arch_hash: str, fp_hash: str) -> dict | None:
         with self.engine.connect() as c:
-            row = c.execute(select(latency_cache.c.result).where(
-                latency_cache.c.arch_hash == arch_hash, latency_cache.c.fingerprint_hash == fp_hash)).first()
+            row = c.execute(
+                select(latency_cache.c.result).where(
+                    latency_cache.c.arch_hash == arch_hash, latency_cache.c.fingerprint_hash == fp_hash
+                )
+            ).first()
         return dict(row[0]) if row else None
 
     def put_latency(self, arch_hash: str, fp_hash: str, fingerprint: dict, result: dict) -> None:
-        self._insert(latency_cache, arch_hash=arch_hash, fingerprint_hash=fp_hash, fingerprint=fingerprint,
-                     result=result, median_ms=result["median_ms"])
+        self._insert(
+            latency_cache,
+            arch_hash=arch_hash,
+            fingerprint_hash=fp_hash,
+            fingerprint=fingerprint,
+            result=result,
+            median_ms=result["median_ms"],
+        )
 
     def get_calibration(self, fp_hash: str) -> float | None:
         with self.engine.connect() as c:
-            row = c.execute(select(calibrations.c.reference_ms).where(
-                calibrations.c.fingerprint_hash == fp_hash)).first()
+            row = c.execute(
+                select(calibrations.c.reference_ms).where(calibrations.c.fingerprint_hash == fp_hash)
+            ).first()
         return row[0] if row else None
 
     def put_calibration(self, fp_hash: str, fingerprint: dict, reference_ms: float) -> float:
@@ -148,15 +168,23 @@ class Store:
 
     def get_score(self, arch_hash: str, key: str) -> tuple[float, float] | None:
         with self.engine.connect() as c:
-            row = c.execute(select(score_cache.c.value, score_cache.c.seconds).where(
-                score_cache.c.arch_hash == arch_hash, score_cache.c.score_key == key)).first()
+            row = c.execute(
+                select(score_cache.c.value, score_cache.c.seconds).where(
+                    score_cache.c.arch_hash == arch_hash, score_cache.c.score_key == key
+                )
+            ).first()
         if not row:
             return None
         return (float("-inf") if row[0] is None else row[0], row[1])
 
     def put_score(self, arch_hash: str, key: str, value: float, seconds: float) -> None:
-        self._insert(score_cache, arch_hash=arch_hash, score_key=key,
-                     value=None if value == float("-inf") else value, seconds=seconds)
+        self._insert(
+            score_cache,
+            arch_hash=arch_hash,
+            score_key=key,
+            value=None if value == float("-inf") else value,
+            seconds=seconds,
+        )
 
     def snapshot_pareto(self, study: str, trials: list[int]) -> None:
         self._insert(pareto_snapshots, study=study, trials=json.loads(json.dumps(trials)))

@@ -49,8 +49,7 @@ def pareto_front(study: optuna.Study) -> list:
     return front
 
 
-STATES = {"COMPLETE": "feasible", "PRUNED": "rejected", "FAIL": "failed", "RUNNING": "running",
-          "WAITING": "waiting"}
+STATES = {"COMPLETE": "feasible", "PRUNED": "rejected", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
 def trial_status(t) -> str:
@@ -70,10 +69,15 @@ def front_table(front: list, status: bool = False) -> str:
         lat = a.get("latency", {})
         fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
         measured = t.values is not None and "latency" in a
-        row = [t.number, f"{lat.get('median_ms', t.values[0]):.2f} ± {lat.get('iqr_ms', 0):.2f}" if measured else "-",
-               f"{t.values[1]:.2f}" if measured else "-", human(a["madds"]) if "madds" in a else "-",
-               human(a["mac_elements"]) if "mac_elements" in a else "-", human(a["params"]) if "params" in a else "-",
-               fams]
+        row = [
+            t.number,
+            f"{lat.get('median_ms', t.values[0]):.2f} ± {lat.get('iqr_ms', 0):.2f}" if measured else "-",
+            f"{t.values[1]:.2f}" if measured else "-",
+            human(a["madds"]) if "madds" in a else "-",
+            human(a["mac_elements"]) if "mac_elements" in a else "-",
+            human(a["params"]) if "params" in a else "-",
+            fams,
+        ]
         if status:
             why = a.get("reason") or t.system_attrs.get("fail_reason", "")
             row.insert(1, trial_status(t) + (f": {why}" if why and trial_status(t) != "feasible" else ""))
@@ -88,12 +92,23 @@ def trial_record(t) -> dict:
     """A trial as plain JSON: objectives, costs, status and the rebuildable arch (None where not recorded)."""
     a = t.user_attrs
     measured = t.values is not None and "latency" in a
-    return {"trial": t.number, "status": trial_status(t), "latency_ms": t.values[0] if measured else None,
-            "latency_iqr_ms": a.get("latency", {}).get("iqr_ms"), "score": t.values[1] if measured else None,
-            "madds": a.get("madds"), "flops": a.get("flops"), "mac_elements": a.get("mac_elements"),
-            "mac_bytes": a.get("mac_bytes"), "params": a.get("params"), "activations": a.get("activations"),
-            "families": a.get("families", {}), "reason": a.get("reason", ""), "arch_hash": a.get("arch_hash"),
-            "arch": a.get("arch")}
+    return {
+        "trial": t.number,
+        "status": trial_status(t),
+        "latency_ms": t.values[0] if measured else None,
+        "latency_iqr_ms": a.get("latency", {}).get("iqr_ms"),
+        "score": t.values[1] if measured else None,
+        "madds": a.get("madds"),
+        "flops": a.get("flops"),
+        "mac_elements": a.get("mac_elements"),
+        "mac_bytes": a.get("mac_bytes"),
+        "params": a.get("params"),
+        "activations": a.get("activations"),
+        "families": a.get("families", {}),
+        "reason": a.get("reason", ""),
+        "arch_hash": a.get("arch_hash"),
+        "arch": a.get("arch"),
+    }
 
 
 def summary_json(trials: list) -> str:
@@ -126,8 +141,9 @@ def latest_study_name(storage: optuna.storages.RDBStorage, url: str) -> str:
         raise StorageError(f"no nasx study in {url}; run `nasx search` first or pass --storage")
     newest: dict[int, object] = {}
     with storage.engine.connect() as c:
-        rows = c.execute(text("SELECT study_id, MAX(datetime_start), MAX(datetime_complete) FROM trials "
-                              "GROUP BY study_id")).all()
+        rows = c.execute(
+            text("SELECT study_id, MAX(datetime_start), MAX(datetime_complete) FROM trials GROUP BY study_id")
+        ).all()
     for study_id, started, completed in rows:
         times = [t for t in (started, completed) if t is not None]
         newest[study_id] = max(times) if times else None
@@ -187,8 +203,9 @@ def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial
         why = f"failed ({t.system_attrs.get('fail_reason') or 'no reason recorded'})"
     else:
         why = f"{status}: it has no measured architecture"
-    raise NasxError(f"trial {number} of study {study.study_name!r} was {why}; pick a feasible trial, e.g. from "
-                    f"`nasx pareto`")
+    raise NasxError(
+        f"trial {number} of study {study.study_name!r} was {why}; pick a feasible trial, e.g. from `nasx pareto`"
+    )
 
 
 def counts(study: optuna.Study) -> dict[str, int]:

@@ -38,7 +38,7 @@ def _require_dashboard():
     try:
         import optuna_dashboard
     except ImportError:
-        raise NasxError("nasx dashboard needs optuna-dashboard: pip install \"nasx[dashboard]\"") from None
+        raise NasxError('nasx dashboard needs optuna-dashboard: pip install "nasx[dashboard]"') from None
     return optuna_dashboard
 
 
@@ -56,8 +56,9 @@ def url_for(host: str, port: int, study_id: int | None = None) -> str:
     return f"http://{shown}:{port}{path}"
 
 
-def serve(url: str, study_name: str | None = None, host: str = "127.0.0.1", port: int = 8080, out=sys.stdout,
-          ready=None) -> None:
+def serve(
+    url: str, study_name: str | None = None, host: str = "127.0.0.1", port: int = 8080, out=sys.stdout, ready=None
+) -> None:
     """Attach the front figure, bind, print the URL, serve until Ctrl-C. `port` 0 picks a free port."""
     dashboard = _require_dashboard()
     study = load_study(url, study_name)

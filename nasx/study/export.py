@@ -47,9 +47,11 @@ class ExportResult:
     def line(self) -> str:
         text = f"wrote {self.path} ({self.format}, {self.path.stat().st_size:,} bytes)"
         if self.max_abs_diff is not None:
-            text += (f"; checked against torch on a random batch of {CHECK_BATCH}: max |diff| "
-                     f"{self.max_abs_diff:.2e} (outputs up to {self.max_abs_ref:.2e}; tolerance atol {ONNX_ATOL:g} + "
-                     f"rtol {ONNX_RTOL:g})")
+            text += (
+                f"; checked against torch on a random batch of {CHECK_BATCH}: max |diff| "
+                f"{self.max_abs_diff:.2e} (outputs up to {self.max_abs_ref:.2e}; tolerance atol {ONNX_ATOL:g} + "
+                f"rtol {ONNX_RTOL:g})"
+            )
         return text
 
 
@@ -90,8 +92,10 @@ def _compare(out, ref, what: str) -> float:
         raise NasxError(f"{what} output has shape {list(out.shape)}, torch {list(ref.shape)}: export is wrong")
     diff = float(np.abs(out - ref).max()) if ref.size else 0.0
     if not np.allclose(out, ref, rtol=ONNX_RTOL, atol=ONNX_ATOL):
-        raise NasxError(f"{what} output differs from torch by up to {diff:.3g} (tolerance atol {ONNX_ATOL:g} + rtol "
-                        f"{ONNX_RTOL:g}); nothing was written")
+        raise NasxError(
+            f"{what} output differs from torch by up to {diff:.3g} (tolerance atol {ONNX_ATOL:g} + rtol "
+            f"{ONNX_RTOL:g}); nothing was written"
+        )
     return diff
 
 
@@ -117,7 +121,7 @@ def _require_onnx():
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
     except ImportError as e:
-        raise NasxError(f"ONNX export needs {e.name}: pip install \"nasx[export]\"") from None
+        raise NasxError(f'ONNX export needs {e.name}: pip install "nasx[export]"') from None
 
 
 def _write_onnx(module, x, ref, tmp: str) -> dict:
@@ -126,8 +130,15 @@ def _write_onnx(module, x, ref, tmp: str) -> dict:
 
     with _quiet_exporter(), contextlib.redirect_stdout(open(os.devnull, "w")):
         try:
-            program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=({0: "batch"},),
-                                        input_names=["input"], output_names=["output"], verbose=False)
+            program = torch.onnx.export(
+                module,
+                (x,),
+                dynamo=True,
+                dynamic_shapes=({0: "batch"},),
+                input_names=["input"],
+                output_names=["output"],
+                verbose=False,
+            )
         except Exception as e:  # the exporter raises many types; one line says which op failed
             raise NasxError(f"torch.onnx.export failed: {_first_line(e)}") from None
         program.save(tmp)
@@ -173,8 +184,9 @@ def parse_target(text: str, budget_metric: str = "madds") -> tuple[str, float]:
     try:
         return budget_metric, float(parse_count(text, "--best"))
     except NasxError:
-        raise NasxError(f"--best {text!r}: give a latency (5ms, 800us) or a compute budget in {budget_metric} "
-                        f"(10M, 3e8)") from None
+        raise NasxError(
+            f"--best {text!r}: give a latency (5ms, 800us) or a compute budget in {budget_metric} (10M, 3e8)"
+        ) from None
 
 
 def pick_best(front: list, target: str, budget_metric: str = "madds"):

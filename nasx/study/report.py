@@ -52,6 +52,7 @@ REF_COLOR = "#d62728"
 
 # --- data ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Point:
     label: str
@@ -68,9 +69,9 @@ class Point:
 class ReportData:
     study: object
     url: str
-    measured: list          # feasible, measured trials
-    infeasible: list        # measured but violating a constraint
-    rejected: list          # never measured (over budget)
+    measured: list  # feasible, measured trials
+    infeasible: list  # measured but violating a constraint
+    rejected: list  # never measured (over budget)
     failed: list
     front: list
     refs: list[Point] = field(default_factory=list)
@@ -136,9 +137,15 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
     a = study.user_attrs
     try:
         shape = parse_space(a["config"], a.get("config_name", "study config")).input
-        timer = Timer.here(Store(url), shape, device=fp["device"], threads=fp["threads"], batch=fp["batch"],
-                           drift_correction=a.get("drift_correction", False),  # studies before it were raw
-                           max_time_s=measure_time_s)
+        timer = Timer.here(
+            Store(url),
+            shape,
+            device=fp["device"],
+            threads=fp["threads"],
+            batch=fp["batch"],
+            drift_correction=a.get("drift_correction", False),  # studies before it were raw
+            max_time_s=measure_time_s,
+        )
         return timer, Scorer(a.get("score", "naswot"))
     except Exception:  # e.g. a CUDA study read on a machine without CUDA
         return None
@@ -146,8 +153,16 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
 
 def refs_table(data: ReportData) -> str:
     """The reference models as measured for this report, and which front members dominate each."""
-    rows = [[p.label, ", ".join(f"#{n}" for n in p.dominated_by) or "none", human(p.madds), f"{p.latency_ms:.2f}",
-             "n/a" if p.score is None else f"{p.score:.2f}"] for p in data.refs]
+    rows = [
+        [
+            p.label,
+            ", ".join(f"#{n}" for n in p.dominated_by) or "none",
+            human(p.madds),
+            f"{p.latency_ms:.2f}",
+            "n/a" if p.score is None else f"{p.score:.2f}",
+        ]
+        for p in data.refs
+    ]
     return render_table(["reference", "dominated by front trials", "MAdds", "latency ms", "score"], rows)
 
 
@@ -165,8 +180,10 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         return
     score_name = data.study.user_attrs.get("score", "naswot")
     if needs_data(score_name):
-        data.notes.append(f"reference models skipped: the study's score {score_name!r} trains each network, "
-                          f"which a report does not do")
+        data.notes.append(
+            f"reference models skipped: the study's score {score_name!r} trains each network, "
+            f"which a report does not do"
+        )
         return
     for name in names:
         try:
@@ -199,31 +216,40 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         module = build_seeded(arch)  # as a trial: one network, timed and then scored
         lat = timer.measure(arch, module, arch_hash).latency
         value = scorer.score(timer.store, arch, module, arch_hash).value
-        hover = (f"<b>{html.escape(label)}</b> (reference)<br>latency {lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms"
-                 f"<br>score {value:.2f}<br>MAdds {human(report.madds)} · MAC {human(report.mac)} · params "
-                 f"{human(report.params)}")
+        hover = (
+            f"<b>{html.escape(label)}</b> (reference)<br>latency {lat['median_ms']:.3f} ± {lat['iqr_ms']:.3f} ms"
+            f"<br>score {value:.2f}<br>MAdds {human(report.madds)} · MAC {human(report.mac)} · params "
+            f"{human(report.params)}"
+        )
         score = value if math.isfinite(value) else None
         beaten = dominated_by(data.front, lat["median_ms"], score) if score is not None else []
         data.refs.append(Point(label, lat["median_ms"], score, report.madds, report.mac, report.params, hover, beaten))
     if skipped:
         here = "a machine without that device" if timer is None else timer.fp["hardware"]
-        data.notes.append(f"reference models {', '.join(skipped)} skipped: the study was measured on "
-                          f"{fp['device']} {fp['hardware']} (torch {fp['torch']}, {fp['threads']} threads), this "
-                          f"is {here}; run the report where the study was measured")
+        data.notes.append(
+            f"reference models {', '.join(skipped)} skipped: the study was measured on "
+            f"{fp['device']} {fp['hardware']} (torch {fp['torch']}, {fp['threads']} threads), this "
+            f"is {here}; run the report where the study was measured"
+        )
     if any(tuple(zoo.get(n).input) != shape for n in names):
-        data.notes.append(f"reference models re-instantiated at the study's input {'x'.join(map(str, shape))} "
-                          f"(same layers, 1000-class heads kept): not the workload their papers report")
+        data.notes.append(
+            f"reference models re-instantiated at the study's input {'x'.join(map(str, shape))} "
+            f"(same layers, 1000-class heads kept): not the workload their papers report"
+        )
 
 
 # --- figures ------------------------------------------------------------------------------------------
+
 
 def _trial_hover(t) -> str:
     a = t.user_attrs
     lat = a.get("latency", {})
     fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
-    return (f"<b>trial {t.number}</b><br>latency {lat.get('median_ms', t.values[0]):.3f} ± {lat.get('iqr_ms', 0):.3f}"
-            f" ms<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
-            f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}")
+    return (
+        f"<b>trial {t.number}</b><br>latency {lat.get('median_ms', t.values[0]):.3f} ± {lat.get('iqr_ms', 0):.3f}"
+        f" ms<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
+        f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}"
+    )
 
 
 def _axis_type(values) -> str:
@@ -242,39 +268,91 @@ def front_figure(data: ReportData):
     madds = [t.user_attrs["madds"] for t in data.measured] or [0]
     color = dict(colorscale="Viridis", cmin=min(madds), cmax=max(madds) if max(madds) > min(madds) else min(madds) + 1)
     if rest:
-        fig.add_trace(go.Scatter(
-            x=[t.values[0] for t in rest], y=[t.values[1] for t in rest], mode="markers", name="feasible trials",
-            marker=dict(size=8, color=[t.user_attrs["madds"] for t in rest], opacity=0.75, **color,
-                        colorbar=dict(title="MAdds")),
-            hovertext=[_trial_hover(t) for t in rest], hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=[t.values[0] for t in rest],
+                y=[t.values[1] for t in rest],
+                mode="markers",
+                name="feasible trials",
+                marker=dict(
+                    size=8,
+                    color=[t.user_attrs["madds"] for t in rest],
+                    opacity=0.75,
+                    **color,
+                    colorbar=dict(title="MAdds"),
+                ),
+                hovertext=[_trial_hover(t) for t in rest],
+                hoverinfo="text",
+            )
+        )
     if data.front:
-        fig.add_trace(go.Scatter(
-            x=[t.values[0] for t in data.front], y=[t.values[1] for t in data.front], mode="lines+markers",
-            name="Pareto front", line=dict(shape="hv", color="black", width=1),
-            marker=dict(size=12, color=[t.user_attrs["madds"] for t in data.front], **color,
-                        line=dict(color="black", width=2), showscale=not rest, colorbar=dict(title="MAdds")),
-            text=[f"#{t.number}" for t in data.front], hovertext=[_trial_hover(t) for t in data.front],
-            hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=[t.values[0] for t in data.front],
+                y=[t.values[1] for t in data.front],
+                mode="lines+markers",
+                name="Pareto front",
+                line=dict(shape="hv", color="black", width=1),
+                marker=dict(
+                    size=12,
+                    color=[t.user_attrs["madds"] for t in data.front],
+                    **color,
+                    line=dict(color="black", width=2),
+                    showscale=not rest,
+                    colorbar=dict(title="MAdds"),
+                ),
+                text=[f"#{t.number}" for t in data.front],
+                hovertext=[_trial_hover(t) for t in data.front],
+                hoverinfo="text",
+            )
+        )
     if data.infeasible:
-        fig.add_trace(go.Scatter(
-            x=[t.values[0] for t in data.infeasible], y=[t.values[1] for t in data.infeasible], mode="markers",
-            name="infeasible (constraint violated)", marker=dict(size=8, color=GREY),
-            hovertext=[_trial_hover(t) for t in data.infeasible], hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=[t.values[0] for t in data.infeasible],
+                y=[t.values[1] for t in data.infeasible],
+                mode="markers",
+                name="infeasible (constraint violated)",
+                marker=dict(size=8, color=GREY),
+                hovertext=[_trial_hover(t) for t in data.infeasible],
+                hoverinfo="text",
+            )
+        )
     if data.rejected:  # never measured: no position on these axes, but counted in the legend
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=8, color=GREY, symbol="x"),
-                                 name=f"{len(data.rejected)} rejected over budget (never measured)"))
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(size=8, color=GREY, symbol="x"),
+                name=f"{len(data.rejected)} rejected over budget (never measured)",
+            )
+        )
     refs = [p for p in data.refs if p.score is not None]
     if refs:
-        fig.add_trace(go.Scatter(
-            x=[p.latency_ms for p in refs], y=[p.score for p in refs], mode="markers+text", name="reference models",
-            marker=dict(symbol="diamond", size=11, color=REF_COLOR), text=[p.label for p in refs],
-            textposition="top center", hovertext=[p.hover for p in refs], hoverinfo="text", cliponaxis=False))
+        fig.add_trace(
+            go.Scatter(
+                x=[p.latency_ms for p in refs],
+                y=[p.score for p in refs],
+                mode="markers+text",
+                name="reference models",
+                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
+                text=[p.label for p in refs],
+                textposition="top center",
+                hovertext=[p.hover for p in refs],
+                hoverinfo="text",
+                cliponaxis=False,
+            )
+        )
     lat = [t.values[0] for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
     fig.update_xaxes(type=_axis_type(lat))
-    fig.update_layout(title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
-                      xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')})",
-                      yaxis_title=f"score ({a.get('score')}, higher is better)", template="plotly_white",
-                      legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(
+        title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
+        xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')})",
+        yaxis_title=f"score ({a.get('score')}, higher is better)",
+        template="plotly_white",
+        legend=dict(orientation="h", y=-0.2),
+    )
     return fig
 
 
@@ -283,24 +361,55 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
 
     rho, tau, n = data.corr(key)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=[t.user_attrs[key] for t in data.measured], y=[t.values[0] for t in data.measured], mode="markers",
-        name="measured trials", marker=dict(size=8, color="#1f77b4", opacity=0.8),
-        hovertext=[_trial_hover(t) for t in data.measured], hoverinfo="text"))
+    fig.add_trace(
+        go.Scatter(
+            x=[t.user_attrs[key] for t in data.measured],
+            y=[t.values[0] for t in data.measured],
+            mode="markers",
+            name="measured trials",
+            marker=dict(size=8, color="#1f77b4", opacity=0.8),
+            hovertext=[_trial_hover(t) for t in data.measured],
+            hoverinfo="text",
+        )
+    )
     if data.refs:
-        fig.add_trace(go.Scatter(
-            x=[p.madds if key == "madds" else p.mac for p in data.refs], y=[p.latency_ms for p in data.refs],
-            mode="markers+text", name="reference models (not in the correlation)",
-            marker=dict(symbol="diamond", size=11, color=REF_COLOR), text=[p.label for p in data.refs],
-            textposition="top center", hovertext=[p.hover for p in data.refs], hoverinfo="text",
-            cliponaxis=False))
-    fig.add_annotation(xref="paper", yref="paper", x=1.0, y=1.02, xanchor="right", yanchor="bottom",
-                       showarrow=False, align="right", bgcolor="rgba(255,255,255,0.9)", bordercolor="#888",
-                       borderwidth=1, text=f"Spearman ρ = {fmt_corr(rho)} · Kendall τ<sub>b</sub> = {fmt_corr(tau)}"
-                                           f" · n = {n} measured trials")
+        fig.add_trace(
+            go.Scatter(
+                x=[p.madds if key == "madds" else p.mac for p in data.refs],
+                y=[p.latency_ms for p in data.refs],
+                mode="markers+text",
+                name="reference models (not in the correlation)",
+                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
+                text=[p.label for p in data.refs],
+                textposition="top center",
+                hovertext=[p.hover for p in data.refs],
+                hoverinfo="text",
+                cliponaxis=False,
+            )
+        )
+    fig.add_annotation(
+        xref="paper",
+        yref="paper",
+        x=1.0,
+        y=1.02,
+        xanchor="right",
+        yanchor="bottom",
+        showarrow=False,
+        align="right",
+        bgcolor="rgba(255,255,255,0.9)",
+        bordercolor="#888",
+        borderwidth=1,
+        text=f"Spearman ρ = {fmt_corr(rho)} · Kendall τ<sub>b</sub> = {fmt_corr(tau)} · n = {n} measured trials",
+    )
     fig.update_yaxes(type=_axis_type([t.values[0] for t in data.measured] + [p.latency_ms for p in data.refs]))
-    fig.update_layout(title=f"{label} vs latency", xaxis_title=label, yaxis_title="latency, ms (median)",
-                      template="plotly_white", legend=dict(orientation="h", y=-0.2), margin=dict(t=90))
+    fig.update_layout(
+        title=f"{label} vs latency",
+        xaxis_title=label,
+        yaxis_title="latency, ms (median)",
+        template="plotly_white",
+        legend=dict(orientation="h", y=-0.2),
+        margin=dict(t=90),
+    )
     return fig
 
 
@@ -312,18 +421,27 @@ def family_figure(data: ReportData):
     fig = go.Figure()
     for fam in families:
         fig.add_trace(go.Bar(name=fam, x=x, y=[t.user_attrs.get("families", {}).get(fam, 0) for t in data.front]))
-    fig.update_layout(barmode="stack", title="Block families of the Pareto front (fastest first)",
-                      xaxis_title="front member", yaxis_title="blocks", template="plotly_white")
+    fig.update_layout(
+        barmode="stack",
+        title="Block families of the Pareto front (fastest first)",
+        xaxis_title="front member",
+        yaxis_title="blocks",
+        template="plotly_white",
+    )
     return fig
 
 
 def figures(data: ReportData) -> dict:
-    return {"front": front_figure(data), "madds_latency": cost_latency_figure(data, "madds", "MAdds"),
-            "mac_latency": cost_latency_figure(data, "mac_elements", "MAC (elements)"),
-            "families": family_figure(data)}
+    return {
+        "front": front_figure(data),
+        "madds_latency": cost_latency_figure(data, "madds", "MAdds"),
+        "mac_latency": cost_latency_figure(data, "mac_elements", "MAC (elements)"),
+        "families": family_figure(data),
+    }
 
 
 # --- page ---------------------------------------------------------------------------------------------
+
 
 def render_html(data: ReportData, figs: dict) -> str:
     blocks = figure_divs(figs, "560px")
@@ -334,27 +452,32 @@ def render_html(data: ReportData, figs: dict) -> str:
     table = html.escape(front_table(data.front)) if data.front else "no feasible trial yet"
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
     refs = html.escape(refs_table(data)) if data.refs else "none measured (see Notes)"
-    corr = (f'<table class="corr"><tr><th></th><th>Spearman ρ</th><th>Kendall τ<sub>b</sub></th></tr>'
-            f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{fmt_corr(rho_m)}</td>'
-            f'<td id="kendall-madds">{fmt_corr(tau_m)}</td></tr>'
-            f'<tr><td>MAC vs latency</td><td id="spearman-mac">{fmt_corr(rho_c)}</td>'
-            f'<td id="kendall-mac">{fmt_corr(tau_c)}</td></tr>'
-            f'<tr><td>activations vs score</td><td id="spearman-activations">{fmt_corr(rho_a)}</td>'
-            f'<td id="kendall-activations">{fmt_corr(tau_a)}</td></tr></table>'
-            f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
-            f'tau is tau-b. Activations (conv output elements, from the cost core) against the score says how '
-            f'much of a training-free score a cost count already predicts: NASWOT tracks it closely.</p>')
+    corr = (
+        f'<table class="corr"><tr><th></th><th>Spearman ρ</th><th>Kendall τ<sub>b</sub></th></tr>'
+        f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{fmt_corr(rho_m)}</td>'
+        f'<td id="kendall-madds">{fmt_corr(tau_m)}</td></tr>'
+        f'<tr><td>MAC vs latency</td><td id="spearman-mac">{fmt_corr(rho_c)}</td>'
+        f'<td id="kendall-mac">{fmt_corr(tau_c)}</td></tr>'
+        f'<tr><td>activations vs score</td><td id="spearman-activations">{fmt_corr(rho_a)}</td>'
+        f'<td id="kendall-activations">{fmt_corr(tau_a)}</td></tr></table>'
+        f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
+        f"tau is tau-b. Activations (conv output elements, from the cost core) against the score says how "
+        f"much of a training-free score a cost count already predicts: NASWOT tracks it closely.</p>"
+    )
     body = f"""<pre>{header}</pre>
 <h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
 <h2>Reference models</h2><p class="small">timed and scored as the study's trials were, through the same caches
 (scripts/bench_search.py measures them the same way).</p><pre id="refs-table">{refs}</pre>
 <h2>Cost vs latency and score</h2>{corr}{blocks[1]}{blocks[2]}
 <h2>Block families on the front</h2>{blocks[3]}
-<h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
+<h2>Notes</h2><ul>{notes or "<li>none</li>"}</ul>
 <p class="small">{made_with_plotly()}; MAdds = conv + linear multiply-accumulates
 (BN folded); MAC = elements read + written, conv+BN+act fused.</p>"""
-    return page(f"nasx report: {data.study.study_name}", body,
-                css="table.corr td,table.corr th{padding:.2em .8em;text-align:right}")
+    return page(
+        f"nasx report: {data.study.study_name}",
+        body,
+        css="table.corr td,table.corr th{padding:.2em .8em;text-align:right}",
+    )
 
 
 def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
@@ -364,7 +487,7 @@ def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
     try:
         import kaleido  # noqa: F401
     except ImportError:
-        out.write("PNG export skipped: kaleido is not installed (pip install \"nasx[report]\")\n")
+        out.write('PNG export skipped: kaleido is not installed (pip install "nasx[report]")\n')
         return written
     for key, fig in figs.items():
         png = html_path.with_name(f"{html_path.stem}-{key}.png")
@@ -378,8 +501,9 @@ def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
     return written
 
 
-def make_report(study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None,
-                out=None) -> tuple[Path, list[Path], ReportData]:
+def make_report(
+    study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None, out=None
+) -> tuple[Path, list[Path], ReportData]:
     """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's."""
     data = collect(study, url)
     reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)

@@ -51,9 +51,11 @@ class RetrainResult:
     copy: Path | None = None
 
     def line(self) -> str:
-        text = (f"trial {self.trial}: validation top-1 {self.top1:.2f}% after {self.steps} steps on {self.data} "
-                f"({self.seconds:.1f} s); weights stored as artifact {self.artifact_id} ({self.filename}) in "
-                f"{self.artifact_dir}")
+        text = (
+            f"trial {self.trial}: validation top-1 {self.top1:.2f}% after {self.steps} steps on {self.data} "
+            f"({self.seconds:.1f} s); weights stored as artifact {self.artifact_id} ({self.filename}) in "
+            f"{self.artifact_dir}"
+        )
         if self.copy:
             text += f"; copy written to {self.copy}"
         return text
@@ -62,8 +64,9 @@ class RetrainResult:
 def default_artifact_dir(url: str) -> Path:
     path = sqlite_path(url)
     if path is None:
-        raise NasxError(f"storage {url.split('@')[-1]!r} is not a SQLite file: pass --artifacts PATH (a folder "
-                        f"for the weights)")
+        raise NasxError(
+            f"storage {url.split('@')[-1]!r} is not a SQLite file: pass --artifacts PATH (a folder for the weights)"
+        )
     return path.parent / "artifacts"
 
 
@@ -97,8 +100,7 @@ def _set_finished_trial_user_attr(study, trial_id: int, key: str, value) -> None
         raise StorageError("retrain can link weights to a finished trial only in an RDB (SQLAlchemy) storage")
     session = storage.scoped_session()
     try:
-        row = (session.query(models.TrialUserAttributeModel)
-               .filter_by(trial_id=trial_id, key=key).one_or_none())
+        row = session.query(models.TrialUserAttributeModel).filter_by(trial_id=trial_id, key=key).one_or_none()
         if row is None:
             session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
         else:
@@ -111,11 +113,19 @@ def _set_finished_trial_user_attr(study, trial_id: int, key: str, value) -> None
         session.close()
 
 
-def retrain(study, url: str, number: int, data_spec: str | None = None, steps: int = RETRAIN_STEPS,
-            batch: int | None = None, device: str = "cpu", artifacts=None, output=None) -> RetrainResult:
+def retrain(
+    study,
+    url: str,
+    number: int,
+    data_spec: str | None = None,
+    steps: int = RETRAIN_STEPS,
+    batch: int | None = None,
+    device: str = "cpu",
+    artifacts=None,
+    output=None,
+) -> RetrainResult:
     import torch
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
 
     trial = feasible_trial(study, number)
     arch = Arch.from_dict(trial.user_attrs["arch"])
@@ -133,17 +143,29 @@ def retrain(study, url: str, number: int, data_spec: str | None = None, steps: i
     t0 = time.perf_counter()
     result = train(module, data, settings, madds=cost(arch).madds)
     seconds = time.perf_counter() - t0
-    record = {"trial": number, "top1": result.top1, "data": spec, "data_key": data.key, "train": settings.as_dict(),
-              "steps": result.steps, "epochs": result.epochs, "seconds": seconds, "train_madds": result.train_madds,
-              "final_loss": result.final_loss, "deterministic": result.deterministic, "torch": torch.__version__}
+    record = {
+        "trial": number,
+        "top1": result.top1,
+        "data": spec,
+        "data_key": data.key,
+        "train": settings.as_dict(),
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "seconds": seconds,
+        "train_madds": result.train_madds,
+        "final_loss": result.final_loss,
+        "deterministic": result.deterministic,
+        "torch": torch.__version__,
+    }
     filename = f"{study.study_name}-trial{number}.safetensors".replace("/", "_")
     metadata = {"nasx": "retrain", "arch": arch.to_json(), "record": json.dumps(record)}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / filename
         save_weights(module, path, metadata)
         store = FileSystemArtifactStore(str(folder))
-        artifact_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study,
-                                      mimetype="application/octet-stream")
+        artifact_id = upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="application/octet-stream"
+        )
         copy = None
         if output:
             copy = atomic_write(output, lambda dst: Path(dst).write_bytes(path.read_bytes()), ".safetensors")
@@ -161,6 +183,7 @@ def download(artifact_dir, artifact_id: str, path) -> Path:
     path = Path(path)
     if path.exists():
         os.remove(path)
-    download_artifact(artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path),
-                      artifact_id=artifact_id)
+    download_artifact(
+        artifact_store=FileSystemArtifactStore(str(artifact_dir)), file_path=str(path), artifact_id=artifact_id
+    )
     return path

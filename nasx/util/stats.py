@@ -47,7 +47,7 @@ def kendall_tau_b(x, y) -> float:
         return math.nan
     s = 0.0
     for i in range(n - 1):
-        s += float(np.sum(np.sign(x[i + 1:] - x[i]) * np.sign(y[i + 1:] - y[i])))
+        s += float(np.sum(np.sign(x[i + 1 :] - x[i]) * np.sign(y[i + 1 :] - y[i])))
 
     def tied_pairs(v):
         _, c = np.unique(v, return_counts=True)

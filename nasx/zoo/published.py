@@ -29,10 +29,14 @@ SOURCES = {
     "shufflenetv2": "Ma et al. 2018, ShuffleNet V2, ECCV, Table 5",
     "fasternet": "Chen et al. 2023, Run, Don't Walk (FasterNet), CVPR, ImageNet results; FLOPs counted with fvcore",
     "resnet": "He et al. 2016, Deep Residual Learning, CVPR, Table 1",
-    "channelnets": ("Gao, Wang, Ji 2018, ChannelNets, NeurIPS, ImageNet comparison (ChannelNet-v1: 70.5% top-1, "
-                    "3.7M params, 407M FLOPs; the same row in the README of the authors' HongyangGao/ChannelNets)"),
-    "imgclsmob": ("osmr/imgclsmob channelnet.py, TensorFlow and PyTorch ports of the authors' final model.py and "
-                  "utils/ops.py (HongyangGao/ChannelNets 20bd062); their _test asserts 3,875,112 trainable weights"),
+    "channelnets": (
+        "Gao, Wang, Ji 2018, ChannelNets, NeurIPS, ImageNet comparison (ChannelNet-v1: 70.5% top-1, "
+        "3.7M params, 407M FLOPs; the same row in the README of the authors' HongyangGao/ChannelNets)"
+    ),
+    "imgclsmob": (
+        "osmr/imgclsmob channelnet.py, TensorFlow and PyTorch ports of the authors' final model.py and "
+        "utils/ops.py (HongyangGao/ChannelNets 20bd062); their _test asserts 3,875,112 trainable weights"
+    ),
     "design": "docs/DESIGN.md section 7",
 }
 
@@ -44,8 +48,12 @@ CONVENTIONS = {
     "params_no_bn": "parameters without BN gamma/beta (conv / linear weights and biases; TF-slim's count)",
 }
 # How a README note names a convention.
-SHORT = {"madds": "MAdds", "fvcore": "fvcore's count (BN unfolded, global pool counted)", "params": "params",
-         "params_no_bn": "params without BN gamma/beta"}
+SHORT = {
+    "madds": "MAdds",
+    "fvcore": "fvcore's count (BN unfolded, global pool counted)",
+    "params": "params",
+    "params_no_bn": "params without BN gamma/beta",
+}
 METRIC_OF = {"madds": "madds", "fvcore": "madds", "params": "params", "params_no_bn": "params"}
 STATUSES = ("within", "exact", "rounds", "gap")
 
@@ -68,10 +76,14 @@ def F(value, source, convention="madds", status="within", note="", sig=None) -> 
     return Figure(value, source, convention, status, note, sig)
 
 
-_SNV2_GAP = ("the paper's FLOPs run 0.75-1.3% above the conv + fc MAdds of its own Table 5 layout; no single "
-             "convention explains all four sizes (BN unfolded gives +3.8%, +2.0%, +0.8%, -0.03%)")
-_SNV1_140 = ("140M names the complexity level of the whole '1x' family in Table 2 (g = 1..8); Table 1 "
-             "gives this model's own count")
+_SNV2_GAP = (
+    "the paper's FLOPs run 0.75-1.3% above the conv + fc MAdds of its own Table 5 layout; no single "
+    "convention explains all four sizes (BN unfolded gives +3.8%, +2.0%, +0.8%, -0.03%)"
+)
+_SNV1_140 = (
+    "140M names the complexity level of the whole '1x' family in Table 2 (g = 1..8); Table 1 "
+    "gives this model's own count"
+)
 _ROUNDS = "published to two significant digits; nasx rounds to it"
 _CHANNELNET_407 = (
     "nasx ships the network the authors' released code builds (final model.py + utils/ops.py, 2 groups, 2 "
@@ -79,7 +91,8 @@ _CHANNELNET_407 = (
     "unit's input to its output (96, 256, 512 channels into the next strided unit, +66,483,200), which the "
     "paper does not describe; a MobileNet V1 layout built from the paper's text (GM + 2 GCWM of two g=2 "
     "layers, BN after every conv, no concatenation) counts 468,488,704, still +15%: no layout in the paper or "
-    "the code gives 407M (the text's '28.5% fewer FLOPs than 1.0 MobileNet's 569M')")
+    "the code gives 407M (the text's '28.5% fewer FLOPs than 1.0 MobileNet's 569M')"
+)
 
 FIGURES: dict[str, tuple[Figure, ...]] = {
     "mobilenet_v1": (
@@ -88,28 +101,48 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
     ),
     "mobilenet_v2": (
         F(300e6, "mobilenetv2"),
-        F(3.4e6, "mobilenetv2", "params", "gap",
-          "below every count of the published layout: 3,504,872 with BN gamma/beta (torchvision's exact "
-          "number), 3,470,760 without (the authors' release lists 3.47M)"),
+        F(
+            3.4e6,
+            "mobilenetv2",
+            "params",
+            "gap",
+            "below every count of the published layout: 3,504,872 with BN gamma/beta (torchvision's exact "
+            "number), 3,470,760 without (the authors' release lists 3.47M)",
+        ),
         F(3_504_872, "torchvision", "params", "exact"),
         F(3.47e6, "tf-slim", "params_no_bn", "exact", sig=3),
     ),
     "mobilenet_v2_1.4": (
         F(585e6, "mobilenetv2"),
-        F(6.9e6, "mobilenetv2", "params", "gap",
-          "no count of the published layout reaches 6.9M (6,108,776 with BN, 6,060,840 without); the authors' "
-          "released 1.4 checkpoint lists 582M MACs and 6.06M params, which nasx reproduces"),
+        F(
+            6.9e6,
+            "mobilenetv2",
+            "params",
+            "gap",
+            "no count of the published layout reaches 6.9M (6,108,776 with BN, 6,060,840 without); the authors' "
+            "released 1.4 checkpoint lists 582M MACs and 6.06M params, which nasx reproduces",
+        ),
         F(582e6, "tf-slim", "madds", "exact", sig=3),
         F(6.06e6, "tf-slim", "params_no_bn", "exact", sig=3),
     ),
     "mobilenet_v3_large": (
-        F(219e6, "mobilenetv3", "madds", "gap",
-          "1.1% above the conv + fc MAdds of the published layout; the authors' release lists 217M for the "
-          "same model (matched); counting activations too would land within 1% but is not the paper's "
-          "convention (it would put V3-Small at 57.8M, not 56M)"),
-        F(5.4e6, "mobilenetv3", "params", "gap",
-          "5.48M truncated to 5.4M (the release lists 5.4M too); nasx equals torchvision's 5,483,032; "
-          "without BN gamma/beta 5,458,632, still 1.1% above"),
+        F(
+            219e6,
+            "mobilenetv3",
+            "madds",
+            "gap",
+            "1.1% above the conv + fc MAdds of the published layout; the authors' release lists 217M for the "
+            "same model (matched); counting activations too would land within 1% but is not the paper's "
+            "convention (it would put V3-Small at 57.8M, not 56M)",
+        ),
+        F(
+            5.4e6,
+            "mobilenetv3",
+            "params",
+            "gap",
+            "5.48M truncated to 5.4M (the release lists 5.4M too); nasx equals torchvision's 5,483,032; "
+            "without BN gamma/beta 5,458,632, still 1.1% above",
+        ),
         F(217e6, "tf-slim"),
         F(5_483_032, "torchvision", "params", "exact"),
     ),
@@ -117,9 +150,14 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
         F(56e6, "mobilenetv3"),
         F(2.5e6, "mobilenetv3", "params", "rounds", _ROUNDS + "; equals torchvision's 2,542,856", sig=2),
         F(2_542_856, "torchvision", "params", "exact"),
-        F(66e6, "tf-slim", "madds", "gap",
-          "the release README's Small row (66M MACs, 2.9M params) disagrees with the paper and with "
-          "torchvision's definition of the same layout; not reproducible"),
+        F(
+            66e6,
+            "tf-slim",
+            "madds",
+            "gap",
+            "the release README's Small row (66M MACs, 2.9M params) disagrees with the paper and with "
+            "torchvision's definition of the same layout; not reproducible",
+        ),
         F(2.9e6, "tf-slim", "params", "gap", "see the 66M row of the same README"),
     ),
     "mnasnet_a1": (
@@ -171,10 +209,15 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
     ),
     "channelnet_v1": (
         F(407e6, "channelnets", "madds", "gap", _CHANNELNET_407),
-        F(3.7e6, "channelnets", "params", "gap",
-          "the code's network has 3,875,112 (+4.7%): its concatenations widen the convs after them (+167,936 "
-          "1x1 and +3,744 depthwise weights) and it has no BN after depthwise convs (-10,944); the paper-text "
-          "layout (see the MAdds note) counts 3,714,376"),
+        F(
+            3.7e6,
+            "channelnets",
+            "params",
+            "gap",
+            "the code's network has 3,875,112 (+4.7%): its concatenations widen the convs after them (+167,936 "
+            "1x1 and +3,744 depthwise weights) and it has no BN after depthwise convs (-10,944); the paper-text "
+            "layout (see the MAdds note) counts 3,714,376",
+        ),
         F(3_875_112, "imgclsmob", "params", "exact"),
     ),
     "resnet18": (
@@ -183,12 +226,22 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
         F(11_689_512, "torchvision", "params", "exact"),
     ),
     "resnet50": (
-        F(4_089_184_256, "design", "madds", "exact",
-          "torchvision's 'v1.5' layout (stride on the 3x3), conv + fc MAdds without the fc bias"),
+        F(
+            4_089_184_256,
+            "design",
+            "madds",
+            "exact",
+            "torchvision's 'v1.5' layout (stride on the 3x3), conv + fc MAdds without the fc bias",
+        ),
         F(25_557_032, "design", "params", "exact"),
-        F(3.8e9, "resnet", "madds", "gap",
-          "the paper's layout puts the stride on the first 1x1 of a bottleneck; nasx ships torchvision's v1.5 "
-          "(stride on the 3x3), as docs/DESIGN.md section 7 specifies"),
+        F(
+            3.8e9,
+            "resnet",
+            "madds",
+            "gap",
+            "the paper's layout puts the stride on the first 1x1 of a bottleneck; nasx ships torchvision's v1.5 "
+            "(stride on the 3x3), as docs/DESIGN.md section 7 specifies",
+        ),
     ),
 }
 
