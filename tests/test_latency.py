@@ -197,3 +197,38 @@ def test_measure_latency_times_the_calibration_around_the_network():
     r = measure_latency(nasx.build(arch), arch.input, threads=1, max_time_s=0.2, calibration=Sleeper(2.0))
     assert r.calibration_ms == pytest.approx(2.0, rel=0.5) and r.median_ms > 0
     assert measure_latency(nasx.build(arch), arch.input, threads=1, max_time_s=0.1).calibration_ms is None
+
+
+def test_flush_probe_reads_what_torch_set():
+    from nasx.measure.latency import flush_denormal_enabled
+
+    try:
+        if not torch.set_flush_denormal(True):
+            pytest.skip("this CPU cannot flush denormals")
+        assert flush_denormal_enabled()
+        torch.set_flush_denormal(False)
+        assert not flush_denormal_enabled()
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_flush_to_zero_is_restored_to_what_the_caller_had():
+    """torch exposes no getter for flush-to-zero: the test computes with the smallest float32 subnormal."""
+
+    def flush_denormal_enabled():
+        return (torch.tensor([1], dtype=torch.int32).view(torch.float32) * 1.0).item() == 0.0
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    arch = conv_stack(1)
+    module = nasx.build(arch)
+    try:
+        assert not flush_denormal_enabled()
+        measure_latency(module, arch.input, threads=1, min_repeats=3, max_time_s=0.05, warmup_s=0.01)
+        assert not flush_denormal_enabled()  # off before, off after
+        torch.set_flush_denormal(True)
+        assert flush_denormal_enabled()
+        measure_latency(module, arch.input, threads=1, min_repeats=3, max_time_s=0.05, warmup_s=0.01)
+        assert flush_denormal_enabled(), "the caller had flush-to-zero on; the measurement switched it off"
+    finally:
+        torch.set_flush_denormal(False)
