@@ -24,7 +24,8 @@ import time
 import numpy as np
 import optuna
 
-from nasx.explore.run import ExploreSettings, explore
+from nasx.explore.run import explore
+from nasx.explore.settings import ExploreSettings
 from nasx.measure.latency import fingerprint, fingerprint_hash
 from nasx.measure.latency_model import load_model, within_share
 from nasx.search.budgets import Budgets

@@ -524,27 +524,35 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     d.set_defaults(func=cmd_dashboard)
 
+    from nasx.explore.settings import ExploreSettings
+
+    explore_default = {f.name: f.default for f in dataclasses.fields(ExploreSettings)}
     x = sub.add_parser("explore", help="sample a space with the cost core, time a spread subset, fit a latency model")
     x.add_argument("--config", default="mobile224", help=SPACE_HELP)
     x.add_argument(
         "-n",
         type=int,
-        default=1000,
+        default=explore_default["n"],
         help="architectures drawn uniformly from the space, and as many "
-        "from each single-family sub-space (default 1000)",
+        f"from each single-family sub-space (default {explore_default['n']})",
     )
     x.add_argument(
         "--measure",
         type=int,
-        default=40,
-        help="architectures to build and time, spread over the MAdds "
-        "range, half from the whole space, the rest over the families (default 40; 0: cost only)",
+        default=explore_default["measure"],
+        help="architectures to build and time, spread over the MAdds range, half from the whole space, the rest "
+        f"over the families (default {explore_default['measure']}; 0: cost only)",
     )
-    x.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    x.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
-    x.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
+    x.add_argument("--seed", type=int, default=explore_default["seed"], help="sampling seed (default 0)")
+    x.add_argument("--storage", default=explore_default["storage"], help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
+    x.add_argument("--device", choices=("cpu", "cuda", "mps"), default=explore_default["device"])
     x.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores, as search)")
-    x.add_argument("--measure-time", type=float, default=0.5, help="time cap per latency measurement, s (0.5)")
+    x.add_argument(
+        "--measure-time",
+        type=float,
+        default=explore_default["measure_time_s"],
+        help=f"time cap per latency measurement, s (default {explore_default['measure_time_s']})",
+    )
     x.add_argument(
         "--no-drift-correction",
         action="store_true",

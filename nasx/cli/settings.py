@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nasx.errors import NasxError
-from nasx.explore.run import ExploreSettings
+from nasx.explore.settings import ExploreSettings
 from nasx.measure.latency import check_measure_time
 from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.proxies import check_score, needs_data

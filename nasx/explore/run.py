@@ -41,28 +41,12 @@ from nasx.explore.sampling import (
     stratified_subset,
 )
 from nasx.explore.schema import explore_archs, explore_runs
+from nasx.explore.settings import ExploreSettings
 from nasx.measure.cached import Timer
 from nasx.measure.latency import check_measure_time, resolve_device
 from nasx.measure.latency_model import LatencyModel, save_model
-from nasx.space.config import SearchSpace
-from nasx.store.db import DEFAULT_STORAGE, Store
+from nasx.store.db import Store
 from nasx.util.fmt import duration, human
-
-
-@dataclass
-class ExploreSettings:
-    space: SearchSpace
-    n: int = 1000
-    measure: int = 40
-    seed: int = 0
-    storage: str = DEFAULT_STORAGE
-    device: str = "cpu"
-    threads: int | None = None
-    batch: int = 1
-    measure_time_s: float = 0.5
-    store_model: bool = True
-    progress: bool = True
-    drift_correction: bool = True  # as nasx search: its --prefilter finds the model under the same fingerprint
 
 
 @dataclass
