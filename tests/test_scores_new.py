@@ -30,13 +30,14 @@ SHAPE = (3, 12, 12)
 
 
 class Small(nn.Module):
-    """conv-relu, a (conv-relu) block in a Sequential, conv, identity, batch norm, GAP, linear."""
+    """conv-relu, a (conv-relu in place) block in a Sequential, conv, identity, batch norm, GAP, linear."""
 
     def __init__(self, classes=7):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
         self.relu1 = nn.ReLU()
-        self.block = nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU())
+        # in place, as nasx builds its activations
+        self.block = nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(inplace=True))
         self.conv3 = nn.Conv2d(6, 5, 3, padding=1, bias=False)
         self.same = nn.Identity()
         self.bn = nn.BatchNorm2d(5)
@@ -88,6 +89,13 @@ def test_meco_matches_the_formula_by_hand():
     assert by_hand > 0.05  # some layers have more positions than channels: a non-trivial check
     assert meco(net, SHAPE, 0) == pytest.approx(by_hand, rel=1e-9, abs=1e-9)
     assert meco(net, SHAPE, 3) == pytest.approx(meco_by_hand(net, 3), rel=1e-9, abs=1e-9)
+
+
+def test_meco_counts_an_in_place_activation_as_its_out_of_place_twin():
+    net = small()
+    twin = copy.deepcopy(net)
+    twin.block[1] = nn.ReLU()
+    assert meco(net, SHAPE, 0) == meco(twin, SHAPE, 0)
 
 
 def test_meco_singular_and_dead_maps_give_zero():

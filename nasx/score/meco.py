@@ -13,7 +13,9 @@ by C_i / 8):
   real image; nasx proxies are data-free);
 - layers: every module whose output is a 4-D (N, C, H, W) tensor, each distinct feature map once. The
   reference hooks every module and so counts a container's output again with its last child's; here a
-  module that returns a tensor another module already produced (a Sequential, an Identity) adds nothing;
+  module that returns a tensor another module already produced, unchanged (a Sequential, an Identity),
+  adds nothing, while an in-place activation (nasx builds them; same tensor, modified, so its version
+  counter moved) is a new map, as it is in the reference's out-of-place networks;
 - a channel that is constant over the map (zero variance, e.g. a dead ReLU) has an undefined correlation;
   the reference sets those entries to 0, which is what a zero row/column does here: lambda_min = 0;
 - where C_i >= H_i * W_i the centred channels span at most H_i * W_i - 1 dimensions, so P_i is singular
@@ -51,19 +53,21 @@ def meco(module, input_shape, seed: int = 0) -> float:
     from nasx.score.proxies import forward_hooks
 
     x = torch.randn((1, *input_shape), generator=torch.Generator().manual_seed(seed))
-    seen: dict[int, object] = {id(x): x}  # id -> tensor, kept alive so an id is never reused during the pass
+    # (id, version) -> tensor, kept alive so an id is never reused during the pass
+    seen: dict[tuple[int, int], object] = {(id(x), x._version): x}
     total = 0.0
 
     def hook(_mod, _inputs, out):
         nonlocal total
-        if not isinstance(out, torch.Tensor) or out.dim() != 4 or id(out) in seen:
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or (id(out), out._version) in seen:
             return
-        seen[id(out)] = out
+        seen[(id(out), out._version)] = out
         total += min_corr_eigenvalue(out[0])
 
     was_training = module.training
     try:
-        with forward_hooks(module.modules(), hook), torch.inference_mode():
+        # no_grad, not inference_mode: an inference tensor has no version counter
+        with forward_hooks(module.modules(), hook), torch.no_grad():
             module.eval()(x)
     finally:
         module.train(was_training)
