@@ -270,7 +270,7 @@ def test_registered_where_search_and_validate_score_find_them(tiny):
 
 
 def test_search_objective_scores_aznas_with_the_arch(tmp_path, tiny):
-    from nasx.score.cached import score_key
+    from nasx.score.cached import Scorer, score_key
     from nasx.search.budgets import Budgets
     from nasx.search.objective import Objective
     from nasx.search.settings import SearchSettings
@@ -286,3 +286,5 @@ def test_search_objective_scores_aznas_with_the_arch(tmp_path, tiny):
     key = score_key("aznas", arch.input, obj.score_fn.key)
     assert ":pool20:" in key and math.isfinite(attrs["score"]) and attrs["score"] <= 0
     assert Store(url).get_score(arch.content_hash(), key)[0] == attrs["score"]
+    # a report's reference models are scored by a Scorer given the study's space: the same pool, same value
+    assert Scorer("aznas", space=tiny).score(None, arch).value == attrs["score"]

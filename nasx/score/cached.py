@@ -52,9 +52,10 @@ class Scorer:
     """A score function (nasx.score.proxies.get_score) under its cache key, applied as a search applies it:
     to the network built under WEIGHTS_SEED, on the CPU, with that seed."""
 
-    def __init__(self, name: str, fn=None):
+    def __init__(self, name: str, fn=None, space=None):
         self.name = name
-        self.fn = get_score(name) if fn is None else fn
+        # space: where a space score (aznas) draws its reference pool from
+        self.fn = get_score(name, space=space) if fn is None else fn
 
     def key(self, input_shape) -> str:
         return score_key(self.name, input_shape, getattr(self.fn, "key", ""))

@@ -136,17 +136,17 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
     this machine is the study's device), or None when this machine cannot even fingerprint that device."""
     a = study.user_attrs
     try:
-        shape = parse_space(a["config"], a.get("config_name", "study config")).input
+        space = parse_space(a["config"], a.get("config_name", "study config"))
         timer = Timer.here(
             Store(url),
-            shape,
+            space.input,
             device=fp["device"],
             threads=fp["threads"],
             batch=fp["batch"],
             drift_correction=a.get("drift_correction", False),  # studies before it were raw
             max_time_s=measure_time_s,
         )
-        return timer, Scorer(a.get("score", "naswot"))
+        return timer, Scorer(a.get("score", "naswot"), space=space)
     except Exception:  # e.g. a CUDA study read on a machine without CUDA
         return None
 
