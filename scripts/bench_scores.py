@@ -28,6 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch
+
+from nasx import zoo
+from nasx.build import WEIGHTS_SEED, build_seeded
+from nasx.score.aznas import AZNAS
+from nasx.score.proxies import call_score, get_score
+from nasx.space.config import load_space
+
 SCORES = ("naswot", "synflow", "meco", "zico", "aznas")
 
 
@@ -40,14 +48,6 @@ def main(argv=None) -> int:
     ap.add_argument("--pool", type=int, default=20, help="AZ-NAS reference pool size (default 20, as a search)")
     args = ap.parse_args(argv)
 
-    import torch
-
-    import nasx
-    from nasx import zoo
-    from nasx.score.aznas import AZNAS
-    from nasx.score.proxies import call_score, get_score
-    from nasx.space.config import load_space
-
     torch.set_num_threads(args.threads)
     space = load_space(args.space)
     fns = {s: get_score(s) for s in SCORES if s != "aznas"}
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     nets = [n.strip() for n in args.nets.split(",") if n.strip()]
 
     t = time.perf_counter()
-    fns["aznas"].pool_values(space.input, 0)
+    fns["aznas"].pool_values(space.input, WEIGHTS_SEED)
     pool_s = time.perf_counter() - t
     print(
         f"torch {torch.__version__}, {args.threads} thread(s); AZ-NAS pool: {args.pool} archs of {space.name} "
@@ -68,13 +68,12 @@ def main(argv=None) -> int:
         times = {}
         for s, fn in fns.items():
             if s == "aznas" and tuple(arch.input) != tuple(space.input):
-                fn.pool_values(arch.input, 0)  # a network at another input: its pool, outside the timing
+                fn.pool_values(arch.input, WEIGHTS_SEED)  # a network at another input: its pool, untimed
             runs = []
             for _ in range(args.repeats):
-                torch.manual_seed(0)
-                module = nasx.build(arch)
+                module = build_seeded(arch)  # the weights a search scores
                 t = time.perf_counter()
-                call_score(fn, module, arch, 0)
+                call_score(fn, module, arch, WEIGHTS_SEED)
                 runs.append(time.perf_counter() - t)
             times[s] = statistics.median(runs)
         rows.append((name, times))
