@@ -1,9 +1,25 @@
 """Search spaces: a YAML file describing a macro skeleton and, at every block position, a choice among
-block families with their own parameters. `SearchSpace.sample(trial)` turns an Optuna trial (or any
-Chooser: optuna.trial.FixedTrial to replay recorded choices, a uniform draw) into an Arch.
+block families with their own parameters, or among a list of fixed candidate blocks. `SearchSpace.sample(trial)`
+turns an Optuna trial (or any Chooser: optuna.trial.FixedTrial to replay recorded choices, a uniform draw) into
+an Arch.
 
 Parameter names are fixed per position (`s2_b1_family`, `s2_b1_dwsep_kernel`, ...) and each family's
-parameters get their own names, so choice lists never change inside a study (an Optuna requirement)."""
+parameters get their own names, so choice lists never change inside a study (an Optuna requirement).
+
+Two ways to say what a block position may hold:
+
+- `families: {dwsep: {kernel: [3, 5], expansion: [3, 6]}, standard: {...}}`: a family, then each of its
+  parameters from its own list of choices (`s2_b1_family`, then `s2_b1_dwsep_kernel`, ...).
+- `candidates: [skip, {type: dwsep, kernel: 3, expansion: 3}, {type: dwsep, name: mb6_k5, kernel: 5,
+  expansion: 6}]`: one of these blocks, each with fixed parameters (one value per key), as FBNet,
+  ProxylessNAS and NAS-Bench-Macro write their spaces; one name per position (`s2_b1_block`), whose choices
+  are the candidates' names (`name`, else the type and its parameters, e.g. `dwsep(kernel=3, expansion=3)`).
+  `skip` (also `{type: skip, name: ...}`) is the identity where the block keeps the shape, else the
+  projection the shape change needs: a 1x1 conv (the block's stride) + BN, without activation.
+
+A space gives one of the two at the top level; a stage may carry its own `candidates` list, which it uses
+instead (e.g. a first stage without `skip`). `out`, `stride` and `act` come from the skeleton, never from a
+family or candidate. With `choose: stage` a stage makes its choice once and repeats it over its depth."""
 
 from __future__ import annotations
 
@@ -24,11 +40,13 @@ from nasx.layers import coerce
 from nasx.ops import ACTIVATIONS, Conv2d, Flatten, GlobalAvgPool, Linear
 from nasx.ops.conv import out_len
 
-TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "families", "choose"}
+TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "families", "candidates", "choose"}
 # block: every block picks its family and parameters (layer by layer); stage: each stage picks once and
 # repeats it over its depth (MnasNet's factorized hierarchical space: far fewer dimensions to search)
 CHOOSE = ("block", "stage")
 RESERVED = {"out", "stride", "act"}  # set by the skeleton, not by family choices
+SKIP = "skip"
+STAGE_KEYS = {"stride", "depth", "out", "candidates"}
 
 
 class Chooser(Protocol):
@@ -38,10 +56,28 @@ class Chooser(Protocol):
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One entry of a candidate list: a block family with fixed parameters, or skip (family "")."""
+
+    name: str
+    family: str = ""
+    params: tuple[tuple[str, object], ...] = ()
+
+    def layer(self, cin: int, out: int, stride: int, act: str):
+        """The layer at a position taking `cin` channels to `out` at `stride`; None for an identity skip."""
+        if self.family:
+            return FAMILIES[self.family](out=out, stride=stride, act=act, **dict(self.params))
+        if cin == out and stride == 1:
+            return None
+        return Conv2d(out, 1, stride, act=None)  # the projection a shape change needs: 1x1 conv + BN
+
+
+@dataclass(frozen=True)
 class Stage:
     stride: int
     depth: tuple[int, ...]
     out: tuple[int, ...]
+    candidates: tuple[Candidate, ...] = ()  # this stage's own candidate list, else the space's choice
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,7 @@ class SearchSpace:
     families: tuple[tuple[str, tuple[tuple[str, tuple], ...]], ...]  # (family, ((param, choices), ...))
     text: str = ""  # the YAML it came from (stored with the study)
     choose: str = "block"
+    candidates: tuple[Candidate, ...] = ()  # the top-level candidate list (instead of families)
 
     @property
     def config_hash(self) -> str:
@@ -67,18 +104,28 @@ class SearchSpace:
         """The architecture the trial's choices describe."""
         pick = trial.suggest_categorical
         act = self.act
-        stem = (Conv2d(pick("stem_out", self.stem_out), self.stem_kernel, self.stem_stride, act=act),)
+        cin = pick("stem_out", self.stem_out)
+        stem = (Conv2d(cin, self.stem_kernel, self.stem_stride, act=act),)
         layers = []
         family_names = [f for f, _ in self.families]
         for i, stage in enumerate(self.stages, 1):
             depth = pick(f"s{i}_depth", stage.depth)
             out = pick(f"s{i}_out", stage.out)
+            candidates = {c.name: c for c in stage.candidates or self.candidates}
             for j in range(depth):
+                stride = stage.stride if j == 0 else 1
                 if j == 0 or self.choose == "block":
                     key = f"s{i}" if self.choose == "stage" else f"s{i}_b{j}"
-                    fam = pick(f"{key}_family", family_names)
-                    params = {p: pick(f"{key}_{fam}_{p}", choices) for p, choices in dict(self.families)[fam]}
-                layers.append(FAMILIES[fam](out=out, stride=stage.stride if j == 0 else 1, act=act, **params))
+                    if candidates:
+                        block = candidates[pick(f"{key}_block", list(candidates))]
+                    else:
+                        fam = pick(f"{key}_family", family_names)
+                        params = dict(self.families)[fam]
+                        block = Candidate(fam, fam, tuple((p, pick(f"{key}_{fam}_{p}", c)) for p, c in params))
+                layer = block.layer(cin, out, stride, act)
+                if layer is not None:
+                    layers.append(layer)
+                cin = out
         head = (Conv2d(pick("head_out", self.head_out), 1, act=act), GlobalAvgPool(), Flatten(), Linear(self.classes))
         return Arch(self.input, stem, tuple(layers), head, name=f"{self.name}-candidate")
 
@@ -100,9 +147,9 @@ class SearchSpace:
             for _, choices in params:
                 n *= len(choices)
             fam_counts.append(n)
-        per_block = sum(fam_counts)
         total = len(self.stem_out) * len(self.head_out)
         for stage in self.stages:
+            per_block = len(stage.candidates or self.candidates) or sum(fam_counts)
             repeats = [1 if self.choose == "stage" else d for d in stage.depth]
             total *= len(stage.out) * sum(per_block**r for r in repeats)
         return total
@@ -148,9 +195,15 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
     unknown = sorted(set(d) - TOP_KEYS)
     if unknown:
         _fail(source, ", ".join(map(str, unknown)), f"unknown key(s); allowed: {', '.join(sorted(TOP_KEYS))}")
-    for key in ("input", "stages", "families"):
+    for key in ("input", "stages"):
         if key not in d:
             _fail(source, key, "missing")
+    if "families" in d and "candidates" in d:
+        _fail(
+            source,
+            "families, candidates",
+            "give one of the two: families with parameter choices, or a list of candidate blocks",
+        )
     inp = d["input"]
     if not (isinstance(inp, list) and len(inp) == 3 and all(type(v) is int and v > 0 for v in inp)):
         _fail(source, "input", f"expected [channels, height, width] of positive integers, got {inp!r}")
@@ -174,13 +227,15 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
     stages = []
     for i, s in enumerate(raw_stages, 1):
         key = f"stages[{i - 1}]"
-        if not isinstance(s, dict) or set(s) - {"stride", "depth", "out"} or not {"depth", "out"} <= set(s):
-            _fail(source, key, "expected a mapping with keys stride, depth, out")
+        if not isinstance(s, dict) or set(s) - STAGE_KEYS or not {"depth", "out"} <= set(s):
+            _fail(source, key, "expected a mapping with keys stride, depth, out (and optionally candidates)")
+        own = _candidates(source, f"{key}.candidates", s["candidates"]) if "candidates" in s else ()
         stages.append(
             Stage(
                 _positive_ints(source, f"{key}.stride", s.get("stride", 1), {1, 2})[0],
                 _positive_ints(source, f"{key}.depth", s["depth"]),
                 _positive_ints(source, f"{key}.out", s["out"]),
+                own,
             )
         )
 
@@ -189,41 +244,15 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
         _fail(source, "head", "expected a mapping with key out")
     head_out = _positive_ints(source, "head.out", head.get("out", [1280]))
 
-    raw_fams = d["families"]
-    if not isinstance(raw_fams, dict) or not raw_fams:
+    candidates = _candidates(source, "candidates", d["candidates"]) if "candidates" in d else ()
+    if "families" not in d and not candidates and not all(st.candidates for st in stages):
         _fail(
             source,
             "families",
-            f"expected a mapping of family names to parameter choices; families: {', '.join(FAMILIES)}",
+            "missing: give families (with parameter choices) or candidates (a list of "
+            "blocks), or a candidates list in every stage",
         )
-    families = []
-    for fam, params in raw_fams.items():
-        if fam not in FAMILIES:
-            _fail(source, f"families.{fam}", f"unknown block family; known: {', '.join(FAMILIES)}")
-        params = params or {}
-        if not isinstance(params, dict):
-            _fail(source, f"families.{fam}", "expected a mapping of parameter names to lists of choices")
-        known = {f.name: f for f in fields(FAMILIES[fam])}
-        checked = []
-        for p, values in params.items():
-            key = f"families.{fam}.{p}"
-            if p in RESERVED:
-                _fail(source, key, f"{p} is set by the stage skeleton, not per family")
-            if p not in known:
-                _fail(source, key, f"unknown parameter; {fam} takes {', '.join(sorted(set(known) - RESERVED))}")
-
-            def check(v, meta=known[p].metadata, key=key):
-                try:
-                    coerce(v, meta, key)
-                except ArchError as e:
-                    raise ConfigError(f"{source}: {e}") from None
-
-            # keep the coerced values (expansion 6 -> 6.0): a sampled arch then has the same canonical JSON,
-            # and so the same hash (the latency-cache key), as that arch reloaded from its JSON
-            meta = known[p].metadata
-            choices = tuple(coerce(v, meta, key) for v in _choices(source, key, values, check))
-            checked.append((p, choices))
-        families.append((fam, tuple(checked)))
+    families = _families(source, d.get("families")) if "families" in d else ()
 
     choose = d.get("choose", "block")
     if choose not in CHOOSE:
@@ -243,18 +272,105 @@ def parse_space(text: str, source: str = "config") -> SearchSpace:
         stem_stride,
         tuple(stages),
         head_out,
-        tuple(families),
+        families,
         text,
         choose,
+        candidates,
     )
     _check_every_choice(space, source)
     return space
 
 
+def _param_check(source: str, fam: str, p: str, key: str):
+    """The checked field of parameter `p` of family `fam` (the skeleton's own are refused)."""
+    known = {f.name: f for f in fields(FAMILIES[fam])}
+    if p in RESERVED:
+        _fail(source, key, f"{p} is set by the stage skeleton, not per {'family' if 'families' in key else 'block'}")
+    if p not in known:
+        _fail(source, key, f"unknown parameter; {fam} takes {', '.join(sorted(set(known) - RESERVED))}")
+    return known[p].metadata
+
+
+def _coerced(source: str, key: str, value, meta):
+    # keep the coerced values (expansion 6 -> 6.0): a sampled arch then has the same canonical JSON, and so the
+    # same hash (the latency-cache key), as that arch reloaded from its JSON
+    try:
+        return coerce(value, meta, key)
+    except ArchError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _candidates(source: str, key: str, raw) -> tuple[Candidate, ...]:
+    """A candidate list: `skip`, or mappings {type: family or skip, name: optional, parameter: one value}."""
+    if not isinstance(raw, list) or not raw:
+        _fail(
+            source,
+            key,
+            f"expected a non-empty list of candidate blocks: {SKIP} or {{type: FAMILY, parameter: "
+            f"value, ...}}; families: {', '.join(FAMILIES)}",
+        )
+    out, names = [], set()
+    for k, item in enumerate(raw):
+        where = f"{key}[{k}]"
+        if item == SKIP:
+            item = {"type": SKIP}
+        if not isinstance(item, dict) or "type" not in item:
+            _fail(source, where, f"expected {SKIP} or a mapping with a type (a block family or {SKIP}), got {item!r}")
+        item = dict(item)
+        fam, name = item.pop("type"), item.pop("name", None)
+        if fam != SKIP and fam not in FAMILIES:
+            _fail(source, f"{where}.type", f"unknown block family {fam!r}; known: {', '.join(FAMILIES)} or {SKIP}")
+        if fam == SKIP and item:
+            _fail(source, where, f"{SKIP} takes no parameters, got {', '.join(map(str, item))}")
+        params = []
+        for p, value in item.items():
+            pkey = f"{where}.{p}"
+            meta = _param_check(source, fam, str(p), pkey)
+            if isinstance(value, list) and meta["kind"] not in ("pair", "padding"):
+                _fail(source, pkey, "a candidate's parameters are fixed, one value each (choices belong in families)")
+            params.append((p, _coerced(source, pkey, value, meta)))
+        if name is None:
+            name = fam if fam == SKIP else f"{fam}({', '.join(f'{p}={v!r}' for p, v in item.items())})"
+        if not isinstance(name, str) or not name:
+            _fail(source, f"{where}.name", f"expected a non-empty string, got {name!r}")
+        if name in names:
+            _fail(source, where, f"duplicate candidate name {name!r}: give each a distinct name")
+        names.add(name)
+        out.append(Candidate(name, "" if fam == SKIP else fam, tuple(params)))
+    return tuple(out)
+
+
+def _families(source: str, raw_fams) -> tuple:
+    if not isinstance(raw_fams, dict) or not raw_fams:
+        _fail(
+            source,
+            "families",
+            f"expected a mapping of family names to parameter choices; families: {', '.join(FAMILIES)}",
+        )
+    families = []
+    for fam, params in raw_fams.items():
+        if fam not in FAMILIES:
+            _fail(source, f"families.{fam}", f"unknown block family; known: {', '.join(FAMILIES)}")
+        params = params or {}
+        if not isinstance(params, dict):
+            _fail(source, f"families.{fam}", "expected a mapping of parameter names to lists of choices")
+        checked = []
+        for p, values in params.items():
+            key = f"families.{fam}.{p}"
+            meta = _param_check(source, fam, p, key)
+
+            def check(v, key=key, meta=meta):
+                _coerced(source, key, v, meta)
+
+            checked.append((p, tuple(_coerced(source, key, v, meta) for v in _choices(source, key, values, check))))
+        families.append((fam, tuple(checked)))
+    return tuple(families)
+
+
 def _check_every_choice(space: SearchSpace, source: str) -> None:
-    """Every family parameter value must build at every position it can reach: for each stage, each
-    (in width, out width) pair its first and later blocks can see, and each family with each value of one
-    parameter at a time (the others at their first choice). Blames the config key that breaks."""
+    """Every family parameter value and every candidate must build at every position it can reach: for each
+    stage, each (in width, out width) pair its first and later blocks can see, and each family with each value
+    of one parameter at a time (the others at their first choice). Blames the config key that breaks."""
     h, w = space.input[1:]
     h, w = (out_len(v, space.stem_kernel, space.stem_stride, (space.stem_kernel - 1) // 2) for v in (h, w))
     prev_widths = space.stem_out
@@ -262,7 +378,20 @@ def _check_every_choice(space: SearchSpace, source: str) -> None:
         pairs = [(cin, cout, stage.stride) for cin in prev_widths for cout in stage.out]
         if max(stage.depth) > 1:
             pairs += [(c, c, 1) for c in stage.out]
-        for fam, params in space.families:
+        own = stage.candidates or space.candidates
+        where = f"stages[{i - 1}].candidates" if stage.candidates else "candidates"
+        for k, cand in enumerate(own):
+            for cin, cout, stride in pairs:
+                try:
+                    layer = cand.layer(cin, cout, stride, space.act)
+                    if layer is not None:
+                        layer_graph(layer, (cin, h, w))
+                except (ArchError, TypeError) as e:
+                    raise ConfigError(
+                        f"{source}: {where}[{k}] ({cand.name}): does not build in stage {i} ({cin} -> "
+                        f"{cout} channels, stride {stride}): {e}"
+                    ) from None
+        for fam, params in () if own else space.families:
             base = {p: choices[0] for p, choices in params}
             variants = [(None, base)] + [((p, v), {**base, p: v}) for p, choices in params for v in choices[1:]]
             for changed, values in variants:
