@@ -10,7 +10,7 @@ import sys
 from nasx.errors import NasxError
 
 # nasx.space.config.builtin_names() lists these too; importing it here would slow every command's start
-SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32)"
+SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32, nas-bench-macro)"
 DRIFT_HELP = (
     "time raw latencies: no calibration workload around each measurement (by default every latency is "
     "rescaled for the machine's speed at that moment; README 'Latency')"
@@ -431,8 +431,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--score",
         default=search_default["score"],
         help="second objective: naswot (default), "
-        "synflow, meco, zico, aznas (rank aggregate against a pool drawn from the space), params, or "
-        "train (validation top-1 after a short seeded training on --data; see README 'Accuracy')",
+        "synflow, meco, zico, aznas (rank aggregate against a pool drawn from the space), params, madds, mac, "
+        "activations, train (validation top-1 after a short seeded training on --data; see README 'Accuracy') "
+        "or bench (NAS-Bench-Macro's trained accuracy, with --config nas-bench-macro)",
     )
     add_train_options(s, "--score train")
     s.add_argument(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from nasx.arch import Arch
 from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.measure.latency import host_lock
-from nasx.score.proxies import call_score, get_score
+from nasx.score.proxies import call_score, get_score, needs_module
 
 
 def score_key(score: str, input_shape, extra: str = "", seed: int = WEIGHTS_SEED) -> str:
@@ -64,6 +64,8 @@ class Scorer:
         """The score of `arch` (or of its already built `module`), through the score cache."""
 
         def compute():
+            if not needs_module(self.fn):  # a cost-core count or a table lookup: nothing to build
+                return call_score(self.fn, None, arch, WEIGHTS_SEED)
             return call_score(self.fn, (build_seeded(arch) if module is None else module).cpu(), arch, WEIGHTS_SEED)
 
         return cached_score(store, arch_hash or arch.content_hash(), self.key(arch.input), compute)

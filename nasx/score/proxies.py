@@ -18,7 +18,9 @@ architectures the way `train` does. Scores that need data live in DATA_SCORES as
 MeCo (nasx.score.meco) and ZiCo (nasx.score.zico) are later data-free proxies; "aznas" (nasx.score.aznas)
 aggregates several proxies and the cost core's MAdds by their ranks against a reference pool drawn from the
 search space, so it lives in SPACE_SCORES as a factory (space) -> fn. A score function that also needs the
-architecture (cost-core counts) sets `needs_arch = True` and is called with `arch=` (call_score)."""
+architecture (cost-core counts) sets `needs_arch = True` and is called with `arch=` (call_score); one that
+needs no network at all (the cost-core counts madds, mac, activations; `bench`, the accuracy the shipped
+NAS-Bench-Macro table holds, nasx.score.bench) also sets `needs_module = False` and gets module=None."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import contextlib
 import math
 
 from nasx.errors import NasxError
+from nasx.score.bench import bench_score
 from nasx.score.meco import meco
 from nasx.score.train import TrainScore, TrainSettings
 from nasx.score.zico import zico
@@ -111,7 +114,29 @@ def synflow(module, input_shape, seed: int = 0) -> float:
     return math.log(total) if total > 0 else -math.inf
 
 
-SCORES = {"naswot": naswot, "synflow": synflow, "meco": meco, "zico": zico, "params": param_count}
+def _cost_count(attr: str, doc: str):
+    """A cost-core count (millions) as a score: free, a baseline like the parameter count."""
+
+    def score(module, input_shape, seed: int = 0, arch=None) -> float:
+        from nasx.cost import cost
+
+        return getattr(cost(arch), attr) / 1e6
+
+    score.__doc__, score.needs_arch, score.needs_module = doc, True, False  # type: ignore[attr-defined]
+    return score
+
+
+SCORES = {
+    "naswot": naswot,
+    "synflow": synflow,
+    "meco": meco,
+    "zico": zico,
+    "params": param_count,
+    "madds": _cost_count("madds", "MAdds (millions) from the cost core."),
+    "mac": _cost_count("mac", "Memory access, millions of elements read + written (conv+BN+act fused)."),
+    "activations": _cost_count("activations", "Output elements of conv and linear layers, millions (RegNet)."),
+    "bench": bench_score,
+}
 
 
 def _train_score(data, settings=None):
@@ -169,3 +194,8 @@ def call_score(fn, module, arch, seed: int):
     if getattr(fn, "needs_arch", False):
         return fn(module, arch.input, seed, arch=arch)
     return fn(module, arch.input, seed)
+
+
+def needs_module(fn) -> bool:
+    """False for a score that reads only the arch (cost-core counts, a table lookup): nothing is built for it."""
+    return getattr(fn, "needs_module", True)
