@@ -304,6 +304,44 @@ def cmd_validate_score(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    """The score of each architecture, computed as `nasx search` computes it (nasx.score.cached.Scorer: the
+    network built under WEIGHTS_SEED, on the CPU, the arch's input)."""
+    import math
+
+    from nasx.arch import load_arch
+    from nasx.score.cached import Scorer
+    from nasx.score.proxies import SPACE_SCORES, check_score, get_score, needs_data
+    from nasx.search.settings import SearchSettings
+    from nasx.space.config import load_space
+    from nasx.util.fmt import render_table
+
+    name = args.score or SearchSettings.score
+    check_score(name)
+    if needs_data(name):
+        raise NasxError(
+            f"--score {name} trains on a data set: use it in `nasx search` or `nasx validate-score`; "
+            f"nasx score computes the scores that need no data"
+        )
+    if name in SPACE_SCORES and not args.config:
+        raise NasxError(f"--score {name} ranks against a pool drawn from a search space: pass --config")
+    archs = [load_arch(a) for a in args.arch]  # every file checked before anything is computed
+    scorer = Scorer(name, get_score(name, space=load_space(args.config) if args.config else None))
+    values = [scorer.score(None, arch).value for arch in archs]
+    if args.json:
+        # JSON has no infinity (a degenerate NASWOT kernel): null
+        rows = [
+            {"arch": text, "name": arch.name, "arch_hash": arch.content_hash(), "score_name": name}
+            | {"score": v if math.isfinite(v) else None}
+            for text, arch, v in zip(args.arch, archs, values, strict=True)
+        ]
+        print(json.dumps(rows, indent=1))
+    else:
+        rows = [[text, arch.name, f"{v:.6g}"] for text, arch, v in zip(args.arch, archs, values, strict=True)]
+        print(render_table(["arch", "name", f"score: {name}"], rows))
+    return 0
+
+
 def cmd_retrain(args) -> int:
     from nasx.measure.latency import resolve_device
     from nasx.store.studies import load_study
@@ -353,6 +391,17 @@ def add_accuracy_parsers(sub, study_options) -> None:
     v.add_argument("-o", "--output", default="validate-score.html", help="plotly scatter HTML (none: skip)")
     v.add_argument("--json", help="also write every architecture's scores and the correlations as JSON here")
     v.set_defaults(func=cmd_validate_score)
+
+    q = sub.add_parser("score", help="the score of architectures, as a search computes it (default: its default)")
+    q.add_argument("arch", nargs="+", help="arch JSON files or reference model names (see `nasx zoo`)")
+    q.add_argument(
+        "--score",
+        help="a score that needs no data: naswot (the search's default), synflow, meco, zico, aznas, params, "
+        "madds, mac, activations, bench (NAS-Bench-Macro's trained accuracy, for its networks)",
+    )
+    q.add_argument("--config", help="the search space a space score (aznas) draws its reference pool from")
+    q.add_argument("--json", action="store_true", help="print a JSON list, one object per arch, in input order")
+    q.set_defaults(func=cmd_score)
 
     r = sub.add_parser("retrain", help="train a trial's architecture longer; store accuracy and weights")
     study_options(r)
