@@ -1,12 +1,13 @@
 """NAS-Bench-Macro: the built-in space rebuilds the benchmark's networks (params and MAdds of all 6,561 codes,
 checked against the table read here with json, and built modules), the space reaches every code, `--score
-bench` returns the table's mean of three trainings for any encoding of a network, and `nasx search --score bench`
-records it."""
+bench` returns the table's mean of three trainings for any encoding of a network, `nasx search --score bench`
+records it, and `validate-score --truth nas-bench-macro` prints what scipy computes from the table."""
 
 import functools
 import hashlib
 import io
 import json
+import math
 import random
 import statistics
 from importlib import resources
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from scipy import stats
 
 import nasx
 from nasx.errors import NasxError
@@ -151,3 +153,90 @@ def test_search_with_bench_score_records_the_tables_accuracy(tmp_path):
 def _code_of(arch):
     """The table code building `arch`, found by brute force over the table (test-side)."""
     return next(code for code in TABLE if arch_of(code) == arch)
+
+
+# ---- validate-score --truth nas-bench-macro ---------------------------------------------------------------
+
+
+def _printed(table_text, label):
+    """The numeric cells of the row starting with `label` in a printed table."""
+    line = next(line for line in table_text.splitlines() if line.startswith(label))
+    return line[len(label) :].split()
+
+
+def test_validate_bench_prints_what_scipy_computes_from_the_table(tmp_path, capsys):
+    from nasx.cli.main import main
+
+    out = tmp_path / "v.json"
+    rc = main(
+        [
+            "validate-score",
+            "--truth",
+            "nas-bench-macro",
+            "--n",
+            "24",
+            "--seed",
+            "5",
+            "--proxies",
+            "params,madds",
+            "--storage",
+            "none",
+            "-o",
+            str(tmp_path / "v.html"),
+            "--json",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert rc == 0
+    codes = [a["code"] for a in json.loads(out.read_text())["architectures"]]
+    assert len(codes) == 24 and len({arch_of(c) for c in codes}) == 24  # distinct networks
+    acc = [TABLE[c]["mean_acc"] for c in codes]
+    for label, column in (("parameters (M)", "params"), ("MAdds (M)", "flops")):
+        x = [TABLE[c][column] for c in codes]
+        tau, rho, tau_half, top, n = _printed(printed, label)[:5]
+        assert float(tau) == pytest.approx(stats.kendalltau(x, acc).statistic, abs=5e-4)
+        assert float(rho) == pytest.approx(stats.spearmanr(x, acc).statistic, abs=5e-4)
+        half = sorted(range(24), key=lambda i: -acc[i])[:12]
+        assert float(tau_half) == pytest.approx(
+            stats.kendalltau([x[i] for i in half], [acc[i] for i in half]).statistic, abs=5e-4
+        )
+        picks = sorted(range(24), key=lambda i: -x[i])[:1]  # 5% of 24: one pick
+        assert float(top) == pytest.approx(statistics.mean(acc[i] for i in picks), abs=5e-3)
+        assert n == "24"
+    assert f"the table's best {max(e['mean_acc'] for e in TABLE.values()):.2f}%" in printed
+    assert "plotly" in (tmp_path / "v.html").read_text().lower()
+
+
+def test_validate_bench_iterates_the_registry(monkeypatch):
+    """A score registered later (MeCo, ZiCo, ...) is validated without touching validate.py; the table lookup
+    itself is not."""
+    from nasx.score import proxies
+    from nasx.score.validate import validate_bench, validation_scores
+
+    def depth(module, input_shape, seed=0, arch=None):
+        return float(len(arch.layers))
+
+    depth.needs_arch, depth.needs_module = True, False
+    monkeypatch.setitem(proxies.SCORES, "depth", depth)
+    names = validation_scores()
+    assert "depth" in names and "bench" not in names and "train" not in names
+    assert {"naswot", "synflow", "meco", "zico", "aznas", "params", "madds", "mac", "activations"} <= set(names)
+    result = validate_bench(5, ["depth", "naswot"], seed=1, out=io.StringIO())
+    assert [p for p, *_ in result.correlations()] == ["depth", "naswot"]
+    for row in result.rows:
+        assert row.values["depth"] == len(arch_of(row.code).layers)
+        # naswot as a search computes it: weights under seed 0, the arch's input
+        torch.manual_seed(0)
+        assert row.values["naswot"] == proxies.naswot(nasx.build(arch_of(row.code)), (3, 32, 32), 0)
+
+
+def test_validate_bench_refuses_training_options(capsys):
+    from nasx.cli.main import main
+
+    assert main(["validate-score", "--truth", "nas-bench-macro", "--data", "digits", "--storage", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--data only apply to --truth train" in err
+    assert main(["validate-score", "--truth", "nas-bench-macro", "--proxies", "bench", "--storage", "none"]) == 2
+    assert "unknown score bench to validate" in capsys.readouterr().err
+    assert math.isfinite(bench.accuracy(bench.networks()[0]))

@@ -258,18 +258,20 @@ def cmd_validate_score(args) -> int:
     from nasx.measure.latency import resolve_device
     from nasx.score.data import load_data
     from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
-    from nasx.score.validate import PROXIES, scatter_html, validate_score
+    from nasx.score.validate import PROXIES, validate_score
     from nasx.space.config import load_space
     from nasx.util.units import parse_count
 
     if args.n < 3:
         raise NasxError(f"--n must be at least 3 (rank correlations need 3 points), got {args.n}")
+    if args.truth != "train":
+        return _validate_bench(args)
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else list(PROXIES)
     unknown = [p for p in proxies if p not in PROXIES]
     if unknown or not proxies:
         raise NasxError(f"--proxies: unknown proxy {', '.join(unknown) or '(none given)'}; use {','.join(PROXIES)}")
     resolve_device(args.device)
-    space = load_space(args.config)
+    space = load_space(args.config or "cifar32")
     train = TrainSettings(
         steps=DEFAULT_STEPS if args.train_steps is None else args.train_steps,
         batch=DEFAULT_BATCH if args.train_batch is None else args.train_batch,
@@ -289,6 +291,34 @@ def cmd_validate_score(args) -> int:
         storage=None if args.storage == "none" else args.storage,
         seeds=args.seeds,
     )
+    return _print_validation(result, args)
+
+
+def _validate_bench(args) -> int:
+    """validate-score --truth nas-bench-macro: every registered score against the table, nothing trained."""
+    from nasx.score.validate import validate_bench
+
+    options = (
+        ("--config", args.config),
+        ("--data", args.data),
+        ("--train-steps", args.train_steps),
+        ("--train-batch", args.train_batch),
+        ("--budget", args.budget),
+    )
+    given = [opt for opt, v in options if v is not None] + (["--seeds"] if args.seeds != 1 else [])
+    if given:
+        raise NasxError(
+            f"{', '.join(given)} only apply to --truth train: the table's networks are the space {args.truth}, "
+            f"trained by the benchmark's authors"
+        )
+    scores = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else None
+    result = validate_bench(args.n, scores, seed=args.seed, storage=None if args.storage == "none" else args.storage)
+    return _print_validation(result, args)
+
+
+def _print_validation(result, args) -> int:
+    from nasx.score.validate import scatter_html
+
     if args.json:
         from pathlib import Path
 
@@ -369,11 +399,22 @@ def add_accuracy_parsers(sub, study_options) -> None:
     from nasx.store.db import DEFAULT_STORAGE
 
     v = sub.add_parser("validate-score", help="rank correlation of each training-free score with trained accuracy")
-    v.add_argument("--config", default="cifar32", help="search space YAML or built-in name (default cifar32)")
-    v.add_argument("--n", type=int, default=30, help="architectures to sample and train (default 30)")
+    v.add_argument(
+        "--truth",
+        choices=("train", "nas-bench-macro"),
+        default="train",
+        help="what to rank against: train (short training on --data, default) or nas-bench-macro (the shipped "
+        "table's accuracy after full CIFAR-10 training; every registered score, networks drawn from the table)",
+    )
+    v.add_argument("--config", help="search space YAML or built-in name (default cifar32; --truth train)")
+    v.add_argument("--n", type=int, default=30, help="architectures to sample (and train) (default 30)")
     v.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     v.add_argument("--budget", help="sample only architectures under this many MAdds, e.g. 12M")
-    v.add_argument("--proxies", help="comma-separated, from naswot,synflow,meco,zico,aznas,params,madds (default: all)")
+    v.add_argument(
+        "--proxies",
+        help="comma-separated, from naswot,synflow,meco,zico,aznas,params,madds (default: all); with --truth "
+        "nas-bench-macro any registered score (default: every one)",
+    )
     v.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
     add_train_options(v, "training (default digits)")
     v.add_argument(

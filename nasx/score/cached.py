@@ -60,12 +60,13 @@ class Scorer:
     def key(self, input_shape) -> str:
         return score_key(self.name, input_shape, getattr(self.fn, "key", ""))
 
-    def score(self, store, arch: Arch, module=None, arch_hash: str | None = None) -> CachedScore:
-        """The score of `arch` (or of its already built `module`), through the score cache."""
+    def score(self, store, arch: Arch, module=None, arch_hash: str | None = None, lock: bool = True) -> CachedScore:
+        """The score of `arch` (or of its already built `module`), through the score cache (`lock`: as
+        cached_score)."""
 
         def compute():
             if not needs_module(self.fn):  # a cost-core count or a table lookup: nothing to build
                 return call_score(self.fn, None, arch, WEIGHTS_SEED)
             return call_score(self.fn, (build_seeded(arch) if module is None else module).cpu(), arch, WEIGHTS_SEED)
 
-        return cached_score(store, arch_hash or arch.content_hash(), self.key(arch.input), compute)
+        return cached_score(store, arch_hash or arch.content_hash(), self.key(arch.input), compute, lock=lock)

@@ -12,6 +12,14 @@ and batch order), and "trained again (seed s)" appears as one more predictor: th
 training runs is the ceiling no cheap score can beat on that data, and it says how much of the ranking is
 noise (a small validation split, an easy data set where every architecture ends within a few images).
 
+With the benchmark as the truth (`validate_bench`, `--truth nas-bench-macro`) nothing is trained: N distinct
+networks are drawn (seeded) from the NAS-Bench-Macro table, every registered score (the registry iterated, so
+a score added later is included; table lookups, the truth itself, and scores that train are left out) is
+computed as a search computes it, and the target is the table's mean CIFAR-10 accuracy of three full
+trainings. Beside the rank correlations: tau-b among the better half by accuracy (a search cares about the
+top, where most proxies lose their grip) and the mean true accuracy of each score's top-5% picks, beside
+the best that picking could reach.
+
 Scores go through the study database's score cache with the same keys `nasx search` uses, so a rerun (or a
 run stopped and restarted) trains nothing twice, and a later `nasx search --score train` on the same data
 and settings reuses these accuracies (nasx.score.cached). The rank correlations are nasx.util.stats' (numpy;
@@ -31,8 +39,8 @@ from pathlib import Path
 from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.cost import cost
 from nasx.errors import NasxError
-from nasx.score.cached import cached_score, score_key
-from nasx.score.proxies import call_score, get_score
+from nasx.score.cached import Scorer, cached_score, score_key
+from nasx.score.proxies import SCORES, SPACE_SCORES, call_score, get_score, needs_module
 from nasx.store.db import Store
 from nasx.util.files import atomic_write_text
 from nasx.util.fmt import fmt_corr, render_table
@@ -47,8 +55,13 @@ LABELS = {
     "aznas": "AZ-NAS (rank aggregate)",
     "params": "parameters (M)",
     "madds": "MAdds (M)",
+    "mac": "MAC (M elements)",
+    "activations": "activations (M)",
     "train": "validation top-1 (%)",
+    "bench": "CIFAR-10 test top-1 (%), mean of 3 trainings",
 }
+TRUTHS = ("train", "nas-bench-macro")  # what validate-score ranks against: short training, or the table
+TOP = 0.05  # the share of the sample a score "picks": the search's view of a ranking
 
 
 def label(name: str) -> str:
@@ -67,6 +80,7 @@ class Row:
     top1: float
     train_seconds: float
     cached: bool
+    code: str = ""  # the benchmark table's code, when the truth is a table
 
 
 @dataclass
@@ -76,6 +90,11 @@ class Validation:
     train_key: str
     rows: list[Row] = field(default_factory=list)
     seconds: float = 0.0
+    target: str = "seed-0 validation top-1"
+    score_seconds: dict = field(default_factory=dict)  # score -> seconds spent computing it, all rows
+    table_best: float | None = None  # the best accuracy in the whole table, when the truth is one
+    truth: str = "train"
+    seed: int = 0  # the sampling seed
 
     def correlations(self) -> list[tuple[str, float, float, int]]:
         """(proxy, Kendall tau-b, Spearman rho, n) against trained accuracy; pairs with a non-finite proxy
@@ -88,30 +107,76 @@ class Validation:
             out.append((p, kendall_tau_b(x, y), spearman(x, y), len(pairs)))
         return out
 
+    def search_metrics(self) -> list[tuple[str, float, float]]:
+        """(proxy, Kendall tau-b among the better half by accuracy, mean accuracy of its top-5% picks). Picks
+        are the rows with the highest values (non-finite values last, ties in sample order)."""
+        ranked = sorted(self.rows, key=lambda r: -r.top1)
+        better = ranked[: len(ranked) // 2]
+        k = self.picks()
+        out = []
+        for p in list(self.rows[0].values) if self.rows else []:
+            pairs = [(r.values[p], r.top1) for r in better if math.isfinite(r.values[p])]
+            tau = kendall_tau_b([a for a, _ in pairs], [b for _, b in pairs])
+            picked = sorted(self.rows, key=lambda r: -r.values[p] if math.isfinite(r.values[p]) else math.inf)[:k]
+            out.append((p, tau, sum(r.top1 for r in picked) / k))
+        return out
+
+    def picks(self) -> int:
+        return max(1, round(TOP * len(self.rows)))
+
     def table(self) -> str:
-        rows = [[label(p), fmt_corr(tau), fmt_corr(rho), n] for p, tau, rho, n in self.correlations()]
         accs = [r.top1 for r in self.rows]
+        if not accs:
+            return "no architectures"
+        k = self.picks()
+        search = {p: (tau, acc) for p, tau, acc in self.search_metrics()}
+        per_arch = {p: s / len(self.rows) for p, s in self.score_seconds.items()}
+        rows = [
+            [label(p), fmt_corr(tau), fmt_corr(rho), fmt_corr(search[p][0]), f"{search[p][1]:.2f}", n]
+            + [f"{per_arch[p]:.3f}" if p in per_arch else "-"]
+            for p, tau, rho, n in self.correlations()
+        ]
+        if self.truth == "train":
+            source = f"architectures of {self.space}, trained on {self.data} ({self.train_key})"
+        else:
+            source = f"networks drawn from the {self.data} table (seed {self.seed})"
+        oracle = sum(sorted(accs, reverse=True)[:k]) / k
+        best = f"; the table's best {self.table_best:.2f}%" if self.table_best is not None else ""
         head = (
-            f"{len(self.rows)} architectures of {self.space}, trained on {self.data} ({self.train_key}); target: "
-            f"seed-0 validation top-1, "
-            f"accuracy {min(accs):.1f}..{max(accs):.1f}% (median {sorted(accs)[len(accs) // 2]:.1f}%)"
-            if accs
-            else "no architectures"
+            f"{len(self.rows)} {source}; target: {self.target}, accuracy "
+            f"{min(accs):.1f}..{max(accs):.1f}% (median {sorted(accs)[len(accs) // 2]:.1f}%)\n"
+            f"top {TOP:.0%} = the {k} best by each score; the {k} truly best average {oracle:.2f}%{best}"
         )
-        return head + "\n" + render_table(["proxy", "Kendall tau-b", "Spearman rho", "n"], rows)
+        header = ["score", "Kendall tau-b", "Spearman rho", "tau-b better half", f"top-{TOP:.0%} acc %", "n"]
+        return head + "\n" + render_table([*header, "s/arch"], rows)
 
     def to_json_dict(self) -> dict:
+        search = {p: (tau, acc) for p, tau, acc in self.search_metrics()}
         return {
             "space": self.space,
             "data": self.data,
             "train": self.train_key,
+            "truth": self.truth,
+            "target": self.target,
+            "seed": self.seed,
             "seconds": self.seconds,
+            "score_seconds": self.score_seconds,
+            "table_best": self.table_best,
             "correlations": [
-                {"proxy": p, "kendall_tau_b": t, "spearman_rho": r, "n": n} for p, t, r, n in self.correlations()
+                {
+                    "proxy": p,
+                    "kendall_tau_b": t,
+                    "spearman_rho": r,
+                    "n": n,
+                    "kendall_tau_b_better_half": search[p][0],
+                    "top_picks_mean_top1": search[p][1],
+                }
+                for p, t, r, n in self.correlations()
             ],
             "architectures": [
                 {
                     "arch_hash": r.arch_hash,
+                    **({"code": r.code} if r.code else {}),
                     "madds": r.madds,
                     "params": r.params,
                     "top1": r.top1,
@@ -169,7 +234,7 @@ def validate_score(
     trainer = trainers[0]
     archs = sample_archs(space, n, seed, budget)
     fns = {p: get_score(p, space=space) for p in proxies if p not in ("params", "madds")}
-    result = Validation(space.name, data.name, train_settings.key)
+    result = Validation(space.name, data.name, train_settings.key, seed=seed)
     start = time.perf_counter()
 
     def cached(name: str, arch, arch_hash: str, fn, extra: str = "", seed: int = WEIGHTS_SEED):
@@ -213,6 +278,64 @@ def validate_score(
     return result
 
 
+def validation_scores() -> list[str]:
+    """The registered scores worth validating against a table: every one but table lookups (the truth itself)
+    and the scores that train (DATA_SCORES: `--truth train` is their validation)."""
+    return [name for name, fn in SCORES.items() if not getattr(fn, "table", None)] + list(SPACE_SCORES)
+
+
+def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
+    """Every score in `scores` (default: validation_scores()) against NAS-Bench-Macro's mean accuracy, over N
+    distinct networks drawn from the table with `seed`. Each is computed as a search computes it (Scorer: the
+    network built under WEIGHTS_SEED), through the score cache for those that need a network."""
+    from nasx.score import bench
+
+    scores = list(scores or validation_scores())
+    valid = validation_scores()
+    unknown = [p for p in scores if p not in valid]
+    if unknown or not scores:
+        raise NasxError(f"unknown score {', '.join(unknown) or '(none given)'} to validate: use {','.join(valid)}")
+    networks = bench.networks()
+    if not 3 <= n <= len(networks):
+        raise NasxError(f"--n must be in 3..{len(networks)} (the table's distinct networks), got {n}")
+    store = Store(storage) if storage else None
+    scorers = {p: Scorer(p, get_score(p, space=bench.space())) for p in scores}
+    codes = random.Random(seed).sample(networks, n)
+    result = Validation(
+        bench.NAME,
+        bench.NAME,
+        "",
+        target="CIFAR-10 test top-1, mean of 3 trainings",
+        score_seconds=dict.fromkeys(scores, 0.0),
+        table_best=max(bench.accuracy(c) for c in bench.table()),
+        truth=bench.NAME,
+        seed=seed,
+    )
+    start = time.perf_counter()
+    for i, code in enumerate(codes, 1):
+        arch = bench.code_arch(code)
+        report, h = cost(arch), arch.content_hash()
+        values = {}
+        for p, scorer in scorers.items():
+            # the cost-core counts take microseconds: not worth a cache row; nothing here times, so no host lock
+            r = scorer.score(store if needs_module(scorer.fn) else None, arch, arch_hash=h, lock=False)
+            values[p] = r.value
+            result.score_seconds[p] += r.seconds
+        top1 = bench.accuracy(code)
+        result.rows.append(
+            Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1, 0.0, False, code)
+        )
+        elapsed = time.perf_counter() - start
+        out.write(
+            f"[{i}/{n}] {code} top1 {top1:.2f}% | "
+            + " ".join(f"{p} {v:.3g}" for p, v in values.items())
+            + f" | {elapsed:.0f} s, ETA {elapsed / i * (n - i):.0f} s\n"
+        )
+        out.flush()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
 def scatter_html(result: Validation, path) -> Path:
     """One plotly scatter per proxy (proxy value vs trained accuracy), tau and rho in each title; a single
     standalone HTML file (plotly.js inlined, works offline)."""
@@ -247,9 +370,10 @@ def scatter_html(result: Validation, path) -> Path:
             col=k % cols + 1,
         )
         fig.update_xaxes(title_text=label(p), row=k // cols + 1, col=k % cols + 1)
-        fig.update_yaxes(title_text=LABELS["train"], row=k // cols + 1, col=k % cols + 1)
+        truth = LABELS["train" if result.truth == "train" else "bench"]
+        fig.update_yaxes(title_text=truth, row=k // cols + 1, col=k % cols + 1)
     fig.update_layout(
-        title=f"Proxies vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
+        title=f"Scores vs trained accuracy: {len(result.rows)} architectures of {result.space} on "
         f"{html.escape(result.data)}",
         showlegend=False,
         height=420 * rows,
