@@ -126,7 +126,7 @@ def test_a_network_the_table_does_not_hold_is_one_clear_error():
 
 
 @pytest.mark.slow
-def test_search_with_bench_score_records_the_tables_accuracy(tmp_path):
+def test_search_with_bench_score_records_the_tables_accuracy(tmp_path, capsys):
     from nasx.search.budgets import Budgets
     from nasx.search.run import search
     from nasx.search.settings import SearchSettings
@@ -148,6 +148,12 @@ def test_search_with_bench_score_records_the_tables_accuracy(tmp_path):
     for t in trials:
         code = _code_of(nasx.Arch.from_dict(t.user_attrs["arch"]))
         assert t.values[1] == pytest.approx(statistics.mean(TABLE[code]["test_acc"]), abs=1e-9)
+    # its report: the table holds no reference model, so none is timed or scored (not an error)
+    from nasx.cli.main import main
+
+    assert main(["report", "--storage", settings.storage, "--no-png", "-o", str(tmp_path / "r.html")]) == 0
+    captured = capsys.readouterr()
+    assert "reference models skipped: the study's score 'bench'" in captured.out + captured.err
 
 
 def _code_of(arch):

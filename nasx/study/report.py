@@ -32,7 +32,7 @@ from nasx.errors import ArchError, NasxError
 from nasx.measure.cached import Timer
 from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint_hash
 from nasx.score.cached import Scorer
-from nasx.score.proxies import needs_data
+from nasx.score.proxies import SCORES, needs_data
 from nasx.space.config import parse_space
 from nasx.store.db import Store
 from nasx.store.studies import front_table, study_front, trial_status
@@ -183,6 +183,13 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         data.notes.append(
             f"reference models skipped: the study's score {score_name!r} trains each network, "
             f"which a report does not do"
+        )
+        return
+    table = getattr(SCORES.get(score_name), "table", None)
+    if table:  # --score bench: the table holds its own space's networks, no reference model
+        data.notes.append(
+            f"reference models skipped: the study's score {score_name!r} looks accuracy up in the {table} table, "
+            f"which holds none of them"
         )
         return
     for name in names:
