@@ -294,4 +294,5 @@ def test_references_are_timed_as_the_study_timed_its_trials(small_study, monkeyp
         )
         == 0
     )
-    assert seen == [0.2]
+    # a calibration that disagrees with itself is taken again (timing.py), each time at the study's budget
+    assert seen and set(seen) == {0.2}
