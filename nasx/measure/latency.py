@@ -28,6 +28,7 @@ import platform
 import statistics
 import tempfile
 import time
+import weakref
 from dataclasses import asdict, dataclass
 
 from nasx import zoo
@@ -42,6 +43,7 @@ CALIBRATION_S = 0.15  # timed before and after: long enough for ~10 calls at 224
 # CALIBRATION_ATTEMPTS in all, then the attempt whose calibrations agreed best). Steady runs here: within 5%.
 CALIBRATION_AGREEMENT = 0.10
 CALIBRATION_ATTEMPTS = 3
+RUNTIMES = ("torch", "onnxruntime")  # torch: eager; onnxruntime: exported once, timed in an InferenceSession
 
 
 def check_measure_time(seconds: float | None) -> None:
@@ -62,6 +64,9 @@ class Latency:
     calibration_ms: float | None = None  # the calibration workload's median around this measurement: the mean
     calibration_before_ms: float | None = None  # of these two
     calibration_after_ms: float | None = None
+    runtime: str = "torch"  # torch (eager) or onnxruntime
+    export_s: float | None = None  # onnxruntime: seconds the ONNX export took (once per module; not in the latency)
+    calibration_s: float | None = None  # seconds spent timing the calibration workload around this measurement
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,9 +117,12 @@ def fingerprint(
     dtype: str = "float32",
     channels_last: bool = False,
     drift_corrected: bool = False,
+    runtime: str = "torch",
 ) -> dict:
     """What a latency number depends on besides the architecture (drift-corrected numbers are on the scale
-    of their storage's calibration reference, so they never share a cache entry with raw ones)."""
+    of their storage's calibration reference, so they never share a cache entry with raw ones; numbers timed
+    in ONNX Runtime carry its version and session options, so they never share one with eager ones, and their
+    calibrations are timed in ONNX Runtime too)."""
     import torch
 
     if device == "cuda":
@@ -136,6 +144,13 @@ def fingerprint(
     }
     if drift_corrected:  # only then: raw fingerprints (and the caches keyed by them) stay as they were
         fp["calibration"] = CALIBRATION_MODEL
+    if runtime != "torch":  # eager fingerprints stay as they were, so their caches and references still count
+        check_runtime(runtime, device)
+        import onnxruntime
+
+        from nasx.measure.onnx import timing_options
+
+        fp["runtime"] = {"name": runtime, "version": onnxruntime.__version__, **timing_options(fp["threads"])}
     return fp
 
 
@@ -234,6 +249,159 @@ def _iqr(samples: list[float]) -> float:
     return q[2] - q[0]
 
 
+def ort_model(module, input_shape, batch: int, threads: int):
+    """`module` exported to ONNX and loaded into a timing session once per (module, shape, batch, threads): the
+    retries of a drift-corrected measurement and the calibration workload are never exported twice."""
+    from nasx.measure.onnx import OrtModel
+
+    if isinstance(module, OrtModel):
+        return module
+    key = (tuple(input_shape), batch, threads)
+    per_module = _ORT_MODELS.setdefault(module, {})
+    if key not in per_module:
+        per_module[key] = OrtModel(module, input_shape, batch, threads)
+    return per_module[key]
+
+
+_ORT_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def check_runtime(runtime: str, device: str = "cpu") -> None:
+    """One clear NasxError for a runtime nasx cannot time with here."""
+    if runtime not in RUNTIMES:
+        raise NasxError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+    if runtime == "onnxruntime":
+        if device != "cpu":
+            raise NasxError(
+                f"--runtime onnxruntime times on the CPU (CPUExecutionProvider), not {device}; use "
+                f"--device cpu or --runtime torch"
+            )
+        from nasx.measure.onnx import require_onnxruntime
+
+        require_onnxruntime()
+
+
+def runtime_of(fp: dict) -> str:
+    """The runtime a fingerprint's latencies were timed in (fingerprints without one: torch eager)."""
+    return fp.get("runtime", {}).get("name", "torch")
+
+
+class _Timer:
+    """Forward calls of modules under one set of measurement settings: `call(prepared)` runs one forward on
+    the fixed random input and returns its time in ms (CUDA timed with events, MPS synchronised)."""
+
+    def __init__(
+        self,
+        input_shape,
+        device: str,
+        batch: int,
+        threads: int,
+        dtype: str,
+        channels_last: bool,
+        runtime: str,
+        seed: int,
+    ):
+        import torch
+
+        if threads < 1 or batch < 1:
+            raise NasxError(f"threads ({threads}) and batch ({batch}) must be positive")
+        check_runtime(runtime, device)
+        self.dev = resolve_device(device)
+        self.torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
+        if self.torch_dtype is None:
+            raise NasxError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
+        if runtime == "onnxruntime" and dtype != "float32":
+            raise NasxError(f"--runtime onnxruntime times float32 networks, not {dtype}")
+        self.input_shape, self.batch, self.threads, self.runtime = tuple(input_shape), batch, threads, runtime
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn((batch, *input_shape), generator=gen)
+        if runtime == "onnxruntime":
+            self.x = x.numpy()
+        else:
+            self.x = x.to(self.dev, self.torch_dtype, memory_format=self.memory_format)
+        self.cuda = self.dev.type == "cuda"
+
+    def prepare(self, module):
+        """In eval mode on the device (torch), or exported into an ONNX Runtime session (onnxruntime)."""
+        if self.runtime == "onnxruntime":
+            module.eval()
+            return ort_model(module, self.input_shape, self.batch, self.threads)
+        return module.eval().to(self.dev, self.torch_dtype, memory_format=self.memory_format)
+
+    def call(self, m) -> float:
+        import torch
+
+        x = self.x
+        if self.cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            m(x)
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+        t0 = time.perf_counter()
+        m(x)
+        if self.dev.type == "mps":
+            torch.mps.synchronize()
+        return (time.perf_counter() - t0) * 1e3
+
+    @contextlib.contextmanager
+    def settings(self, lock: bool = True):
+        """The host lock, torch's threads, flushed subnormals and inference mode, for one timed stretch."""
+        import torch
+
+        with contextlib.ExitStack() as stack:
+            if lock:
+                stack.enter_context(host_lock())
+            stack.enter_context(torch_threads(self.threads))
+            stack.enter_context(flushed_denormals())
+            stack.enter_context(torch.inference_mode())
+            if self.cuda:
+                torch.cuda.synchronize()
+            yield
+
+    def calibration_median(self, calibration) -> float:
+        for _ in range(3):  # its caches and kernels back in place after the other network ran
+            self.call(calibration)
+        samples, end = [], time.perf_counter() + CALIBRATION_S
+        while len(samples) < 3 or time.perf_counter() < end:
+            samples.append(self.call(calibration))
+        return statistics.median(samples)
+
+    def samples(
+        self,
+        m,
+        warmup_s: float,
+        min_repeats: int,
+        max_repeats: int,
+        min_time_s: float,
+        max_time_s: float,
+        rel_tol: float,
+    ) -> tuple[list[float], bool]:
+        """Warm-up, then rounds of `min_repeats` calls until the median settles (see measure_latency)."""
+        t_end = time.perf_counter() + warmup_s
+        n = 0
+        while n < 5 or time.perf_counter() < t_end:
+            self.call(m)
+            n += 1
+        samples: list[float] = []
+        start = time.perf_counter()
+        deadline, earliest = start + max_time_s, start + min(min_time_s, max_time_s)  # the cap wins
+        prev, stable = None, False
+        while len(samples) < max_repeats:
+            samples.extend(self.call(m) for _ in range(min_repeats))
+            med = statistics.median(samples)
+            settled = prev is not None and abs(med - prev) <= rel_tol * med
+            prev = med
+            if settled and time.perf_counter() >= earliest:
+                stable = True
+                break
+            if time.perf_counter() > deadline:
+                break
+        return samples, stable
+
+
 def measure_latency(
     module,
     input_shape=(3, 224, 224),
@@ -252,6 +420,7 @@ def measure_latency(
     lock: bool = True,
     seed: int = 0,
     calibration=None,
+    runtime: str = "torch",
 ) -> Latency:
     """Median forward latency of `module` on a random (batch, *input_shape) input, in milliseconds.
 
@@ -260,79 +429,26 @@ def measure_latency(
     `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device.
     With `calibration` (a module taking the same input), that module is timed for CALIBRATION_S right
     before and right after, under the same lock and settings; `calibration_ms` is the mean of the two
-    medians, both kept (see drift_corrected and nasx.measure.timing)."""
-    import torch
+    medians, both kept (see drift_corrected and nasx.measure.timing).
 
+    runtime "onnxruntime": the module (and the calibration workload) is exported to ONNX once and timed in
+    an ONNX Runtime session with explicit options (nasx.measure.onnx); `export_s` says what the export cost,
+    outside the timed window."""
     threads = threads or default_threads()
-    if threads < 1 or batch < 1:
-        raise NasxError(f"threads ({threads}) and batch ({batch}) must be positive")
-    dev = resolve_device(device)
-    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
-    if torch_dtype is None:
-        raise NasxError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
-    fp = fingerprint(device, threads, batch, input_shape, dtype, channels_last)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    module = module.eval().to(dev, torch_dtype, memory_format=memory_format)
+    timer = _Timer(input_shape, device, batch, threads, dtype, channels_last, runtime, seed)
+    fp = fingerprint(device, threads, batch, input_shape, dtype, channels_last, runtime=runtime)
+    m = timer.prepare(module)
+    export_s = getattr(m, "export_s", None)
     if calibration is not None:
-        calibration = calibration.eval().to(dev, torch_dtype, memory_format=memory_format)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn((batch, *input_shape), generator=gen).to(dev, torch_dtype, memory_format=memory_format)
-    cuda = dev.type == "cuda"
-
-    def timed_call(m=module) -> float:
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            m(x)
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end)
-        if dev.type == "mps":
-            t0 = time.perf_counter()
-            m(x)
-            torch.mps.synchronize()
-            return (time.perf_counter() - t0) * 1e3
+        calibration = timer.prepare(calibration)
+    with timer.settings(lock):
         t0 = time.perf_counter()
-        m(x)
-        return (time.perf_counter() - t0) * 1e3
-
-    def calibration_median() -> float:
-        for _ in range(3):  # its caches and kernels back in place after the other network ran
-            timed_call(calibration)
-        samples, end = [], time.perf_counter() + CALIBRATION_S
-        while len(samples) < 3 or time.perf_counter() < end:
-            samples.append(timed_call(calibration))
-        return statistics.median(samples)
-
-    with contextlib.ExitStack() as stack:
-        if lock:
-            stack.enter_context(host_lock())
-        stack.enter_context(torch_threads(threads))
-        stack.enter_context(flushed_denormals())
-        stack.enter_context(torch.inference_mode())
-        if cuda:
-            torch.cuda.synchronize()
-        calibration_before = calibration_median() if calibration is not None else None
-        t_end = time.perf_counter() + warmup_s
-        n = 0
-        while n < 5 or time.perf_counter() < t_end:
-            timed_call()
-            n += 1
-        samples: list[float] = []
-        start = time.perf_counter()
-        deadline, earliest = start + max_time_s, start + min(min_time_s, max_time_s)  # the cap wins
-        prev, stable = None, False
-        while len(samples) < max_repeats:
-            samples.extend(timed_call() for _ in range(min_repeats))
-            med = statistics.median(samples)
-            settled = prev is not None and abs(med - prev) <= rel_tol * med
-            prev = med
-            if settled and time.perf_counter() >= earliest:
-                stable = True
-                break
-            if time.perf_counter() > deadline:
-                break
-        calibration_after = calibration_median() if calibration is not None else None
+        calibration_before = timer.calibration_median(calibration) if calibration is not None else None
+        t1 = time.perf_counter()
+        samples, stable = timer.samples(m, warmup_s, min_repeats, max_repeats, min_time_s, max_time_s, rel_tol)
+        t2 = time.perf_counter()
+        calibration_after = timer.calibration_median(calibration) if calibration is not None else None
+        calibration_s = (t1 - t0) + (time.perf_counter() - t2) if calibration is not None else None
     calibration_ms = (calibration_before + calibration_after) / 2 if calibration is not None else None
     return Latency(
         statistics.median(samples),
@@ -345,4 +461,54 @@ def measure_latency(
         calibration_ms,
         calibration_before,
         calibration_after,
+        runtime,
+        export_s,
+        calibration_s,
     )
+
+
+def measure_interleaved(
+    modules: list,
+    input_shape,
+    *,
+    rounds: int = 3,
+    time_s: float = 0.3,
+    device: str = "cpu",
+    batch: int = 1,
+    threads: int | None = None,
+    runtime: str = "torch",
+    calibration=None,
+    warmup_s: float = 0.05,
+    seed: int = 0,
+) -> list[list[dict]]:
+    """Several networks timed side by side: `rounds` rounds, each timing every module once for about `time_s`
+    (round-robin, under one host lock per round), so a slow spell hits them alike instead of one of them.
+    With `calibration`, the calibration workload is timed between consecutive modules; each measurement gets
+    the calibrations right before and after it (calibration_ms their mean, for drift_corrected).
+    Returns, per module, one dict per round: median_ms, iqr_ms, mean_ms, min_ms, repeats and the calibrations."""
+    threads = threads or default_threads()
+    timer = _Timer(input_shape, device, batch, threads, "float32", False, runtime, seed)
+    prepared = [timer.prepare(m) for m in modules]
+    if calibration is not None:
+        calibration = timer.prepare(calibration)
+    out: list[list[dict]] = [[] for _ in modules]
+    for _ in range(rounds):
+        with timer.settings():
+            before = timer.calibration_median(calibration) if calibration is not None else None
+            for i, m in enumerate(prepared):
+                samples, stable = timer.samples(m, warmup_s, 10, 500, time_s, time_s, 0.02)
+                after = timer.calibration_median(calibration) if calibration is not None else None
+                rec = {
+                    "median_ms": statistics.median(samples),
+                    "iqr_ms": _iqr(samples),
+                    "mean_ms": statistics.fmean(samples),
+                    "min_ms": min(samples),
+                    "repeats": len(samples),
+                }
+                if calibration is not None:
+                    rec.update(
+                        calibration_before_ms=before, calibration_after_ms=after, calibration_ms=(before + after) / 2
+                    )
+                out[i].append(rec)
+                before = after
+    return out

@@ -11,6 +11,7 @@ from nasx.measure.latency import (
     calibration_workload,
     drift_corrected,
     measure_latency,
+    runtime_of,
 )
 
 
@@ -30,7 +31,7 @@ def timed(
     """The latency dict the caches store; with fp["calibration"], every time statistic is rescaled by
     reference / calibration and the raw median and the drift are kept beside it. A measurement whose
     calibrations before and after disagree is taken again (`attempts` says how many were taken)."""
-    settings = {"device": device, "batch": batch, "threads": threads}
+    settings = {"device": device, "batch": batch, "threads": threads, "runtime": runtime_of(fp)}
     if "calibration" not in fp:
         lat = measure_latency(module, input_shape, max_time_s=max_time_s, warmup_s=warmup_s, **settings).as_dict()
         return {**lat, "fingerprint": fp}
@@ -52,4 +53,10 @@ def timed(
     # other networks), so the scale is the machine's speed at that moment, with no bias from the procedure
     reference = store.get_calibration(fp_hash) or store.put_calibration(fp_hash, fp, lat["calibration_ms"])
     # the fingerprint the cache is keyed by
-    return {**drift_corrected(lat, reference), "attempts": len(attempts), "fingerprint": fp}
+    calibration_s = sum(a["calibration_s"] for a in attempts)  # every attempt's, for the search's time split
+    return {
+        **drift_corrected(lat, reference),
+        "attempts": len(attempts),
+        "calibration_s": calibration_s,
+        "fingerprint": fp,
+    }

@@ -15,18 +15,15 @@ program loaded back from the file."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
-import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from nasx.arch import Arch
 from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.errors import NasxError
+from nasx.measure.onnx import export_onnx, first_line, quiet_exporter, require_onnx
 from nasx.store.studies import feasible_trial
 from nasx.util.files import atomic_write, atomic_write_text, check_target
 from nasx.util.units import parse_count
@@ -63,7 +60,7 @@ def export_arch(arch: Arch, fmt: str, path, name: str = "") -> ExportResult:
         arch = dataclasses.replace(arch, name=name)
     path = check_target(path, f".{fmt}")
     if fmt == "onnx":
-        _require_onnx()
+        require_onnx()
     if fmt == "json":
         atomic_write_text(path, arch.to_json() + "\n", ".json")
         return ExportResult(path, fmt)
@@ -99,49 +96,10 @@ def _compare(out, ref, what: str) -> float:
     return diff
 
 
-@contextlib.contextmanager
-def _quiet_exporter():
-    """torch.onnx / torch.export log warnings (e.g. torchvision ops it skips) that say nothing to users."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels, strict=False):
-            lg.setLevel(lv)
-
-
-def _require_onnx():
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
-    except ImportError as e:
-        raise NasxError(f'ONNX export needs {e.name}: pip install "nasx[export]"') from None
-
-
 def _write_onnx(module, x, ref, tmp: str) -> dict:
     import onnxruntime as ort
-    import torch
 
-    with _quiet_exporter(), contextlib.redirect_stdout(open(os.devnull, "w")):
-        try:
-            program = torch.onnx.export(
-                module,
-                (x,),
-                dynamo=True,
-                dynamic_shapes=({0: "batch"},),
-                input_names=["input"],
-                output_names=["output"],
-                verbose=False,
-            )
-        except Exception as e:  # the exporter raises many types; one line says which op failed
-            raise NasxError(f"torch.onnx.export failed: {_first_line(e)}") from None
-        program.save(tmp)
+    export_onnx(module, x, tmp, dynamic_batch=True, dynamo=True)
     session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
     out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     return {"diff": _compare(out, ref, "onnxruntime")}
@@ -150,21 +108,16 @@ def _write_onnx(module, x, ref, tmp: str) -> dict:
 def _write_pt2(module, x, ref, tmp: str) -> dict:
     import torch
 
-    with _quiet_exporter():
+    with quiet_exporter():
         try:
             program = torch.export.export(module, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
         except Exception as e:
-            raise NasxError(f"torch.export failed: {_first_line(e)}") from None
+            raise NasxError(f"torch.export failed: {first_line(e)}") from None
         torch.export.save(program, tmp)
         loaded = torch.export.load(tmp)
     with torch.inference_mode():
         out = loaded.module()(x).numpy()
     return {"diff": _compare(out, ref, "torch.export program")}
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
 
 
 # --- choosing a trial ---------------------------------------------------------------------------------
@@ -194,10 +147,12 @@ def pick_best(front: list, target: str, budget_metric: str = "madds"):
     the study's budget metric, MAdds or FLOPs): smallest absolute difference, a tie going to the cheaper one."""
     if not front:
         raise NasxError("the study has no feasible trial yet, so --best has nothing to pick from")
+    from nasx.store.studies import latency_ms
+
     key, value = parse_target(target, budget_metric)
 
     def metric(t):
-        return t.values[0] if key == "latency_ms" else t.user_attrs[key]
+        return latency_ms(t) if key == "latency_ms" else t.user_attrs[key]
 
     return min(front, key=lambda t: (abs(metric(t) - value), metric(t))), key, value
 
