@@ -77,10 +77,13 @@ def test_report_is_standalone_html_with_the_figures(report):
     assert set(specs) == {"fig-front", "fig-madds_latency", "fig-mac_latency", "fig-families"}
 
     study = optuna.load_study(study_name=name, storage=url)
-    front = sorted((study.trials[n] for n in study.user_attrs["pareto_front"]), key=lambda t: t.values[0])
+    from nasx.store.studies import latency_ms
+
+    front = sorted((study.trials[n] for n in study.user_attrs["pareto_front"]), key=lambda t: latency_ms(t))
     data, layout = specs["fig-front"]
     traces = {t["name"]: t for t in data}
-    assert traces["Pareto front"]["x"] == [t.values[0] for t in front]
+    # the re-timed (confirmed) latencies of the front, not the first measurements
+    assert traces["Pareto front"]["x"] == [t.user_attrs["latency_confirmed"]["median_ms"] for t in front]
     assert traces["Pareto front"]["marker"]["color"] == [t.user_attrs["madds"] for t in front]  # coloured by MAdds
     rejected = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     assert traces[f"{rejected} rejected over budget (never measured)"]["marker"]["color"] == "#b8b8b8"  # greyed
@@ -199,7 +202,10 @@ def test_dominated_by_against_hand_cases():
 
     from nasx.study.report import dominated_by
 
-    front = [SimpleNamespace(number=n, values=v) for n, v in ((3, (5.0, 200.0)), (7, (8.0, 230.0)), (9, (12.0, 240.0)))]
+    front = [
+        SimpleNamespace(number=n, values=v, user_attrs={})
+        for n, v in ((3, (5.0, 200.0)), (7, (8.0, 230.0)), (9, (12.0, 240.0)))
+    ]
     assert dominated_by(front, 10.0, 220.0) == [7]  # #3 is faster but scores lower: no dominance
     assert dominated_by(front, 12.0, 240.0) == []  # equal to #9: not strictly better anywhere
     assert dominated_by(front, 12.0, 239.0) == [9]  # as fast, better score

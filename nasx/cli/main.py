@@ -11,6 +11,10 @@ from nasx.errors import NasxError
 
 # nasx.space.config.builtin_names() lists these too; importing it here would slow every command's start
 SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32, nas-bench-macro)"
+RUNTIME_HELP = (
+    "what each network is timed in: torch (eager, the default) or onnxruntime (exported to ONNX once, "
+    'timed in an InferenceSession with --threads intra-op threads; needs pip install "nasx[export]")'
+)
 DRIFT_HELP = (
     "time raw latencies: no calibration workload around each measurement (by default every latency is "
     "rescaled for the machine's speed at that moment; README 'Latency')"
@@ -82,6 +86,9 @@ def cmd_search(args) -> int:
         f"\n{new} trials in {result.elapsed_s:.1f} s ({result.measure_s:.1f} s = {share} measuring latency); "
         f"study {study.study_name!r} now holds {len(study.trials)} trials"
     )
+    print(result.time_split())
+    if result.retime is not None:
+        print(result.retime.summary())
     if settings.prefilter:
         skipped = sum(1 for t in study.trials[result.resumed_from :] if t.user_attrs.get("prefiltered"))
         print(
@@ -90,7 +97,9 @@ def cmd_search(args) -> int:
         )
     if front:
         print(f"\nPareto front ({len(front)} trials; latency on {settings.device}, score {settings.score}):")
-        print(front_table(front))
+        from nasx.store.studies import knee_trial
+
+        print(front_table(front, knee=knee_trial(front)))
     else:
         print("\nno feasible trial yet: raise the budget or run more trials")
     print(f"\ninspect: optuna-dashboard {settings.storage}")
@@ -112,7 +121,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_pareto(args) -> int:
-    from nasx.store.studies import front_table, load_study, study_front, summary_json
+    from nasx.store.studies import front_table, knee_trial, load_study, study_front, summary_json
     from nasx.study.inspect import study_header
 
     study = load_study(args.storage, args.study)
@@ -126,7 +135,7 @@ def cmd_pareto(args) -> int:
         return 0
     print(study_header(study, args.storage, front) + "\n")
     if rows:
-        print(front_table(rows, status=args.command == "trials"))
+        print(front_table(rows, status=args.command == "trials", knee=knee_trial(front)))
     else:
         print(
             "no feasible trial yet: raise the budget or run more trials"
@@ -140,16 +149,34 @@ def cmd_export(args) -> int:
     from nasx.store.studies import load_study, study_front
     from nasx.study.export import export_trial, pick_best
 
-    if (args.trial is None) == (args.best is None):
-        raise NasxError("give exactly one of --trial N and --best TARGET (e.g. --best 5ms or --best 10M)")
+    if sum((args.trial is not None, args.best is not None, args.knee)) != 1:
+        raise NasxError("give exactly one of --trial N, --best TARGET (e.g. --best 5ms or --best 10M) and --knee")
     study = load_study(args.storage, args.study)
     number = args.trial
+    if args.knee:
+        from nasx.store.studies import knee_trial, latency_ms
+
+        front = study_front(study)
+        knee = knee_trial(front)
+        if knee is None:
+            raise NasxError(
+                f"the front of study {study.study_name!r} has {len(front)} member(s): a knee needs 3 or "
+                f"more; pick one with --trial N (see `nasx pareto`)"
+            )
+        print(
+            f"--knee: trial {knee.number} ({latency_ms(knee):.3f} ms, score {knee.values[1]:.2f}), the knee of a "
+            f"front of {len(front)}",
+            file=sys.stderr,
+        )
+        number = knee.number
     if args.best is not None:
         t, key, value = pick_best(study_front(study), args.best, study.user_attrs.get("budget_metric", "madds"))
         from nasx.util.fmt import human
 
         if key == "latency_ms":
-            have, want = f"{t.values[0]:.3f} ms", f"{value:g} ms"
+            from nasx.store.studies import latency_ms
+
+            have, want = f"{latency_ms(t):.3f} ms", f"{value:g} ms"
         else:
             have, want = f"{human(t.user_attrs[key])} {key}", f"{human(value)} {key}"
         print(f"--best {args.best}: trial {t.number} ({have}), the front member nearest to {want}", file=sys.stderr)
@@ -547,6 +574,12 @@ def make_parser() -> argparse.ArgumentParser:
         help=f"time cap per latency measurement, s (default {search_default['measure_time_s']})",
     )
     s.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP)
+    s.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch", help=RUNTIME_HELP)
+    s.add_argument(
+        "--no-retime",
+        action="store_true",
+        help="show the front as first measured: skip re-timing its members side by side at the end (README 'Latency')",
+    )
     s.add_argument(
         "--prefilter",
         action="store_true",
@@ -582,6 +615,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--best",
         metavar="TARGET",
         help="the front member nearest to a latency (5ms, 800us) or a compute budget in the study's metric (10M)",
+    )
+    e.add_argument(
+        "--knee", action="store_true", help="the knee of the front: the recommended trade-off (marked in `nasx pareto`)"
     )
     e.add_argument(
         "--format",
@@ -649,6 +685,7 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=DRIFT_HELP + " (as the search it will prefilter: the latency model is kept per setting)",
     )
+    x.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch", help=RUNTIME_HELP)
     x.add_argument("-o", "--output", default="explore.html", help="HTML file (default explore.html; none: skip)")
     x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency model")
     x.add_argument("--json", action="store_true", help="print the predictors and model as JSON")

@@ -52,7 +52,18 @@ def search_settings_from_args(args) -> SearchSettings:
         prefilter=getattr(args, "prefilter", False),
         prefilter_margin=getattr(args, "prefilter_margin", None),
         drift_correction=not args.no_drift_correction,
+        runtime=runtime_option(args),
+        retime=not getattr(args, "no_retime", False),
     )
+
+
+def runtime_option(args) -> str:
+    """--runtime, checked before any work: onnxruntime missing or on another device is one clear line."""
+    from nasx.measure.latency import check_runtime
+
+    runtime = getattr(args, "runtime", "torch")
+    check_runtime(runtime, args.device)
+    return runtime
 
 
 def score_options(args) -> dict:
@@ -92,4 +103,5 @@ def explore_settings_from_args(args) -> ExploreSettings:
         store_model=not args.no_store_model,
         progress=not args.quiet,
         drift_correction=not args.no_drift_correction,
+        runtime=runtime_option(args),
     )

@@ -76,6 +76,7 @@ def explore_timer(settings: ExploreSettings, store) -> Timer:
         threads=settings.threads,
         batch=settings.batch,
         drift_correction=settings.drift_correction,
+        runtime=settings.runtime,
         max_time_s=settings.measure_time_s,
         warmup_s=min(0.25, settings.measure_time_s / 2),
     )

@@ -26,3 +26,4 @@ class ExploreSettings:
     store_model: bool = True
     progress: bool = True
     drift_correction: bool = True  # as nasx search: its --prefilter finds the model under the same fingerprint
+    runtime: str = "torch"  # as nasx search --runtime: the latency model is kept per runtime (its fingerprint)

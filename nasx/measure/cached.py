@@ -48,11 +48,12 @@ class Timer:
         threads: int | None = None,
         batch: int = 1,
         drift_correction: bool = True,
+        runtime: str = "torch",
         max_time_s: float = DEFAULT_MEASURE_TIME_S,
         warmup_s: float = 0.25,
     ) -> Timer:
-        """A timer on this machine's fingerprint for these settings."""
-        fp = fingerprint(device, threads, batch, input_shape, drift_corrected=drift_correction)
+        """A timer on this machine's fingerprint for these settings (runtime: nasx.measure.latency.RUNTIMES)."""
+        fp = fingerprint(device, threads, batch, input_shape, drift_corrected=drift_correction, runtime=runtime)
         return cls(store, fp, device=device, batch=batch, threads=threads, max_time_s=max_time_s, warmup_s=warmup_s)
 
     def is_cached(self, arch_hash: str) -> bool:

@@ -42,6 +42,8 @@ LATENCY_ATTRS = (
     "attempts",
     "calibration_before_ms",
     "calibration_after_ms",
+    "export_s",
+    "calibration_s",
 )
 
 
@@ -70,6 +72,7 @@ class Objective:
             batch=settings.batch,
             drift_correction=settings.drift_correction,
             max_time_s=settings.measure_time_s,
+            runtime=settings.runtime,
         )
         self.fp, self.fp_hash = self.timer.fp, self.timer.fp_hash
         self.score_fn = make_score(settings)

@@ -28,6 +28,7 @@ class Progress:
     best_latency: float = math.inf
     measure_s: float = 0.0
     enabled: bool = True
+    times: dict = field(default_factory=dict)  # seconds per step of the trials run here (time_split)
 
     def update(self, trial: optuna.trial.FrozenTrial) -> None:
         self.done += 1
@@ -42,6 +43,7 @@ class Progress:
         else:
             self.failed += 1
         self.measure_s += attrs.get("time_measure_s", 0.0)
+        add_times(self.times, attrs)
         if self.enabled:
             self.out.write(self.line() + ("\r" if self.out.isatty() else "\n"))
             self.out.flush()
@@ -61,3 +63,30 @@ class Progress:
             f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''} | best latency {best}"
             f" | {duration(elapsed)}{eta}"
         )
+
+
+def add_times(times: dict, attrs: dict) -> None:
+    """Add one trial's step times (its time_*_s attrs) into `times`: sample, cost, build, score, and the
+    latency measurement split into the network's own timing, the calibration around it and the ONNX export.
+    A cached latency counts its lookup only."""
+    for key in ("sample", "cost", "build", "score"):
+        times[key] = times.get(key, 0.0) + attrs.get(f"time_{key}_s", 0.0)
+    measure = attrs.get("time_measure_s", 0.0)
+    lat = attrs.get("latency", {}) if not attrs.get("latency_cached") else {}
+    calibrate, export = lat.get("calibration_s") or 0.0, lat.get("export_s") or 0.0
+    times["calibrate"] = times.get("calibrate", 0.0) + calibrate
+    times["export"] = times.get("export", 0.0) + export
+    times["measure"] = times.get("measure", 0.0) + max(0.0, measure - calibrate - export)
+
+
+def time_split(times: dict, elapsed_s: float, retime_s: float = 0.0) -> str:
+    """Where a search's wall time went, one line: build, score, measure, calibrate, (export,) re-time, the rest."""
+    parts = {k: times.get(k, 0.0) for k in ("build", "score", "measure", "calibrate", "export")}
+    parts["re-time"] = retime_s
+    parts["rest"] = max(0.0, elapsed_s - sum(parts.values()))
+    total = elapsed_s or 1.0
+    return "time: " + ", ".join(
+        f"{k} {v:.1f} s ({100 * v / total:.0f}%)"
+        for k, v in parts.items()
+        if v or k in ("build", "score", "measure", "rest")
+    )

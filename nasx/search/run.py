@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 
@@ -26,6 +26,13 @@ class SearchResult:
     interrupted: bool
     elapsed_s: float
     measure_s: float
+    retime: object = None  # nasx.search.retime.RetimeResult, None with --no-retime or an empty front
+    times: dict = field(default_factory=dict)  # seconds per step (nasx.search.progress.add_times)
+
+    def time_split(self) -> str:
+        from nasx.search.progress import time_split
+
+        return time_split(self.times, self.elapsed_s, self.retime.seconds if self.retime else 0.0)
 
 
 def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
@@ -80,7 +87,22 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
     if progress.enabled and out.isatty():
         out.write("\n")
     front = pareto_front(study)
+    retimed = None
+    if settings.retime and front and not interrupted:
+        from nasx.search.retime import retime_front
+
+        retimed = retime_front(study, front, objective)
+        front = retimed.front
     numbers = [t.number for t in front]
     study.set_user_attr("pareto_front", numbers)
     store.snapshot_pareto(study.study_name, numbers)
-    return SearchResult(study, before, front, interrupted, time.perf_counter() - progress.start, progress.measure_s)
+    return SearchResult(
+        study,
+        before,
+        front,
+        interrupted,
+        time.perf_counter() - progress.start,
+        progress.measure_s,
+        retimed,
+        progress.times,
+    )

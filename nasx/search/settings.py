@@ -36,10 +36,13 @@ class SearchSettings:
     prefilter: bool = False  # skip timing candidates the stored latency model puts far off the front
     prefilter_margin: float | None = None  # None: the model's held-out p90 relative error (nasx.measure.prefilter)
     drift_correction: bool = True  # rescale each latency by a calibration workload timed around it (measure.latency)
+    runtime: str = "torch"  # torch (eager) or onnxruntime: what each candidate is timed in (nasx.measure.onnx)
+    retime: bool = True  # re-time the front side by side at the end (nasx.search.retime)
 
     def default_study_name(self) -> str:
         data = f"-{self.data.split(':', 1)[0]}" if self.data else ""
-        return f"{self.space.name}-{self.budgets.label()}-{self.device}-b{self.batch}-{self.score}{data}"
+        runtime = "" if self.runtime == "torch" else f"-{self.runtime}"  # eager studies keep their names
+        return f"{self.space.name}-{self.budgets.label()}-{self.device}-b{self.batch}-{self.score}{data}{runtime}"
 
     def to_json(self) -> str:
         """Every setting as JSON: the space as its config text and name, budgets and training settings as

@@ -65,6 +65,12 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
                 f"study {name!r} was timed {'with' if corrected else 'without'} drift correction; "
                 f"resume it {flag} or use a new --study name"
             )
+        runtime = attrs.get("runtime", "torch") if "config_hash" in attrs else settings.runtime  # older: eager
+        if runtime != settings.runtime:
+            raise StorageError(
+                f"study {name!r} was timed in {runtime}, not {settings.runtime}; resume it with "
+                f"--runtime {runtime} or use a new --study name"
+            )
         made_from = attrs.get("config_hash")
         if made_from and made_from != settings.space.config_hash:
             raise StorageError(
@@ -83,6 +89,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             study.set_metric_names(list(METRICS))
         for key, value in {  # one by one, in this order: a worker that sees config_hash sees drift_correction
             "drift_correction": settings.drift_correction,
+            "runtime": settings.runtime,
             "nasx": "search",
             "config": settings.space.text,
             "config_name": settings.space.name,

@@ -20,6 +20,7 @@ import optuna
 from nasx.errors import NasxError
 from nasx.measure.latency import default_threads
 from nasx.search.objective import Objective
+from nasx.search.progress import add_times
 from nasx.search.run import SearchResult, search
 from nasx.search.settings import SearchSettings
 from nasx.search.study import open_study
@@ -37,13 +38,15 @@ def split_trials(n_trials: int | None, workers: int) -> list[int | None]:
 
 def worker_settings(settings: SearchSettings, study_name: str, workers: int) -> list[SearchSettings]:
     """The settings of each worker: its share of the trials on the one study, quiet, and its own seed (the
-    same seed everywhere would make every worker propose the same trials)."""
+    same seed everywhere would make every worker propose the same trials). Workers never re-time the front:
+    run_workers does, once, after all of them are done."""
     return [
         dataclasses.replace(
             settings,
             study_name=study_name,
             n_trials=n,
             progress=False,
+            retime=False,
             seed=None if settings.seed is None else settings.seed + i,
         )
         for i, n in enumerate(split_trials(settings.n_trials, workers))
@@ -109,9 +112,18 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
     trials = study.get_trials(deepcopy=False)
     measure_s = sum(t.user_attrs.get("time_measure_s", 0.0) for t in trials[before:])
     front = pareto_front(study)
+    retimed = None
+    if settings.retime and front and not stop["asked"]:
+        from nasx.search.retime import retime_front
+
+        retimed = retime_front(study, front, Objective(settings, store))
+        front = retimed.front
     study.set_user_attr("pareto_front", [t.number for t in front])
     Store(settings.storage).snapshot_pareto(study.study_name, [t.number for t in front])
-    return SearchResult(study, before, front, stop["asked"], time.perf_counter() - start, measure_s)
+    times: dict = {}
+    for t in trials[before:]:
+        add_times(times, t.user_attrs)
+    return SearchResult(study, before, front, stop["asked"], time.perf_counter() - start, measure_s, retimed, times)
 
 
 def _show_progress(study, before: int, n_trials: int | None, workers: int, start: float, out) -> None:

@@ -198,3 +198,29 @@ class Store:
             pass  # another worker cached the same key first: theirs is as good as ours
         except OperationalError as e:
             raise explain(self.url, e) from None
+
+
+def set_finished_trial_user_attr(study, trial_id: int, key: str, value) -> None:
+    """Optuna's set_trial_user_attr, without its refusal for finished trials (RDB storage only): a row of
+    Optuna's own trial_user_attributes table (schema of optuna 5), written the way Optuna writes it. Used for
+    what is learnt about a trial after it completed (retrain's accuracy, the re-timed front's latency)."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)  # a cached storage wraps the RDB one
+    if not isinstance(storage, RDBStorage):
+        raise StorageError(f"cannot record {key} on a finished trial outside an RDB (SQLAlchemy) storage")
+    session = storage.scoped_session()
+    try:
+        row = session.query(models.TrialUserAttributeModel).filter_by(trial_id=trial_id, key=key).one_or_none()
+        if row is None:
+            session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+        else:
+            row.value_json = json.dumps(value)
+        session.commit()
+    except Exception as e:
+        session.rollback()
+        raise StorageError(f"cannot record {key} on trial id {trial_id}: {str(e).splitlines()[0][:200]}") from None
+    finally:
+        session.close()

@@ -49,6 +49,27 @@ def pareto_front(study: optuna.Study) -> list:
     return front
 
 
+def latency_ms(t) -> float:
+    """A trial's latency as shown: the front's re-timed (confirmed) median where the search re-timed it
+    (nasx.search.retime), else its first measurement (the Optuna value)."""
+    confirmed = t.user_attrs.get("latency_confirmed")
+    return confirmed["median_ms"] if confirmed else t.values[0]
+
+
+def latency_iqr_ms(t) -> float | None:
+    confirmed = t.user_attrs.get("latency_confirmed")
+    return confirmed["iqr_ms"] if confirmed else t.user_attrs.get("latency", {}).get("iqr_ms")
+
+
+def knee_trial(front: list):
+    """The one recommendation of a front: its knee (nasx.util.pareto.knee) on the shown latencies; None for a
+    front of fewer than 3 members."""
+    from nasx.util.pareto import knee
+
+    i = knee([(latency_ms(t), t.values[1]) for t in front])
+    return None if i is None else front[i]
+
+
 STATES = {"COMPLETE": "feasible", "PRUNED": "rejected", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
@@ -60,18 +81,23 @@ def trial_status(t) -> str:
     return "pruned" if status == "rejected" and t.user_attrs.get("feasible") is not False else status
 
 
-def front_table(front: list, status: bool = False) -> str:
-    """Trials as a table: latency median ± IQR, score, MAdds, MAC, params, block-family mix. With `status`,
-    any trial (rejected, failed) gets a row and a status column says why it has no latency."""
+def front_table(front: list, status: bool = False, knee=None) -> str:
+    """Trials as a table: latency median ± IQR (re-timed where the search re-timed the front, first
+    measurement in brackets), score, MAdds, MAC, params, block-family mix. With `status`, any trial (rejected,
+    failed) gets a row and a status column says why it has no latency. `knee`: that trial is marked."""
     rows = []
+    retimed = any("latency_confirmed" in t.user_attrs for t in front)
     for t in front:
         a = t.user_attrs
         lat = a.get("latency", {})
         fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
         measured = t.values is not None and "latency" in a
+        shown = f"{latency_ms(t):.2f} ± {latency_iqr_ms(t) or 0:.2f}" if measured else "-"
+        if measured and "latency_confirmed" in a:
+            shown += f" (first {lat.get('median_ms', t.values[0]):.2f})"
         row = [
             t.number,
-            f"{lat.get('median_ms', t.values[0]):.2f} ± {lat.get('iqr_ms', 0):.2f}" if measured else "-",
+            shown,
             f"{t.values[1]:.2f}" if measured else "-",
             human(a["madds"]) if "madds" in a else "-",
             human(a["mac_elements"]) if "mac_elements" in a else "-",
@@ -81,10 +107,22 @@ def front_table(front: list, status: bool = False) -> str:
         if status:
             why = a.get("reason") or t.system_attrs.get("fail_reason", "")
             row.insert(1, trial_status(t) + (f": {why}" if why and trial_status(t) != "feasible" else ""))
+        if knee is not None:
+            row.append("knee" if t.number == knee.number else "")
         rows.append(row)
-    header = ["trial", "latency ms (median ± IQR)", "score", "MAdds", "MAC", "params", "families"]
+    header = [
+        "trial",
+        "latency ms (median ± IQR" + (", re-timed)" if retimed else ")"),
+        "score",
+        "MAdds",
+        "MAC",
+        "params",
+        "families",
+    ]
     if status:
         header.insert(1, "status")
+    if knee is not None:
+        header.append("pick")
     return render_table(header, rows)
 
 
@@ -95,8 +133,10 @@ def trial_record(t) -> dict:
     return {
         "trial": t.number,
         "status": trial_status(t),
-        "latency_ms": t.values[0] if measured else None,
-        "latency_iqr_ms": a.get("latency", {}).get("iqr_ms"),
+        "latency_ms": latency_ms(t) if measured else None,
+        "latency_iqr_ms": latency_iqr_ms(t),
+        "latency_first_ms": t.values[0] if measured else None,
+        "latency_confirmed": "latency_confirmed" in a,
         "score": t.values[1] if measured else None,
         "madds": a.get("madds"),
         "flops": a.get("flops"),
@@ -179,7 +219,7 @@ def study_front(study: optuna.Study) -> list:
     trials = study.get_trials(deepcopy=False)
     by_number = {t.number: t for t in trials}
     front = [by_number[n] for n in numbers if n in by_number]
-    return sorted(front, key=lambda t: t.values[0])
+    return sorted(front, key=lambda t: (latency_ms(t), t.number))
 
 
 def get_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:

@@ -30,12 +30,13 @@ from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError, NasxError
 from nasx.measure.cached import Timer
-from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint_hash
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint_hash, runtime_of
 from nasx.score.cached import Scorer
 from nasx.score.proxies import SCORES, needs_data
 from nasx.space.config import parse_space
 from nasx.store.db import Store
-from nasx.store.studies import front_table, study_front, trial_status
+from nasx.store.studies import front_table, knee_trial, latency_iqr_ms, study_front, trial_status
+from nasx.store.studies import latency_ms as shown_latency  # the re-timed latency of a front member
 from nasx.study.inspect import study_header
 from nasx.util.files import atomic_write
 from nasx.util.fmt import fmt_corr, human, render_table
@@ -76,6 +77,7 @@ class ReportData:
     front: list
     refs: list[Point] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    knee: object = None  # the front's knee (nasx.store.studies.knee_trial), the one recommendation
 
     def corr(self, key: str, objective: int = 0) -> tuple[float, float, int]:
         """Rank correlations of a cost attribute with latency (objective 0) or score (1), measured trials."""
@@ -95,7 +97,8 @@ def collect(study, url: str) -> ReportData:
             rejected.append(t)
         elif status == "failed":
             failed.append(t)
-    return ReportData(study, url, measured, infeasible, rejected, failed, study_front(study))
+    front = study_front(study)
+    return ReportData(study, url, measured, infeasible, rejected, failed, front, knee=knee_trial(front))
 
 
 def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple[str, ...]:
@@ -121,7 +124,7 @@ def default_refs(study) -> tuple[str, ...]:
 
 def dominated_by(front, latency_ms: float, score: float) -> list[int]:
     """Numbers of the front trials that dominate the point (latency_ms, score) (nasx.util.pareto.dominates)."""
-    return [t.number for t in front if dominates((t.values[0], t.values[1]), (latency_ms, score))]
+    return [t.number for t in front if dominates((shown_latency(t), t.values[1]), (latency_ms, score))]
 
 
 def study_fingerprint(data: ReportData) -> dict | None:
@@ -144,6 +147,7 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
             threads=fp["threads"],
             batch=fp["batch"],
             drift_correction=a.get("drift_correction", False),  # studies before it were raw
+            runtime=runtime_of(fp),  # as the study's trials were timed
             max_time_s=measure_time_s,
         )
         return timer, Scorer(a.get("score", "naswot"), space=space)
@@ -250,10 +254,9 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
 
 def _trial_hover(t) -> str:
     a = t.user_attrs
-    lat = a.get("latency", {})
     fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
     return (
-        f"<b>trial {t.number}</b><br>latency {lat.get('median_ms', t.values[0]):.3f} ± {lat.get('iqr_ms', 0):.3f}"
+        f"<b>trial {t.number}</b><br>latency {shown_latency(t):.3f} ± {latency_iqr_ms(t) or 0:.3f}"
         f" ms<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
         f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}"
     )
@@ -277,7 +280,7 @@ def front_figure(data: ReportData):
     if rest:
         fig.add_trace(
             go.Scatter(
-                x=[t.values[0] for t in rest],
+                x=[shown_latency(t) for t in rest],
                 y=[t.values[1] for t in rest],
                 mode="markers",
                 name="feasible trials",
@@ -295,7 +298,7 @@ def front_figure(data: ReportData):
     if data.front:
         fig.add_trace(
             go.Scatter(
-                x=[t.values[0] for t in data.front],
+                x=[shown_latency(t) for t in data.front],
                 y=[t.values[1] for t in data.front],
                 mode="lines+markers",
                 name="Pareto front",
@@ -313,10 +316,26 @@ def front_figure(data: ReportData):
                 hoverinfo="text",
             )
         )
+    if data.knee is not None:
+        k = data.knee
+        fig.add_trace(
+            go.Scatter(
+                x=[shown_latency(k)],
+                y=[k.values[1]],
+                mode="markers+text",
+                name=f"knee: trial {k.number} (recommended)",
+                marker=dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1)),
+                text=["knee"],
+                textposition="bottom center",
+                hovertext=[_trial_hover(k)],
+                hoverinfo="text",
+                cliponaxis=False,
+            )
+        )
     if data.infeasible:
         fig.add_trace(
             go.Scatter(
-                x=[t.values[0] for t in data.infeasible],
+                x=[shown_latency(t) for t in data.infeasible],
                 y=[t.values[1] for t in data.infeasible],
                 mode="markers",
                 name="infeasible (constraint violated)",
@@ -351,7 +370,7 @@ def front_figure(data: ReportData):
                 cliponaxis=False,
             )
         )
-    lat = [t.values[0] for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
+    lat = [shown_latency(t) for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
     fig.update_xaxes(type=_axis_type(lat))
     fig.update_layout(
         title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
@@ -371,7 +390,7 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
     fig.add_trace(
         go.Scatter(
             x=[t.user_attrs[key] for t in data.measured],
-            y=[t.values[0] for t in data.measured],
+            y=[shown_latency(t) for t in data.measured],
             mode="markers",
             name="measured trials",
             marker=dict(size=8, color="#1f77b4", opacity=0.8),
@@ -408,7 +427,7 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
         borderwidth=1,
         text=f"Spearman ρ = {fmt_corr(rho)} · Kendall τ<sub>b</sub> = {fmt_corr(tau)} · n = {n} measured trials",
     )
-    fig.update_yaxes(type=_axis_type([t.values[0] for t in data.measured] + [p.latency_ms for p in data.refs]))
+    fig.update_yaxes(type=_axis_type([shown_latency(t) for t in data.measured] + [p.latency_ms for p in data.refs]))
     fig.update_layout(
         title=f"{label} vs latency",
         xaxis_title=label,
@@ -424,7 +443,7 @@ def family_figure(data: ReportData):
     import plotly.graph_objects as go
 
     families = sorted({f for t in data.front for f in t.user_attrs.get("families", {})})
-    x = [f"#{t.number} ({t.values[0]:.2f} ms)" for t in data.front]
+    x = [f"#{t.number} ({shown_latency(t):.2f} ms)" for t in data.front]
     fig = go.Figure()
     for fam in families:
         fig.add_trace(go.Bar(name=fam, x=x, y=[t.user_attrs.get("families", {}).get(fam, 0) for t in data.front]))
@@ -456,7 +475,7 @@ def render_html(data: ReportData, figs: dict) -> str:
     rho_c, tau_c, _ = data.corr("mac_elements")
     rho_a, tau_a, _ = data.corr("activations", 1)
     header = html.escape(study_header(data.study, data.url, data.front))
-    table = html.escape(front_table(data.front)) if data.front else "no feasible trial yet"
+    table = html.escape(front_table(data.front, knee=data.knee)) if data.front else "no feasible trial yet"
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
     refs = html.escape(refs_table(data)) if data.refs else "none measured (see Notes)"
     corr = (

@@ -12,7 +12,7 @@ the SQLite database) as an artifact of the study. The link to the trial:
   public API, visible in optuna-dashboard);
 - the trial gets user attrs `retrain_top1` and `retrain_artifact_id`. Optuna refuses attrs on finished
   trials through its API, so these two rows are written into Optuna's own trial_user_attributes table
-  (RDB storage, schema of optuna 5) the way Optuna writes them.
+  (RDB storage, schema of optuna 5) the way Optuna writes them (nasx.store.db.set_finished_trial_user_attr).
 
 Load the weights back with `nasx.study.retrain.load_weights(path)` (safetensors) and `nasx.build(arch)`."""
 
@@ -28,10 +28,10 @@ from pathlib import Path
 from nasx.arch import Arch
 from nasx.build import build_seeded
 from nasx.cost import cost
-from nasx.errors import NasxError, StorageError
+from nasx.errors import NasxError
 from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.train import DEFAULT_BATCH, TrainSettings, train
-from nasx.store.db import sqlite_path
+from nasx.store.db import set_finished_trial_user_attr, sqlite_path
 from nasx.store.studies import feasible_trial, trial_id
 from nasx.util.files import atomic_write
 
@@ -87,30 +87,6 @@ def load_weights(path) -> tuple[dict, dict]:
         for k in f.keys():
             tensors[k] = f.get_tensor(k)
     return tensors, meta
-
-
-def _set_finished_trial_user_attr(study, trial_id: int, key: str, value) -> None:
-    """Optuna's set_trial_user_attr, without its refusal for finished trials (RDB storage only)."""
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb import models
-
-    storage = study._storage
-    storage = getattr(storage, "_backend", storage)  # a cached storage wraps the RDB one
-    if not isinstance(storage, RDBStorage):
-        raise StorageError("retrain can link weights to a finished trial only in an RDB (SQLAlchemy) storage")
-    session = storage.scoped_session()
-    try:
-        row = session.query(models.TrialUserAttributeModel).filter_by(trial_id=trial_id, key=key).one_or_none()
-        if row is None:
-            session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
-        else:
-            row.value_json = json.dumps(value)
-        session.commit()
-    except Exception as e:
-        session.rollback()
-        raise StorageError(f"cannot record {key} on trial id {trial_id}: {str(e).splitlines()[0][:200]}") from None
-    finally:
-        session.close()
 
 
 def retrain(
@@ -171,8 +147,8 @@ def retrain(
             copy = atomic_write(output, lambda dst: Path(dst).write_bytes(path.read_bytes()), ".safetensors")
     record.update(artifact_id=artifact_id, filename=filename, artifact_dir=str(folder.resolve()))
     study.set_user_attr(f"retrain:{number}", record)
-    _set_finished_trial_user_attr(study, trial_id(trial), "retrain_top1", result.top1)
-    _set_finished_trial_user_attr(study, trial_id(trial), "retrain_artifact_id", artifact_id)
+    set_finished_trial_user_attr(study, trial_id(trial), "retrain_top1", result.top1)
+    set_finished_trial_user_attr(study, trial_id(trial), "retrain_artifact_id", artifact_id)
     return RetrainResult(number, result.top1, artifact_id, folder, filename, seconds, result.steps, spec, copy)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 Point = tuple[float, float]  # (latency_ms, score)
@@ -37,3 +38,27 @@ def hypervolume(points: Sequence[Point], ref: Point) -> float:
 def normalised(points: Iterable[Point], latency_unit: float, score_unit: float) -> list[Point]:
     """Points in units of a reference model: (latency / latency_unit, score / score_unit)."""
     return [(lat / latency_unit, score / score_unit) for lat, score in points]
+
+
+def knee(points: Sequence[Point]) -> int | None:
+    """Index of the knee of a front of (latency, score) points: with both objectives normalised to [0, 1] over
+    the front (latency 0 = fastest, score 1 = best), the point farthest from the line between the two extremes
+    (the fastest and the best-scoring), on the side of the ideal corner (fast and good); a tie goes to the
+    faster point. None for fewer than 3 points, where there is no trade-off curve to bend."""
+    if len(points) < 3:
+        return None
+    lats, scores = [p[0] for p in points], [p[1] for p in points]
+    lo_l, hi_l, lo_s, hi_s = min(lats), max(lats), min(scores), max(scores)
+    if hi_l == lo_l or hi_s == lo_s:
+        return None
+    norm = [((lat - lo_l) / (hi_l - lo_l), (s - lo_s) / (hi_s - lo_s)) for lat, s in points]
+    a = min(range(len(points)), key=lambda i: (lats[i], -scores[i]))  # fastest extreme
+    b = max(range(len(points)), key=lambda i: (scores[i], -lats[i]))  # best-scoring extreme
+    (ax, ay), (bx, by) = norm[a], norm[b]
+    length = math.hypot(bx - ax, by - ay)
+
+    def distance(i: int) -> float:  # signed: positive towards the ideal corner (0, 1)
+        x, y = norm[i]
+        return ((bx - ax) * (y - ay) - (by - ay) * (x - ax)) / length
+
+    return max(range(len(points)), key=lambda i: (distance(i), -lats[i]))

@@ -1,0 +1,176 @@
+"""The front re-timed before it is shown. Each trial was timed once, alone, at some moment of the search; a
+front member can owe its place to a quiet second or lose it to a noisy one. At the end of a search the
+front members, and the zoo network nearest the budget as a reference, are timed again side by side
+(nasx.measure.latency.measure_interleaved: round-robin over the members for RETIME_ROUNDS rounds, each
+measurement drift-corrected through the calibrations right before and after it, on the scale of the
+storage's reference), and the confirmed latency of a member is the median over the rounds.
+
+The trial's first measurement stays its Optuna value (values are immutable once a trial is complete) and its
+`latency` attr; the confirmed one is the `latency_confirmed` attr (written into the finished trial,
+nasx.store.db.set_finished_trial_user_attr) and is what the stored front, `nasx pareto`, the report and
+`nasx export --best/--knee` read (nasx.store.studies.latency_ms). A member that the confirmed numbers show
+dominated by another member leaves the stored front."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from nasx.arch import Arch
+from nasx.errors import ArchError
+from nasx.util.pareto import dominates
+
+RETIME_ROUNDS = 3
+RETIME_S = 0.3  # timed per member per round (after a short warm-up), a calibration between members
+
+
+@dataclass
+class Retimed:
+    label: str  # "#12" for a trial, the zoo name for the reference
+    first_ms: float | None  # the search's measurement (None for the reference)
+    confirmed_ms: float
+    iqr_ms: float
+    rounds_ms: list[float]
+    score: float | None = None
+    number: int | None = None
+
+
+@dataclass
+class RetimeResult:
+    members: list[Retimed]
+    reference: Retimed | None
+    front: list  # the front after re-timing (FrozenTrials), fastest confirmed first
+    left: list[int] = field(default_factory=list)  # trial numbers the confirmed numbers put off the front
+    moved: list[tuple[int, int, int]] = field(default_factory=list)  # (trial, rank first, rank confirmed)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"front re-timed side by side ({len(self.members)} members, {RETIME_ROUNDS} rounds, {self.seconds:.1f} s):"
+        ]
+        if self.moved:
+            lines.append(
+                "  changed rank (by latency, fastest = 1): " + ", ".join(f"#{n} {a} -> {b}" for n, a, b in self.moved)
+            )
+        else:
+            lines.append("  no member changed rank")
+        if self.left:
+            lines.append(
+                "  left the front (dominated by another member once re-timed): " + ", ".join(f"#{n}" for n in self.left)
+            )
+        if self.reference is not None:
+            r = self.reference
+            lines.append(
+                f"  reference {r.label}: {r.confirmed_ms:.2f} ± {r.iqr_ms:.2f} ms"
+                + (f", score {r.score:.2f}" if r.score is not None else "")
+            )
+        return "\n".join(lines)
+
+
+def nearest_zoo(input_shape, budget: int | None, metric: str = "madds") -> Arch | None:
+    """The zoo network whose compute (at the study's input, re-instantiated when the zoo made it for another)
+    is nearest the budget; None without a compute budget."""
+    from nasx import zoo
+    from nasx.cost import cost
+
+    if not budget:
+        return None
+    best = None
+    for name in zoo.names():
+        arch = zoo.get(name)
+        if tuple(arch.input) != tuple(input_shape):
+            at = "x".join(map(str, input_shape[1:]))
+            arch = dataclasses.replace(arch, input=tuple(input_shape), name=f"{name}@{at}")
+        try:
+            used = getattr(cost(arch), metric)
+        except ArchError:
+            continue
+        key = abs(used - budget)
+        if best is None or key < best[0]:
+            best = (key, arch)
+    return best[1] if best else None
+
+
+def _summarise(rounds: list[dict], fp: dict, reference_ms: float | None) -> tuple[float, float, list[float]]:
+    from nasx.measure.latency import drift_corrected
+
+    if reference_ms is not None and "calibration" in fp:
+        rounds = [drift_corrected(r, reference_ms) for r in rounds]
+    medians = [r["median_ms"] for r in rounds]
+    return statistics.median(medians), statistics.median(r["iqr_ms"] for r in rounds), medians
+
+
+def retime_front(study, front: list, objective, rounds: int = RETIME_ROUNDS, time_s: float = RETIME_S) -> RetimeResult:
+    """Re-time `front` (FrozenTrials, feasible) with the objective's settings; record and return the result."""
+    from nasx.build import build_seeded
+    from nasx.measure.latency import calibration_workload, measure_interleaved, runtime_of
+    from nasx.store.db import set_finished_trial_user_attr
+    from nasx.store.studies import trial_id
+
+    t0 = time.perf_counter()
+    s, fp = objective.s, objective.fp
+    archs = [Arch.from_dict(t.user_attrs["arch"]) for t in front]
+    ref_arch = nearest_zoo(s.space.input, s.budgets.compute, s.budgets.metric)
+    modules = [build_seeded(arch) for arch in archs + ([ref_arch] if ref_arch is not None else [])]
+    calibration = calibration_workload(s.space.input) if "calibration" in fp else None
+    timed = measure_interleaved(
+        modules,
+        s.space.input,
+        rounds=rounds,
+        time_s=time_s,
+        device=s.device,
+        batch=s.batch,
+        threads=s.threads,
+        runtime=runtime_of(fp),
+        calibration=calibration,
+    )
+    reference_ms = None
+    if calibration is not None:
+        reference_ms = objective.store.get_calibration(objective.fp_hash) or objective.store.put_calibration(
+            objective.fp_hash, fp, statistics.median(r["calibration_ms"] for r in timed[0])
+        )
+    members, records = [], {}
+    for t, per_round in zip(front, timed, strict=False):
+        confirmed, iqr, medians = _summarise(per_round, fp, reference_ms)
+        members.append(Retimed(f"#{t.number}", t.values[0], confirmed, iqr, medians, t.values[1], t.number))
+        record = {
+            "median_ms": confirmed,
+            "iqr_ms": iqr,
+            "rounds_ms": medians,
+            "rounds": rounds,
+            "time_s": time_s,
+            "interleaved_with": len(modules),
+        }
+        set_finished_trial_user_attr(study, trial_id(t), "latency_confirmed", record)
+        records[t.number] = record
+    reference = None
+    if ref_arch is not None:
+        confirmed, iqr, medians = _summarise(timed[-1], fp, reference_ms)
+        score = objective._score(ref_arch, modules[-1], {"arch_hash": ref_arch.content_hash()})
+        reference = Retimed(ref_arch.name, None, confirmed, iqr, medians, score)
+        study.set_user_attr(
+            "retime_reference",
+            {"name": ref_arch.name, "median_ms": confirmed, "iqr_ms": iqr, "rounds_ms": medians, "score": score},
+        )
+    by_first = sorted(members, key=lambda m: (m.first_ms, m.number))
+    by_confirmed = sorted(members, key=lambda m: (m.confirmed_ms, m.number))
+    rank_first = {m.number: i + 1 for i, m in enumerate(by_first)}
+    moved = [
+        (m.number, rank_first[m.number], i + 1) for i, m in enumerate(by_confirmed) if rank_first[m.number] != i + 1
+    ]
+    kept = [
+        m
+        for m in by_confirmed
+        if not any(dominates((o.confirmed_ms, o.score), (m.confirmed_ms, m.score)) for o in members if o is not m)
+    ]
+    by_number = {t.number: t for t in front}
+    new_front = []
+    for m in kept:  # the study's own handle may cache finished trials: give the copies the attr written
+        t = copy.deepcopy(by_number[m.number])
+        t.user_attrs = {**t.user_attrs, "latency_confirmed": records[m.number]}
+        new_front.append(t)
+    left = [m.number for m in by_confirmed if m not in kept]
+    return RetimeResult(members, reference, new_front, left, moved, time.perf_counter() - t0)

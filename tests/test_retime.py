@@ -1,0 +1,191 @@
+"""The front re-timed side by side at the end of a search, and its knee: the one recommendation."""
+
+import math
+import os
+import random
+import statistics
+
+import optuna
+import pytest
+
+import nasx
+from nasx.util.pareto import knee
+
+
+def test_knee_by_hand_geometry():
+    # normalised: (0, 0), (1/9, 0.9), (1, 1); the line of the extremes is y = x, distances (y - x) / sqrt(2)
+    assert knee([(1.0, 0.0), (2.0, 0.9), (10.0, 1.0)]) == 1
+    # (0, 0), (0.25, 0.5) at 0.25/sqrt2, (0.5, 0.9) at 0.4/sqrt2, (1, 1): the third point
+    assert knee([(0.0, 10.0), (1.0, 12.0), (2.0, 13.6), (4.0, 14.0)]) == 2
+    # the extremes are not where the front was given: order does not matter
+    assert knee([(4.0, 14.0), (2.0, 13.6), (0.0, 10.0), (1.0, 12.0)]) == 1
+    # scaling either objective changes nothing (normalised to [0, 1])
+    assert knee([(1000.0, 0.0), (2000.0, 90.0), (10000.0, 100.0)]) == 1
+
+
+def test_knee_tie_goes_to_the_faster_and_small_fronts_have_none():
+    # normalised (0, 0), (0.25, 0.625), (0.5, 0.875), (1, 1): both middle points 0.375 / sqrt2 from y = x (exact
+    # in binary floating point)
+    assert knee([(0.0, 0.0), (1.0, 5.0), (2.0, 7.0), (4.0, 8.0)]) == 1
+    assert knee([(2.0, 7.0), (4.0, 8.0), (0.0, 0.0), (1.0, 5.0)]) == 3
+    assert knee([]) is None and knee([(1.0, 1.0)]) is None and knee([(1.0, 1.0), (2.0, 2.0)]) is None
+    assert knee([(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]) is None  # no latency spread: no trade-off
+
+
+def test_knee_of_a_straight_front_is_on_the_line():
+    pts = [(float(i), float(i)) for i in range(5)]
+    i = knee(pts)
+    assert i is not None and abs(pts[i][0] - pts[i][1]) < 1e-12  # every point is at distance 0: the fastest wins
+    assert i == 0
+
+
+@pytest.fixture(scope="module")
+def retimed(tmp_path_factory):
+    from nasx.search.budgets import Budgets
+    from nasx.search.run import search
+    from nasx.search.settings import SearchSettings
+    from nasx.space.config import load_space
+
+    d = tmp_path_factory.mktemp("retime")
+    url = f"sqlite:///{d}/s.db"
+    settings = SearchSettings(
+        space=load_space("cifar32"),
+        budgets=Budgets(compute=20_000_000),
+        storage=url,
+        study_name="r",
+        n_trials=8,
+        seed=2,
+        measure_time_s=0.1,
+        threads=1,
+        progress=False,
+    )
+    with open(os.devnull, "w") as devnull:
+        result = search(settings, out=devnull)
+    return url, result
+
+
+def test_the_stored_front_carries_confirmed_and_first_latencies(retimed):
+    from nasx.search.retime import RETIME_ROUNDS
+    from nasx.store.studies import latency_ms, load_study, study_front
+    from nasx.util.pareto import dominates
+
+    url, result = retimed
+    assert result.retime is not None and result.front
+    study = load_study(url, "r")
+    front = study_front(study)
+    assert [t.number for t in front] == [t.number for t in result.front]
+    for t in front:
+        c = t.user_attrs["latency_confirmed"]
+        assert len(c["rounds_ms"]) == RETIME_ROUNDS and c["median_ms"] == statistics.median(c["rounds_ms"])
+        assert latency_ms(t) == c["median_ms"] != t.values[0]  # shown: confirmed; Optuna's value: the first
+        assert t.values[0] == t.user_attrs["latency"]["median_ms"]
+    assert [latency_ms(t) for t in front] == sorted(latency_ms(t) for t in front)
+    points = [(latency_ms(t), t.values[1]) for t in front]
+    assert not any(dominates(p, q) for p in points for q in points)  # non-dominated under the confirmed numbers
+    ref = study.user_attrs["retime_reference"]
+    assert ref["median_ms"] > 0 and len(ref["rounds_ms"]) == RETIME_ROUNDS and ref["name"]
+    summary = result.retime.summary()
+    assert "re-timed side by side" in summary and f"reference {ref['name']}" in summary
+    assert ("no member changed rank" in summary) != bool(result.retime.moved)
+    for number, first, confirmed in result.retime.moved:
+        assert f"#{number} {first} -> {confirmed}" in summary
+    assert result.time_split().startswith("time: build") and "re-time" in result.time_split()
+
+
+def test_pareto_shows_confirmed_numbers(retimed, capsys):
+    from nasx.cli.main import main
+
+    url, result = retimed
+    assert main(["pareto", "--storage", url, "--study", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "re-timed" in out and "(first " in out
+    for t in result.front:
+        assert f"{t.user_attrs['latency_confirmed']['median_ms']:.2f} ±" in out
+
+
+def test_no_retime_keeps_the_first_numbers(tmp_path):
+    from nasx.search.budgets import Budgets
+    from nasx.search.run import search
+    from nasx.search.settings import SearchSettings
+    from nasx.space.config import load_space
+
+    settings = SearchSettings(
+        space=load_space("cifar32"),
+        budgets=Budgets(compute=20_000_000),
+        storage=f"sqlite:///{tmp_path}/s.db",
+        study_name="n",
+        n_trials=3,
+        seed=2,
+        measure_time_s=0.05,
+        threads=1,
+        progress=False,
+        retime=False,
+    )
+    with open(os.devnull, "w") as devnull:
+        result = search(settings, out=devnull)
+    assert result.retime is None
+    assert not any("latency_confirmed" in t.user_attrs for t in result.study.trials)
+
+
+def hand_made_study(url, points):
+    """A nasx study whose feasible trials sit at the given (latency, score) points, each a real cifar32 arch."""
+    from nasx.space.config import load_space
+
+    space = load_space("cifar32")
+    study = optuna.create_study(storage=url, study_name="hand", directions=["minimize", "maximize"])
+    study.set_user_attr("nasx", "search")
+    for i, (lat, score) in enumerate(points):
+        arch = space.random_arch(random.Random(i))
+        attrs = {
+            "arch": arch.to_dict(include_name=False),
+            "arch_hash": arch.content_hash(),
+            "feasible": True,
+            "latency": {"median_ms": lat, "iqr_ms": 0.0},
+            "madds": 1,
+            "mac_elements": 1,
+            "params": 1,
+            "families": {},
+        }
+        study.add_trial(optuna.trial.create_trial(values=[lat, score], user_attrs=attrs))
+    study.set_user_attr("pareto_front", list(range(len(points))))
+    return study
+
+
+def test_export_knee_exports_the_knee_trial(tmp_path, capsys):
+    from nasx.cli.main import main
+
+    url = f"sqlite:///{tmp_path}/h.db"
+    study = hand_made_study(url, [(1.0, 0.0), (2.0, 0.9), (10.0, 1.0)])  # knee: trial 1 (by hand above)
+    out = tmp_path / "knee.json"
+    assert main(["export", "--storage", url, "--study", "hand", "--knee", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "--knee: trial 1" in err
+    assert nasx.load_arch(str(out)).to_dict(include_name=False) == study.trials[1].user_attrs["arch"]
+    assert main(["pareto", "--storage", url, "--study", "hand"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.rstrip().endswith("knee")]
+    assert len(rows) == 1 and rows[0].split()[0] == "1"
+
+
+def test_export_knee_of_a_small_front_is_one_clear_line(tmp_path, capsys):
+    from nasx.cli.main import main
+
+    url = f"sqlite:///{tmp_path}/h.db"
+    hand_made_study(url, [(1.0, 0.0), (2.0, 0.9)])
+    assert main(["export", "--storage", url, "--study", "hand", "--knee", "-o", str(tmp_path / "k.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs 3 or more" in err[0] and not (tmp_path / "k.json").exists()
+    assert (
+        main(["export", "--storage", url, "--study", "hand", "--knee", "--trial", "0", "-o", str(tmp_path / "k.json")])
+        == 2
+    )
+
+
+def test_report_front_figure_marks_the_knee(tmp_path):
+    from nasx.study.report import collect, front_figure
+
+    url = f"sqlite:///{tmp_path}/h.db"
+    study = hand_made_study(url, [(1.0, 0.0), (2.0, 0.9), (10.0, 1.0)])
+    data = collect(study, url)
+    assert data.knee.number == 1
+    (trace,) = [tr for tr in front_figure(data).data if tr.name and tr.name.startswith("knee")]
+    assert list(trace.x) == [2.0] and list(trace.y) == [0.9] and not math.isnan(trace.x[0])
