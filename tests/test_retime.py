@@ -189,3 +189,25 @@ def test_report_front_figure_marks_the_knee(tmp_path):
     assert data.knee.number == 1
     (trace,) = [tr for tr in front_figure(data).data if tr.name and tr.name.startswith("knee")]
     assert list(trace.x) == [2.0] and list(trace.y) == [0.9] and not math.isnan(trace.x[0])
+
+
+def test_time_split_by_hand():
+    from nasx.search.progress import add_times, time_split
+
+    times = {}
+    add_times(
+        times,
+        {
+            "time_build_s": 1.0,
+            "time_score_s": 2.0,
+            "time_measure_s": 10.0,
+            "latency": {"calibration_s": 1.0, "lock_wait_s": 3.0, "export_s": 0.5},
+        },
+    )
+    add_times(times, {"time_measure_s": 0.01, "latency_cached": True, "latency": {"calibration_s": 9.0}})  # a hit
+    assert times["measure"] == pytest.approx(10.0 - 1.0 - 3.0 - 0.5 + 0.01) and times["calibrate"] == 1.0
+    line = time_split(times, 20.0, retime_s=1.5)
+    assert line == (
+        "time: build 1.0 s (5%), score 2.0 s (10%), measure 5.5 s (28%), calibrate 1.0 s (5%), "
+        "export 0.5 s (2%), lock wait 3.0 s (15%), re-time 1.5 s (8%), rest 5.5 s (27%)"
+    )

@@ -67,6 +67,7 @@ class Latency:
     runtime: str = "torch"  # torch (eager) or onnxruntime
     export_s: float | None = None  # onnxruntime: seconds the ONNX export took (once per module; not in the latency)
     calibration_s: float | None = None  # seconds spent timing the calibration workload around this measurement
+    lock_wait_s: float = 0.0  # seconds waited for the host lock (another process was timing)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -321,6 +322,7 @@ class _Timer:
         else:
             self.x = x.to(self.dev, self.torch_dtype, memory_format=self.memory_format)
         self.cuda = self.dev.type == "cuda"
+        self.lock_wait_s = 0.0
 
     def prepare(self, module):
         """In eval mode on the device (torch), or exported into an ONNX Runtime session (onnxruntime)."""
@@ -352,8 +354,10 @@ class _Timer:
         import torch
 
         with contextlib.ExitStack() as stack:
+            t0 = time.perf_counter()
             if lock:
                 stack.enter_context(host_lock())
+            self.lock_wait_s = time.perf_counter() - t0
             stack.enter_context(torch_threads(self.threads))
             stack.enter_context(flushed_denormals())
             stack.enter_context(torch.inference_mode())
@@ -464,6 +468,7 @@ def measure_latency(
         runtime,
         export_s,
         calibration_s,
+        timer.lock_wait_s,
     )
 
 

@@ -58,5 +58,6 @@ def timed(
         **drift_corrected(lat, reference),
         "attempts": len(attempts),
         "calibration_s": calibration_s,
+        "lock_wait_s": sum(a["lock_wait_s"] for a in attempts),
         "fingerprint": fp,
     }

@@ -44,6 +44,7 @@ LATENCY_ATTRS = (
     "calibration_after_ms",
     "export_s",
     "calibration_s",
+    "lock_wait_s",
 )
 
 

@@ -74,14 +74,17 @@ def add_times(times: dict, attrs: dict) -> None:
     measure = attrs.get("time_measure_s", 0.0)
     lat = attrs.get("latency", {}) if not attrs.get("latency_cached") else {}
     calibrate, export = lat.get("calibration_s") or 0.0, lat.get("export_s") or 0.0
+    wait = lat.get("lock_wait_s") or 0.0
     times["calibrate"] = times.get("calibrate", 0.0) + calibrate
     times["export"] = times.get("export", 0.0) + export
-    times["measure"] = times.get("measure", 0.0) + max(0.0, measure - calibrate - export)
+    times["lock wait"] = times.get("lock wait", 0.0) + wait
+    times["measure"] = times.get("measure", 0.0) + max(0.0, measure - calibrate - export - wait)
 
 
 def time_split(times: dict, elapsed_s: float, retime_s: float = 0.0) -> str:
-    """Where a search's wall time went, one line: build, score, measure, calibrate, (export,) re-time, the rest."""
-    parts = {k: times.get(k, 0.0) for k in ("build", "score", "measure", "calibrate", "export")}
+    """Where a search's wall time went, one line: build, score, measure, calibrate, (export, waiting for the host
+    lock while another process timed,) re-time, the rest (sampling, cost, database writes, start-up)."""
+    parts = {k: times.get(k, 0.0) for k in ("build", "score", "measure", "calibrate", "export", "lock wait")}
     parts["re-time"] = retime_s
     parts["rest"] = max(0.0, elapsed_s - sum(parts.values()))
     total = elapsed_s or 1.0
