@@ -242,7 +242,7 @@ def test_validate_bench_refuses_training_options(capsys):
 
     assert main(["validate-score", "--truth", "nas-bench-macro", "--data", "digits", "--storage", "none"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--data only apply to --truth train" in err
+    assert len(err.splitlines()) == 1 and "--data do not apply with --truth nas-bench-macro" in err
     assert main(["validate-score", "--truth", "nas-bench-macro", "--proxies", "bench", "--storage", "none"]) == 2
     assert "unknown score bench to validate" in capsys.readouterr().err
     assert math.isfinite(bench.accuracy(bench.networks()[0]))

@@ -299,3 +299,39 @@ def verdict(value: int, figure: Figure) -> str:
     if figure.sig is not None and round_sig(value, figure.sig) == figure.value:
         return "rounds"
     return "gap"
+
+
+# Published ImageNet top-1 accuracy (%, single 224 crop) of every zoo model: (value, key of TOP1_SOURCES).
+# The score validation's second truth (`nasx validate-score --truth zoo`): a score chosen on NAS-Bench-Macro
+# must still order networks trained by other people, with other recipes, on another data set.
+TOP1_SOURCES = {
+    "mobilenet": "Howard et al. 2017, MobileNets, Table 8 (1.0 MobileNet-224)",
+    "mobilenetv2": "Sandler et al. 2018, MobileNetV2, CVPR, Table 4 (and the 1.4 row)",
+    "mobilenetv3": "Howard et al. 2019, Searching for MobileNetV3, ICCV, Table 3",
+    "mnasnet": "Tan et al. 2019, MnasNet, CVPR, Table 1 (MnasNet-A1)",
+    "shufflenet": "Zhang et al. 2018, ShuffleNet, CVPR, Table 2 (ShuffleNet 1x, top-1 error 32.6% g=3, 32.4% g=8)",
+    "shufflenetv2": "Ma et al. 2018, ShuffleNet V2, ECCV, Table 8 (top-1 error 39.7 / 30.6 / 27.4 / 25.1%)",
+    "torchvision": "torchvision.models weights tables (acc@1 of the IMAGENET1K_V1 weights)",
+    "fasternet": "Chen et al. 2023, Run, Don't Walk (FasterNet), CVPR, Table 5 (ImageNet-1k)",
+    "channelnets": "Gao, Wang, Ji 2018, ChannelNets, NeurIPS, Table 3 (ChannelNet-v1)",
+}
+TOP1: dict[str, tuple[float, str]] = {
+    "mobilenet_v1": (70.6, "mobilenet"),
+    "mobilenet_v2": (72.0, "mobilenetv2"),
+    "mobilenet_v2_1.4": (74.7, "mobilenetv2"),
+    "mobilenet_v3_large": (75.2, "mobilenetv3"),
+    "mobilenet_v3_small": (67.4, "mobilenetv3"),
+    "mnasnet_a1": (75.2, "mnasnet"),
+    "shufflenet_v1_g3": (67.4, "shufflenet"),
+    "shufflenet_v1_g8": (67.6, "shufflenet"),
+    "shufflenet_v2_0.5": (60.3, "shufflenetv2"),
+    "shufflenet_v2_1.0": (69.4, "shufflenetv2"),
+    "shufflenet_v2_1.5": (72.6, "shufflenetv2"),
+    "shufflenet_v2_2.0": (74.9, "shufflenetv2"),
+    "resnet18": (69.758, "torchvision"),
+    "resnet50": (76.130, "torchvision"),
+    "fasternet_t0": (71.9, "fasternet"),
+    "fasternet_t1": (76.2, "fasternet"),
+    "fasternet_t2": (78.9, "fasternet"),
+    "channelnet_v1": (70.5, "channelnets"),
+}
