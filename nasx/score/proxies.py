@@ -73,11 +73,6 @@ def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
     return float(logdet) if sign > 0 else -math.inf
 
 
-def param_count(module, input_shape, seed: int = 0) -> float:
-    """Parameter count, in millions: the baseline every training-free proxy should beat."""
-    return sum(p.numel() for p in module.parameters()) / 1e6
-
-
 def synflow(module, input_shape, seed: int = 0) -> float:
     """log of SynFlow (Tanaka et al. 2020): every parameter replaced by its absolute value, batch norm in eval
     mode, an all-ones input of batch 1, R = sum of the outputs, score = sum over the weights of the conv,
@@ -131,7 +126,8 @@ SCORES = {
     "synflow": synflow,
     "meco": meco,
     "zico": zico,
-    "params": param_count,
+    # the cost core's count equals torch's (tests/test_cost_vs_torch.py, every NAS-Bench-Macro entry): free
+    "params": _cost_count("params", "Parameter count, millions: the baseline every training-free proxy should beat."),
     "madds": _cost_count("madds", "MAdds (millions) from the cost core."),
     "mac": _cost_count("mac", "Memory access, millions of elements read + written (conv+BN+act fused)."),
     "activations": _cost_count("activations", "Output elements of conv and linear layers, millions (RegNet)."),
