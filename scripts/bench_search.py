@@ -31,6 +31,7 @@ import optuna
 
 import nasx
 from nasx import zoo
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.search.budgets import Budgets
 from nasx.search.objective import Objective
 from nasx.search.run import search
@@ -90,6 +91,12 @@ def main() -> int:
     ap.add_argument("--storage", default="sqlite:///studies/bench_search.db")
     ap.add_argument("--samplers", default="tpe,random")
     ap.add_argument(
+        "--measure-time",
+        type=float,
+        default=DEFAULT_MEASURE_TIME_S,
+        help=f"time cap of one latency measurement, s (default {DEFAULT_MEASURE_TIME_S}, as a search)",
+    )
+    ap.add_argument(
         "--confirm",
         type=int,
         default=5,
@@ -112,7 +119,13 @@ def main() -> int:
     budget = parse_count(args.budget, "--budget")
     store = Store(args.storage)
 
-    base = SearchSettings(space=space, budgets=Budgets(compute=budget), storage=args.storage, progress=False)
+    base = SearchSettings(
+        space=space,
+        budgets=Budgets(compute=budget),
+        storage=args.storage,
+        progress=False,
+        measure_time_s=args.measure_time,
+    )
     evaluator = Objective(base, store)
     reference = {}
     for name in budget_refs(space.input, budget):
@@ -148,6 +161,8 @@ def main() -> int:
                     sampler=sampler,
                     seed=seed,
                     progress=False,
+                    measure_time_s=args.measure_time,
+                    retime=False,  # --confirm re-times what this script's verdicts rest on
                 )
                 t0 = time.perf_counter()
                 with open("/dev/null", "w") as devnull:

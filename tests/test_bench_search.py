@@ -27,7 +27,20 @@ def staircase_hv(points, ref=(2.0, 0.8)):
 def bench(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('bench')}/bench.db"
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--trials", "6", "--seeds", "2", "--confirm", "0", "--storage", url],
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--trials",
+            "6",
+            "--seeds",
+            "2",
+            "--confirm",
+            "0",
+            "--measure-time",
+            "0.2",
+            "--storage",
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=600,
