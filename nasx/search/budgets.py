@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nasx.errors import BudgetError
 from nasx.util.fmt import human
 
 
@@ -39,3 +40,43 @@ class Budgets:
         if self.params:
             out["params"] = report.params / self.params - 1
         return out
+
+    def refuse_unreachable(self, space) -> None:
+        """A budget below the space's smallest network would reject every trial and leave a junk study behind
+        (the most recent one, which pareto and export then read): refuse it, naming the space's range."""
+        from nasx.cost import DTYPE_BYTES
+
+        bounds = space.cost_bounds()
+        checks = []  # (flag, budget, unit, bounds key, factor from that key's unit to the budget's)
+        if self.compute:
+            checks.append(
+                (
+                    "--budget",
+                    self.compute,
+                    "MAdds" if self.metric == "madds" else "FLOPs",
+                    "madds",
+                    1 if self.metric == "madds" else 2,
+                )
+            )
+        if self.mac:
+            in_bytes = self.mac_unit == "bytes"  # searches price MAC bytes at float32, cost()'s default
+            checks.append(
+                (
+                    "--mac-budget",
+                    self.mac,
+                    "MAC bytes" if in_bytes else "MAC elements",
+                    "mac",
+                    DTYPE_BYTES["float32"] if in_bytes else 1,
+                )
+            )
+        if self.params:
+            checks.append(("--params-budget", self.params, "params", "params", 1))
+        for flag, budget, unit, key, factor in checks:
+            lo, hi = (factor * v for v in bounds[key])
+            if budget < lo:
+                least = "its smallest network has" if key == "madds" else "no network has fewer than"
+                raise BudgetError(
+                    f"{flag} {human(budget)} is below every network of space {space.name!r} ({least} "
+                    f"{human(lo)} {unit}; the space spans {human(lo)}..{human(hi)}): every trial would "
+                    f"be rejected"
+                )

@@ -45,6 +45,7 @@ TOP_KEYS = {"name", "input", "classes", "act", "stem", "stages", "head", "famili
 # repeats it over its depth (MnasNet's factorized hierarchical space: far fewer dimensions to search)
 CHOOSE = ("block", "stage")
 RESERVED = {"out", "stride", "act"}  # set by the skeleton, not by family choices
+DEFAULT_SPACE = "mobile224"  # what `nasx search` and `nasx explore` search without --config
 SKIP = "skip"
 STAGE_KEYS = {"stride", "depth", "out", "candidates"}
 
@@ -138,6 +139,80 @@ class SearchSpace:
                 return rng.choice(list(choices))
 
         return self.sample(_Draw())
+
+    def cost_bounds(self) -> dict[str, tuple[int, int]]:
+        """(lower, upper) bound of MAdds, params and MAC (elements) over every network of the space, from the
+        cost core: the sum over positions of each position's cheapest (dearest) family and knobs at its
+        cheapest (dearest) in/out widths, each stage at its smallest (largest) depth. Costs are never negative
+        and a position's cost does not depend on the families chosen elsewhere, so the bounds hold. The MAdds
+        lower bound is exact (the narrowest, shallowest network with each position's cheapest family has it;
+        tests/test_search.py builds it); for params and MAC it is only a lower bound: neighbouring positions
+        share widths, and the cheapest choice at one can be dearer at the next (on cifar32 the cheapest
+        network found moves 14% more than the MAC bound)."""
+        from itertools import product
+
+        from nasx.cost import _convention, layer_cost
+
+        conv = _convention("madds", ())
+        keys = ("madds", "params", "mac")
+
+        def costs(layers, shape):
+            total = dict.fromkeys(keys, 0)
+            for layer in layers:
+                c, shape = layer_cost(layer, shape, conv)
+                for k in keys:
+                    total[k] += getattr(c, k)
+            return total, shape
+
+        def bounds(options):  # options: list of cost dicts -> {key: (min, max)}
+            return {k: (min(o[k] for o in options), max(o[k] for o in options)) for k in keys}
+
+        def add(a, b, n_lo=1, n_hi=1):
+            return {k: (a[k][0] + n_lo * b[k][0], a[k][1] + n_hi * b[k][1]) for k in keys}
+
+        shape_in = self.input
+        stem = {}
+        for w in self.stem_out:
+            stem[w], shape = costs([Conv2d(w, self.stem_kernel, self.stem_stride, act=self.act)], shape_in)
+        total = bounds(list(stem.values()))
+        hw, prev = shape[1:], self.stem_out
+        # every block a position can hold, as a Candidate: each family with each combination of its knobs, or
+        # the stage's (else the space's) candidate list, whose skip costs nothing where it is the identity
+        combos = tuple(
+            Candidate(fam, fam, tuple(zip([p for p, _ in params], values, strict=True)))
+            for fam, params in self.families
+            for values in product(*[c for _, c in params])
+        )
+
+        def block(cand, cin, cout, stride):
+            layer = cand.layer(cin, cout, stride, self.act)
+            return [] if layer is None else [layer]
+
+        for stage in self.stages:
+            per_combo = []
+            for cand in stage.candidates or self.candidates or combos:
+                first, rest = [], []
+                for cin, cout in product(prev, stage.out):
+                    c, out = costs(block(cand, cin, cout, stage.stride), (cin, *hw))
+                    first.append(c)
+                for ch in stage.out:
+                    rest.append(costs(block(cand, ch, ch, 1), (ch, *out[1:]))[0])
+                per_combo.append((bounds(first), bounds(rest)))
+            lo_d, hi_d = min(stage.depth), max(stage.depth)
+            if self.choose == "stage":  # one family for the whole stage: bound each family's stage, then the stage
+                stage_b = [add(f, r, lo_d - 1, hi_d - 1) for f, r in per_combo]
+                total = add(total, {k: (min(b[k][0] for b in stage_b), max(b[k][1] for b in stage_b)) for k in keys})
+            else:
+                first = {k: (min(f[k][0] for f, _ in per_combo), max(f[k][1] for f, _ in per_combo)) for k in keys}
+                rest = {k: (min(r[k][0] for _, r in per_combo), max(r[k][1] for _, r in per_combo)) for k in keys}
+                total = add(add(total, first), rest, lo_d - 1, hi_d - 1)
+            hw, prev = out[1:], stage.out
+        head = [
+            costs([Conv2d(w, 1, act=self.act), GlobalAvgPool(), Flatten(), Linear(self.classes)], (cin, *hw))[0]
+            for cin, w in product(prev, self.head_out)
+        ]
+        total = add(total, bounds(head))
+        return {k: (int(lo), int(hi)) for k, (lo, hi) in total.items()}
 
     def size(self) -> int:
         """Number of distinct choice combinations (architectures, counting equal ones once per path)."""
@@ -433,4 +508,4 @@ def load_space(source) -> SearchSpace:
 def builtin_names() -> list[str]:
     """The spaces shipped in nasx/configs, default first."""
     names = (p.name[:-5] for p in resources.files("nasx.configs").iterdir() if p.name.endswith(".yaml"))
-    return sorted(names, key=lambda n: (n != "mobile224", n))
+    return sorted(names, key=lambda n: (n != DEFAULT_SPACE, n))

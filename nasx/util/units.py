@@ -28,6 +28,19 @@ def _positive(value: float, text: str, what: str) -> int:
     return n
 
 
+# a bare number under this is a forgotten suffix (300 meant 300M), not a budget: no network is that small
+BARE_MINIMUM = 1e5
+
+
+def parse_budget(text, what: str = "budget") -> int:
+    """parse_count for budgets: a number without a suffix under BARE_MINIMUM is refused as a missing suffix."""
+    n = parse_count(text, what)
+    bare = text.strip() if isinstance(text, str) else str(text)
+    if n < BARE_MINIMUM and not bare[-1:].isalpha():
+        raise BudgetError(f"{what} {bare!r} has no suffix and so means {n} (not {bare} million); did you mean {bare}M?")
+    return n
+
+
 def parse_count(text, what: str = "budget") -> int:
     """'300M' -> 300_000_000; accepts K/M/G/T suffixes, decimals and exponents."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -48,6 +61,8 @@ def parse_size(text, what: str = "MAC budget") -> tuple[int, str]:
         if m:
             return _positive(_number(m[1], m[2]) * _BYTES[m[3].upper()], text, what), "bytes"
     try:
-        return parse_count(text, what), "elements"
-    except BudgetError:
+        return parse_budget(text, what), "elements"
+    except BudgetError as e:
+        if "did you mean" in str(e):
+            raise
         raise BudgetError(f"{what} {text!r} is neither an element count like 20M nor a byte size like 80MB") from None
