@@ -24,7 +24,8 @@ def trials_of(url, name):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One small real search (measured latency, NASWOT score), run twice to test resuming."""
+    """One small real search (measured latency, NASWOT score), run twice to test resuming (the second time
+    with --more: --n-trials alone is the study's total, which the first run already reached)."""
     d = tmp_path_factory.mktemp("search")
     url = f"sqlite:///{d}/s.db"
     args = [
@@ -46,7 +47,7 @@ def finished(tmp_path_factory):
     from conftest import run_nasx
 
     first = run_nasx(*args, cwd=d)
-    second = run_nasx(*args, cwd=d)
+    second = run_nasx(*args, "--more", cwd=d)
     return url, first, second
 
 
@@ -258,3 +259,190 @@ def test_only_a_table_creation_race_is_retried():
     with pytest.raises(RuntimeError, match="refused"):
         created_by_one_of_racing_workers(refused)
     assert len(calls) == 1  # another error is not a race: reported at once
+
+
+# --- inputs that parse but make no sense ---
+
+
+def cheapest_network_madds(space) -> int:
+    """MAdds of the narrowest, shallowest network of `space` with each position's cheapest family and knobs
+    (found position by position; positions do not interact given the widths)."""
+    from itertools import product
+
+    combos = [
+        (fam, dict(zip([p for p, _ in params], values, strict=True)))
+        for fam, params in space.families
+        for values in product(*[c for _, c in params])
+    ]
+
+    class Pick:
+        def __init__(self, chosen):
+            self.chosen = chosen
+
+        def suggest_categorical(self, name, choices):
+            return self.chosen.get(name, min(choices) if all(isinstance(c, int) for c in choices) else choices[0])
+
+    chosen = {}
+    for i, stage in enumerate(space.stages, 1):
+        keys = [f"s{i}"] if space.choose == "stage" else [f"s{i}_b{j}" for j in range(min(stage.depth))]
+        for key in keys:
+            options = [
+                {**chosen, f"{key}_family": fam, **{f"{key}_{fam}_{p}": v for p, v in knobs.items()}}
+                for fam, knobs in combos
+            ]
+            chosen = min(options, key=lambda c: nasx.cost(space.sample(Pick(c))).madds)
+    return nasx.cost(space.sample(Pick(chosen))).madds
+
+
+@pytest.mark.parametrize("name", ["cifar32", "mobile224"])
+def test_cost_bounds_hold_and_the_madds_floor_is_a_real_network(name):
+    space = load_space(name)
+    bounds = space.cost_bounds()
+    assert bounds["madds"][0] == cheapest_network_madds(space)
+    rng = random.Random(0)
+    for _ in range(100):
+        r = nasx.cost(space.random_arch(rng))
+        for key, used in (("madds", r.madds), ("params", r.params), ("mac", r.mac)):
+            assert bounds[key][0] <= used <= bounds[key][1], (key, used, bounds[key])
+
+
+@pytest.mark.parametrize(
+    "budget,text",
+    [
+        (["--budget", "300"], "has no suffix and so means 300 (not 300 million); did you mean 300M?"),
+        (["--params-budget", "5"], "did you mean 5M?"),
+        (["--mac-budget", "20"], "did you mean 20M?"),
+        (
+            ["--budget", "1M"],
+            "--budget 1M is below every network of space 'cifar32' (its smallest network has 2.29M "
+            "MAdds; the space spans 2.29M..103M)",
+        ),
+        (["--budget", "2M", "--budget-metric", "flops"], "smallest network has 4.59M FLOPs"),
+        (["--params-budget", "20K"], "no network has fewer than 29.5K params"),
+        (["--mac-budget", "100KB"], "no network has fewer than 864K MAC bytes"),
+    ],
+)
+def test_budgets_no_network_meets_are_refused_before_a_study_exists(nasx_cli, tmp_path, budget, text):
+    url = f"sqlite:///{tmp_path}/b.db"
+    r = nasx_cli("search", "--config", "cifar32", *budget, "--storage", url, "--n-trials", "2", cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert text in r.stderr
+    assert not (tmp_path / "b.db").exists()  # no junk study for pareto/export to pick up as the most recent
+
+
+def test_more_threads_than_usable_cores_need_oversubscribe(nasx_cli, tmp_path):
+    from nasx.measure.latency import default_threads
+
+    many = default_threads() + 1
+    for command in (["search", "--budget", "20M"], ["explore", "-n", "10"], ["microbench"]):
+        r = nasx_cli(
+            *command,
+            "--config" if command[0] != "microbench" else "--shapes",
+            "cifar32" if command[0] != "microbench" else "32x56",
+            "--threads",
+            many,
+            "--storage" if command[0] != "microbench" else "--quiet",
+            *([f"sqlite:///{tmp_path}/t.db"] if command[0] != "microbench" else []),
+            cwd=tmp_path,
+        )
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (command, r.stderr)
+        assert f"--threads {many} is more than the {default_threads()} usable cores" in r.stderr
+        assert "--oversubscribe" in r.stderr
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_another_thread_count_or_device_is_refused_on_resume(tmp_path):
+    """Latencies timed with other threads or on another device are another workload: one study never mixes."""
+    from nasx.measure.latency import default_threads
+
+    url = f"sqlite:///{tmp_path}/x.db"
+    space = load_space("cifar32")
+    open_study(SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="s", threads=1))
+    open_study(SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="s", threads=1))  # same: fine
+    if default_threads() != 1:
+        with pytest.raises(
+            nasx.StorageError, match="timed with 1 threads, this run would use .*; resume it with --threads 1"
+        ):
+            open_study(SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="s"))
+    with pytest.raises(nasx.StorageError, match="was timed on --device cpu; resume it with --device cpu"):
+        open_study(
+            SearchSettings(space=space, budgets=Budgets(), storage=url, study_name="s", threads=1, device="cuda")
+        )
+
+
+def finished_count(url, name):
+    return sum(
+        t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials_of(url, name)
+    )
+
+
+def test_n_trials_is_the_study_total_and_more_adds(nasx_cli, tmp_path):
+    """Re-running an interrupted command finishes it (16 + 14 = 30, not 16 + 30); --more runs that many more.
+    A budget just above the space's floor rejects nearly every candidate: trials take milliseconds."""
+    url = f"sqlite:///{tmp_path}/n.db"
+    args = [
+        "search",
+        "--config",
+        "cifar32",
+        "--budget",
+        "2.4M",
+        "--storage",
+        url,
+        "--study",
+        "n",
+        "--quiet",
+        "--measure-time",
+        "0.05",
+        "--score",
+        "params",
+    ]
+    assert nasx_cli(*args, "--n-trials", "4", cwd=tmp_path).returncode == 0
+    assert finished_count(url, "n") == 4
+    again = nasx_cli(*args, "--n-trials", "4", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "it already holds 4 finished of --n-trials 4: nothing to run" in again.stderr
+    assert finished_count(url, "n") == 4
+    bigger = nasx_cli(*args, "--n-trials", "7", cwd=tmp_path)
+    assert "running the 3 left of --n-trials 7 (--more runs 7 more instead)" in bigger.stderr, bigger.stderr
+    assert finished_count(url, "n") == 7
+    more = nasx_cli(*args, "--n-trials", "2", "--more", cwd=tmp_path)
+    assert "running 2 more (--more: 9 in all)" in more.stderr, more.stderr
+    assert finished_count(url, "n") == 9
+
+
+def test_a_killed_trial_is_retried_and_said_so_without_library_warnings(nasx_cli, tmp_path):
+    """A trial left RUNNING by a killed process (here: made so, with its heartbeat and a constraint already
+    set, as a SIGKILL leaves it) is failed after the grace period and retried: the CLI says which trial became
+    which, and optuna's "constraint ... already set" warning about the copied constraint stays off the terminal."""
+    import time
+
+    url = f"sqlite:///{tmp_path}/k.db"
+    args = [
+        "search",
+        "--config",
+        "cifar32",
+        "--budget",
+        "2.4M",
+        "--storage",
+        url,
+        "--study",
+        "k",
+        "--measure-time",
+        "0.05",
+        "--score",
+        "params",
+        "--heartbeat",
+        "1",
+    ]
+    assert nasx_cli(*args, "--n-trials", "2", "--quiet", cwd=tmp_path).returncode == 0
+    study = optuna.load_study(study_name="k", storage=optuna.storages.RDBStorage(url, heartbeat_interval=1))
+    killed = study.ask()
+    study._storage.set_trial_system_attr(killed._trial_id, "constraints:madds", 0.5)
+    study._storage.record_heartbeat(killed._trial_id)
+    time.sleep(3.5)  # past the grace period: 3 heartbeats
+    r = nasx_cli(*args, "--n-trials", "1", "--more", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    retry = [t for t in trials_of(url, "k") if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retry) == 1
+    assert f"trial {killed.number} was interrupted (its process stopped); retried as {retry[0].number}" in r.stderr
+    assert "Warning" not in r.stderr and "already set" not in r.stderr, r.stderr

@@ -75,9 +75,14 @@ def wait_for(predicate, timeout, what):
 
 
 def test_three_workers_thirty_trials_each(study_name, tmp_path):
+    # --more: each process adds its 30 (without it, 30 is the study's total, which the three share)
     procs = [
         subprocess.Popen(
-            search_cmd(study_name, 30), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            search_cmd(study_name, 30, "--more"),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
@@ -136,7 +141,11 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     done_before = len([t for t in trials(study_name) if t.state in FINISHED])
     time.sleep(3.5)  # past the grace period
     survivor = subprocess.run(
-        search_cmd(study_name, 6, "--heartbeat", "1"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        search_cmd(study_name, 6, "--heartbeat", "1", "--more"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert survivor.returncode == 0, survivor.stderr
     ts = trials(study_name)
@@ -169,7 +178,9 @@ def test_sigint_finishes_the_current_trial_and_resumes(study_name, tmp_path):
     ts = trials(study_name)
     assert all(t.state in FINISHED for t in ts), [t.state for t in ts]  # the current trial finished cleanly
     n = len(ts)
-    again = subprocess.run(search_cmd(study_name, 4), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        search_cmd(study_name, 4, "--more"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0 and "resuming study" in again.stderr
     assert len(trials(study_name)) == n + 4
 

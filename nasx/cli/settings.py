@@ -12,30 +12,34 @@ from nasx.search.budgets import Budgets
 from nasx.search.settings import SearchSettings
 from nasx.search.study import make_sampler
 from nasx.space.config import load_space
-from nasx.util.units import parse_count, parse_size
+from nasx.util.units import parse_budget, parse_size
 
 
 def search_settings_from_args(args) -> SearchSettings:
     budgets = Budgets(metric=args.budget_metric)
     if args.budget is not None:
-        budgets.compute = parse_count(args.budget, "--budget")
+        budgets.compute = parse_budget(args.budget, "--budget")
     if args.mac_budget is not None:
         budgets.mac, budgets.mac_unit = parse_size(args.mac_budget, "--mac-budget")
     if args.params_budget is not None:
-        budgets.params = parse_count(args.params_budget, "--params-budget")
+        budgets.params = parse_budget(args.params_budget, "--params-budget")
     for name in ("n_trials", "threads", "batch", "workers", "heartbeat"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise NasxError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    check_threads(args.threads, args.oversubscribe)
     check_measure_time(args.measure_time)
     if args.timeout is not None and args.timeout <= 0:
         raise NasxError(f"--timeout must be positive seconds, got {args.timeout}")
     check_score(args.score)
     make_sampler(args.sampler, None)
+    space = load_space(args.config)
+    budgets.refuse_unreachable(space)
     return SearchSettings(
-        space=load_space(args.config),
+        space=space,
         budgets=budgets,
         storage=args.storage,
+        more=args.more,
         study_name=args.study,
         n_trials=args.n_trials,
         timeout=args.timeout,
@@ -66,6 +70,19 @@ def runtime_option(args) -> str:
     return runtime
 
 
+def check_threads(threads: int | None, oversubscribe: bool) -> None:
+    """More timing threads than usable cores time the scheduler, not the network: refused unless asked for."""
+    from nasx.measure.latency import default_threads
+
+    usable = default_threads()
+    if threads is not None and threads > usable and not oversubscribe:
+        raise NasxError(
+            f"--threads {threads} is more than the {usable} usable cores here (os.sched_getaffinity); "
+            f"latencies would measure oversubscription; use --threads {usable} or less, or pass "
+            f"--oversubscribe"
+        )
+
+
 def score_options(args) -> dict:
     """--data and the training options of `nasx search`, checked (the data set is loaded once here, so a
     missing or malformed one is one clear error before any trial starts)."""
@@ -91,6 +108,7 @@ def score_options(args) -> dict:
 
 
 def explore_settings_from_args(args) -> ExploreSettings:
+    check_threads(args.threads, args.oversubscribe)
     return ExploreSettings(
         space=load_space(args.config),
         n=args.n,

@@ -44,9 +44,17 @@ class Progress:
             self.failed += 1
         self.measure_s += attrs.get("time_measure_s", 0.0)
         add_times(self.times, attrs)
+        retried = trial.system_attrs.get("retry_history")
+        if retried:  # optuna's heartbeat retry re-runs a trial whose process died; say which
+            self.note(f"trial {retried[-1]} was interrupted (its process stopped); retried as {trial.number}")
         if self.enabled:
-            self.out.write(self.line() + ("\r" if self.out.isatty() else "\n"))
-            self.out.flush()
+            write_status(self.out, self.line())
+
+    def note(self, text: str) -> None:
+        """A line of its own above the progress line (shown even with progress off)."""
+        tty = self.enabled and _isatty(self.out)
+        self.out.write(("\r\x1b[K" if tty else "") + text + "\n")
+        self.out.flush()
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
@@ -93,3 +101,19 @@ def time_split(times: dict, elapsed_s: float, retime_s: float = 0.0) -> str:
         for k, v in parts.items()
         if v or k in ("build", "score", "measure", "rest")
     )
+
+
+def _isatty(out) -> bool:
+    return getattr(out, "isatty", lambda: False)()
+
+
+def write_status(out, line: str) -> None:
+    """A progress line. On a terminal it is redrawn in place: carriage return, then erase to the end of the
+    line (ANSI EL) before the new text, so a shorter line leaves nothing behind ("ETA 23ss"), and the cursor
+    stays at its end, so a ^C the terminal echoes lands after it, not over it ("^Cial 15/30"). Elsewhere
+    (logs, pipes) one line each."""
+    if _isatty(out):
+        out.write("\r\x1b[K" + line)
+    else:
+        out.write(line + "\n")
+    out.flush()

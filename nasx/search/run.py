@@ -13,7 +13,7 @@ from nasx.measure.latency import resolve_device
 from nasx.search.objective import Objective
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
-from nasx.search.study import open_study
+from nasx.search.study import finished_trials, open_study, trials_to_run
 from nasx.store.db import Store
 from nasx.store.studies import pareto_front
 
@@ -43,8 +43,9 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
     objective = Objective(settings, store)  # before the study: a bad --prefilter is one clear error
     study, resumed = open_study(settings)
     before = len(study.trials)
+    n_trials, plan = trials_to_run(study, settings)
     if resumed:
-        out.write(f"resuming study {study.study_name!r} ({before} trials stored) in {settings.storage}\n")
+        out.write(f"resuming study {study.study_name!r} ({before} trials stored) in {settings.storage}: {plan}\n")
     else:
         out.write(f"new study {study.study_name!r} in {settings.storage}\n")
     out.write(
@@ -52,7 +53,7 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         f"{settings.budgets.label()}, device {settings.device}, score {settings.score}, sampler "
         f"{settings.sampler}\n"
     )
-    progress = Progress(settings.n_trials, settings.timeout, out, enabled=settings.progress)
+    progress = Progress(n_trials, settings.timeout, out, enabled=settings.progress)
     stop = {"asked": False}
 
     def on_sigint(signum, frame):
@@ -63,7 +64,8 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
 
     def after_trial(study, trial):
         progress.update(trial)
-        if stop["asked"]:
+        total_reached = not settings.more and n_trials and finished_trials(study) >= settings.n_trials
+        if stop["asked"] or total_reached:  # the total also counts trials other processes finished meanwhile
             study.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
@@ -72,7 +74,7 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
     try:
         study.optimize(
             objective,
-            n_trials=settings.n_trials,
+            n_trials=n_trials,
             timeout=settings.timeout,
             callbacks=[after_trial],
             catch=(RuntimeError,),

@@ -20,7 +20,8 @@ class SearchSettings:
     budgets: Budgets
     storage: str = DEFAULT_STORAGE
     study_name: str | None = None
-    n_trials: int | None = DEFAULT_TRIALS
+    n_trials: int | None = DEFAULT_TRIALS  # the study's total of finished trials (feasible and rejected)
+    more: bool = False  # n_trials counts trials to add to the study, not its total
     timeout: float | None = None
     sampler: str = "tpe"
     seed: int | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 
 from nasx.errors import NasxError, StorageError
+from nasx.measure.latency import default_threads
 from nasx.search.objective import score_study_attrs
 from nasx.search.settings import SearchSettings
 from nasx.store.db import created_by_one_of_racing_workers, engine_kwargs, explain, prepare_sqlite_dir
@@ -71,6 +72,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
                 f"study {name!r} was timed in {runtime}, not {settings.runtime}; resume it with "
                 f"--runtime {runtime} or use a new --study name"
             )
+        refuse_other_timing(name, attrs, settings)
         made_from = attrs.get("config_hash")
         if made_from and made_from != settings.space.config_hash:
             raise StorageError(
@@ -90,6 +92,8 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
         for key, value in {  # one by one, in this order: a worker that sees config_hash sees drift_correction
             "drift_correction": settings.drift_correction,
             "runtime": settings.runtime,
+            "device": settings.device,
+            "threads": timing_threads(settings),
             "nasx": "search",
             "config": settings.space.text,
             "config_name": settings.space.name,
@@ -99,7 +103,6 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             "mac_budget": settings.budgets.mac,
             "mac_unit": settings.budgets.mac_unit,
             "params_budget": settings.budgets.params,
-            "device": settings.device,
             "batch": settings.batch,
             "score": settings.score,
             "measure_time_s": settings.measure_time_s,
@@ -107,3 +110,48 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
         }.items():
             study.set_user_attr(key, value)
     return study, resumed
+
+
+def timing_threads(settings: SearchSettings) -> int:
+    """The thread count latencies are timed with (the fingerprint's: all usable cores by default)."""
+    return settings.threads or default_threads()
+
+
+def refuse_other_timing(name: str, attrs: dict, settings: SearchSettings) -> None:
+    """Latencies timed on another device or thread count are another workload: one study never mixes them.
+    (Studies from before nasx stored threads are not checked for it.)"""
+    device, threads = attrs.get("device"), attrs.get("threads")
+    if device is not None and device != settings.device:
+        raise StorageError(
+            f"study {name!r} was timed on --device {device}; resume it with --device {device} or use a new --study name"
+        )
+    if threads is not None and threads != timing_threads(settings):
+        raise StorageError(
+            f"study {name!r} was timed with {threads} threads, this run would use "
+            f"{timing_threads(settings)}; resume it with --threads {threads} or use a new --study name"
+        )
+
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Feasible and rejected trials: what --n-trials counts (failed ones do not; a retry replaces them)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def trials_to_run(study: optuna.Study, settings: SearchSettings) -> tuple[int | None, str]:
+    """How many trials this run starts, and the words for it: --n-trials is the study's total, so re-running
+    an interrupted command finishes it; with --more it is that many more."""
+    total, done = settings.n_trials, finished_trials(study)
+    if total is None:
+        return None, "until --timeout"
+    if settings.more:
+        return total, f"running {total} more (--more: {done + total} in all)"
+    left = max(0, total - done)
+    if not left:
+        return 0, (
+            f"it already holds {done} finished of --n-trials {total}: nothing to run (raise --n-trials, or "
+            f"pass --more to run {total} more)"
+        )
+    return left, f"running the {left} left of --n-trials {total} (--more runs {total} more instead)"

@@ -20,10 +20,10 @@ import optuna
 from nasx.errors import NasxError
 from nasx.measure.latency import default_threads
 from nasx.search.objective import Objective
-from nasx.search.progress import add_times
+from nasx.search.progress import add_times, write_status
 from nasx.search.run import SearchResult, search
 from nasx.search.settings import SearchSettings
-from nasx.search.study import open_study
+from nasx.search.study import open_study, trials_to_run
 from nasx.store.db import Store
 from nasx.store.studies import pareto_front
 from nasx.util.fmt import duration
@@ -36,20 +36,25 @@ def split_trials(n_trials: int | None, workers: int) -> list[int | None]:
     return [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
 
 
-def worker_settings(settings: SearchSettings, study_name: str, workers: int) -> list[SearchSettings]:
-    """The settings of each worker: its share of the trials on the one study, quiet, and its own seed (the
-    same seed everywhere would make every worker propose the same trials). Workers never re-time the front:
-    run_workers does, once, after all of them are done."""
+def worker_settings(
+    settings: SearchSettings, study_name: str, workers: int, n_trials: int | None
+) -> list[SearchSettings]:
+    """The settings of each worker: its share of the `n_trials` left to run on the one study, counted from
+    now (more: not as the study's total), quiet, and its own seed (the same seed everywhere would make every
+    worker propose the same trials). A worker whose share is 0 (fewer trials left than workers) is not
+    started. Workers never re-time the front: run_workers does, once, after all of them are done."""
     return [
         dataclasses.replace(
             settings,
             study_name=study_name,
             n_trials=n,
+            more=True,
             progress=False,
             retime=False,
             seed=None if settings.seed is None else settings.seed + i,
         )
-        for i, n in enumerate(split_trials(settings.n_trials, workers))
+        for i, n in enumerate(split_trials(n_trials, workers))
+        if n != 0
     ]
 
 
@@ -66,16 +71,17 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
         Objective(settings, store)  # a missing latency model is one clear error here too
     study, resumed = open_study(settings)
     before = len(study.trials)
+    n_trials, plan = trials_to_run(study, settings)
     out.write(
         f"{'resuming' if resumed else 'new'} study {study.study_name!r} ({before} trials stored) in "
-        f"{settings.storage}; starting {workers} workers\n"
+        f"{settings.storage}{f': {plan}' if resumed else ''}; starting {workers} workers\n"
     )
     # scoring runs in parallel across workers: give each its share of the cores (timing sets its own
     # thread count explicitly, under the host lock), or N workers oversubscribe the CPU N times
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, default_threads() // workers))}
     procs = []
     with tempfile.TemporaryDirectory(prefix="nasx-workers-") as tmp:
-        for i, worker in enumerate(worker_settings(settings, study.study_name, workers)):
+        for i, worker in enumerate(worker_settings(settings, study.study_name, workers, n_trials)):
             path = Path(tmp) / f"worker{i}.json"
             path.write_text(worker.to_json(), encoding="utf-8")
             procs.append(
@@ -101,7 +107,7 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
             while any(p.poll() is None for p in procs):
                 time.sleep(1.0)
                 if settings.progress:
-                    _show_progress(study, before, settings.n_trials, workers, start, out)
+                    _show_progress(study, before, n_trials, workers, start, out)
         finally:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
@@ -131,14 +137,14 @@ def _show_progress(study, before: int, n_trials: int | None, workers: int, start
     done = [t for t in trials if t.state.is_finished()]
     feasible = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
     best = min((t.values[0] for t in feasible), default=math.inf)
-    total = f"/{n_trials}" if n_trials else ""
-    out.write(
+    total = f"/{n_trials}" if n_trials is not None else ""
+    write_status(
+        out,
         f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
         f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
         f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
-        f"{duration(time.perf_counter() - start)}" + ("\r" if out.isatty() else "\n")
+        f"{duration(time.perf_counter() - start)}",
     )
-    out.flush()
 
 
 def worker_main(argv: list[str] | None = None) -> int:
