@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import nasx.blocks  # noqa: F401  (registers the block families as layer types)
-from nasx.errors import ArchError
+from nasx.errors import ArchError, force_hint
 from nasx.graph import Graph
 from nasx.layers import MAX_NUMBER, expand, layer_from_dict, layer_to_dict, show
 
@@ -110,7 +110,7 @@ class Arch:
         if not force and (max(inp[1:]) > LIMITS["pixels"] or inp[0] > LIMITS["channels"]):
             raise ArchError(
                 f"input {inp} exceeds the size limits ({LIMITS['pixels']} px, {LIMITS['channels']} "
-                f"channels); pass force to load it anyway"
+                f"channels); {force_hint()}"
             )
         name = d.get("name", "")
         if not isinstance(name, str):
@@ -136,8 +136,7 @@ class Arch:
                 out = getattr(layer, "out", 0)
                 if not force and isinstance(out, int) and out > LIMITS["channels"]:
                     raise ArchError(
-                        f"{where}: {out} channels exceeds the limit of {LIMITS['channels']}; pass "
-                        f"force to load it anyway"
+                        f"{where}: {out} channels exceeds the limit of {LIMITS['channels']}; {force_hint()}"
                     )
                 layers.append(layer)
                 if repeat > 1:  # copies after the first keep the shape: stride 1
@@ -146,18 +145,20 @@ class Arch:
                 if not force and total + len(layers) > LIMITS["layers"]:  # checked as we go: repeat multiplies
                     raise ArchError(
                         f"{where}: more than {LIMITS['layers']} layers exceeds the limit of "
-                        f"{LIMITS['layers']}; pass force to load it anyway"
+                        f"{LIMITS['layers']}; {force_hint()}"
                     )
             total += len(layers)
             sections[section] = tuple(layers)
         if not force and total > LIMITS["layers"]:
-            raise ArchError(f"{total} layers exceeds the limit of {LIMITS['layers']}; pass force to load it anyway")
+            raise ArchError(f"{total} layers exceeds the limit of {LIMITS['layers']}; {force_hint()}")
         arch = cls(tuple(inp), name=name, **sections)
         arch.graphs()  # validates every layer against its input shape
         return arch
 
     @classmethod
     def from_json(cls, text: str, force: bool = False, source: str = "architecture") -> Arch:
+        if not text.strip():
+            raise ArchError(f"{source} is empty; an architecture is a JSON object (see `nasx export --format json`)")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -185,11 +186,22 @@ def load_arch(source, force: bool = False) -> Arch:
         return zoo.get(text)
     path = Path(text)
     if not path.is_file():
+        if path.is_dir():
+            raise ArchError(f"{text} is a directory, not an architecture file; give the arch JSON file in it")
+        if path.exists():  # /dev/null, a FIFO: nothing an architecture can be read from
+            raise ArchError(
+                f"{text} is not a regular file (a device or pipe); give an arch JSON file or a reference model name"
+            )
+        if text.lstrip().startswith(("{", "[")):
+            raise ArchError(
+                "that looks like inline JSON: nasx reads an architecture from a file; save it (e.g. as "
+                "arch.json) and pass the file's path"
+            )
         raise ArchError(
             f"{text!r} is neither an architecture file nor a reference model; models: {', '.join(zoo.names())}"
         )
     if not force and path.stat().st_size > LIMITS["file_bytes"]:
-        raise ArchError(f"{path} is larger than {LIMITS['file_bytes'] >> 20} MiB; pass force to load it anyway")
+        raise ArchError(f"{path} is larger than {LIMITS['file_bytes'] >> 20} MiB; {force_hint()}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nasx.arch import load_arch
-from nasx.errors import ArchError
+from nasx.errors import ArchError, force_hint
 
 # Refuse to allocate absurd networks from untrusted files (override with force=True / --force).
 MAX_PARAMS = 2_000_000_000
@@ -26,7 +26,7 @@ def build(arch, force: bool = False):
     if params > MAX_PARAMS and not force:
         raise ArchError(
             f"{arch.name or 'architecture'} has {params:,} parameters ({4 * params / 2**30:.0f} GiB "
-            f"in float32), over the limit of {MAX_PARAMS:,}; pass force to build it anyway"
+            f"in float32), over the limit of {MAX_PARAMS:,}; {force_hint('build it')}"
         )
     modules = OrderedDict((f"{section}{i}", g.module()) for section, i, _, g in arch.graphs())
     return nn.Sequential(modules)

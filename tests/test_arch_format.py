@@ -279,7 +279,7 @@ def test_file_that_is_not_an_object(tmp_path, text, what):
 def test_missing_file(tmp_path):
     with pytest.raises(ArchError, match="neither an architecture file nor a reference model"):
         load_arch(str(tmp_path / "missing.json"))
-    with pytest.raises(ArchError, match="neither"):
+    with pytest.raises(ArchError, match="is a directory, not an architecture file"):
         load_arch(str(tmp_path))  # a directory is not a file
 
 

@@ -151,6 +151,20 @@ def test_unwritable_paths_are_one_clear_line(small_study, capsys, tmp_path):
             assert "cannot write" in err and text in err
 
 
+def test_a_directory_no_file_can_be_created_in_is_refused_before_exporting(monkeypatch):
+    """os.access says yes to root, and on /proc, where no file can be created: the target is tried first, so
+    the refusal comes before the seconds of building and exporting, not after them."""
+    import nasx.study.export as export
+
+    def no_export(*_):
+        raise AssertionError("exported before checking the target")
+
+    monkeypatch.setattr(export, "_reference", no_export)
+    for fmt in ("onnx", "json"):
+        with pytest.raises(NasxError, match=r"cannot write /proc/x\.\w+: no file can be created in /proc"):
+            export_arch(nasx.load_arch("mobilenet_v2"), fmt, f"/proc/x.{fmt}")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only directory")
 def test_read_only_directory(tmp_path):
     ro = tmp_path / "ro"
@@ -194,6 +208,7 @@ def test_an_os_error_while_writing_is_one_clear_line(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", denied)
-    with pytest.raises(NasxError, match=r"^cannot write .*a\.json: Permission denied$"):
+    denied_text = r"^cannot write .*a\.json: (no file can be created in .*: )?Permission denied$"
+    with pytest.raises(NasxError, match=denied_text):
         export_arch(nasx.load_arch("mobilenet_v2"), "json", tmp_path / "a.json")
     assert os.listdir(tmp_path) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Float, Integer, String, Table, Text
 
 from nasx.store.db import metadata
 
@@ -12,7 +12,7 @@ explore_runs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("config_name", String(256), nullable=False),
     Column("config_hash", String(32), nullable=False),
-    Column("config", String, nullable=False),
+    Column("config", Text, nullable=False),  # Text, not a length-less String: MySQL refuses VARCHAR without one
     Column("seed", Integer, nullable=False),
     Column("n", Integer, nullable=False),
     Column("fingerprint_hash", String(32), nullable=False),
@@ -30,7 +30,7 @@ explore_archs = Table(
     Column("index", Integer, primary_key=True),
     Column("arch_hash", String(32), nullable=False),
     Column("choices", JSON, nullable=False),  # rebuild: SearchSpace.sample(optuna.trial.FixedTrial(choices))
-    Column("madds", Integer, nullable=False),
+    Column("madds", BigInteger, nullable=False),  # past 2^31 in large spaces: MySQL's INT would overflow
     Column("mac", Integer, nullable=False),
     Column("params", Integer, nullable=False),
     Column("activations", Integer, nullable=False),

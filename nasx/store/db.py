@@ -71,10 +71,19 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def prepare_sqlite_dir(url: str) -> None:
-    """SQLite creates the file but not its directory; make studies/ on first use."""
+    """SQLite creates the file but not its directory. The default's studies/ is made on first use; any other
+    missing folder is more likely a typo than a wish, so it is refused rather than created."""
     path = sqlite_path(url)
-    if path is not None and str(path):
+    if path is None or not str(path) or path.parent.is_dir():
+        return
+    default_dir = sqlite_path(DEFAULT_STORAGE).parent
+    if path.parent == default_dir:
         path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise StorageError(
+        f"no folder {path.parent} for the SQLite database {path.name} ({url}); create it first "
+        f"(mkdir -p {path.parent}) or fix the path"
+    )
 
 
 def explain(url: str, err: Exception) -> StorageError:
@@ -86,11 +95,16 @@ def explain(url: str, err: Exception) -> StorageError:
             f"storage URL {url!r} is malformed ({text}); use e.g. sqlite:///studies/nasx.db or "
             f"postgresql://user@host/db"
         )
-    if isinstance(err, ModuleNotFoundError):
-        return StorageError(
-            f"storage {safe!r} needs a database driver that is not installed ({err.name}); "
-            f"pip install it (for PostgreSQL: pip install 'nasx[postgres]', which brings psycopg)"
-        )
+    if isinstance(err, ImportError):  # the driver itself, or optuna's ImportError around it
+        missing = getattr(err, "name", None) or getattr(err.__cause__, "name", None) or "the driver"
+        if url.startswith(("mysql", "mariadb")):
+            how = (
+                "for MySQL/MariaDB: pip install 'nasx[mysql]' and use a mysql+pymysql:// URL, or pip install "
+                "mysqlclient for mysql://"
+            )
+        else:
+            how = "for PostgreSQL: pip install 'nasx[postgres]', which brings psycopg"
+        return StorageError(f"storage {safe!r} needs a database driver that is not installed ({missing}); {how}")
     return StorageError(
         f"cannot open storage {safe!r}: {text}; check that the server is running and the URL, "
         f"or use the default sqlite:///studies/nasx.db"
@@ -132,7 +146,7 @@ class Store:
                 with self.engine.begin() as c:  # WAL persists in the file: readers never block the writer
                     c.exec_driver_sql("PRAGMA journal_mode=WAL")
             created_by_one_of_racing_workers(lambda: metadata.create_all(self.engine))
-        except (SQLAlchemyError, ModuleNotFoundError, ValueError) as e:
+        except (SQLAlchemyError, ImportError, ValueError) as e:
             raise explain(url, e) from None
 
     def get_latency(self, arch_hash: str, fp_hash: str) -> dict | None:

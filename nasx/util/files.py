@@ -23,6 +23,12 @@ def check_target(path, suffix: str = "") -> Path:
         raise NasxError(f"cannot write {path}: {parent} {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise NasxError(f"cannot write {path}: no permission to write in {parent}")
+    try:  # os.access says yes to root and on /proc-like file systems: try it, before any slow export
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as e:
+        raise NasxError(f"cannot write {path}: no file can be created in {parent}: {e.strerror or e}") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
