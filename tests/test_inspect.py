@@ -56,8 +56,15 @@ def test_pareto_table_shows_latency_iqr_costs_and_families(small_study, nasx_cli
         assert col in table
     for n in study.user_attrs["pareto_front"]:
         lat, first = study.trials[n].user_attrs["latency_confirmed"], study.trials[n].user_attrs["latency"]
-        line = next(row for row in table.splitlines() if row.split()[0] == str(n))
+        lines = table.splitlines()
+        i = next(k for k, row in enumerate(lines) if row.split()[0] == str(n))
+        line = lines[i]
         assert f"{lat['median_ms']:.2f} ± {lat['iqr_ms']:.2f} (first {first['median_ms']:.2f})" in line
+        # the families column wraps to keep the table within 100 columns: the row goes on in indented lines
+        for row in lines[i + 1 :]:
+            if row[:1] != " ":
+                break
+            line += " " + row
         fam, count = next(iter(study.trials[n].user_attrs["families"].items()))
         assert f"{fam} {count}" in line
 
@@ -75,7 +82,14 @@ def test_trials_lists_every_trial_with_its_status(small_study, nasx_cli):
         assert row["latency_ms"] is None and row["score"] is None and row["reason"].startswith("over budget")
         assert row["madds"] > 20_000_000
     table = nasx_cli("trials", "--storage", url, "--study", name, cwd=d).stdout
-    assert "rejected: over budget" in table and "failed: simulated failure" in table
+    assert "rejected:" in table and "failed:" in table  # the reasons wrap within the status column
+    lines = table[table.index("trial  ") :].splitlines()
+    # within 100 columns (+4), but for the columns that the end-of-search re-timing and the knee widen or add
+    # and that do not wrap: ", re-timed" and "(first X)" in the latency column, the knee's pick column
+    widths = [len(rule) for rule in lines[1].split("  ")]  # the rule under the header: trial, status, latency...
+    extra = max(0, widths[2] - len("latency ms (median ± IQR)"))
+    extra += 2 + widths[-1] if lines[0].endswith("pick") else 0
+    assert max(map(len, lines)) <= 104 + extra
 
 
 def test_front_falls_back_to_recomputing_when_none_is_stored(small_study, tmp_path):

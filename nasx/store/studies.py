@@ -81,12 +81,36 @@ def trial_status(t) -> str:
     return "pruned" if status == "rejected" and t.user_attrs.get("feasible") is not False else status
 
 
+def latency_scale(trials) -> str:
+    """Which scale a study's latencies are on. Drift-corrected ones are rescaled to the speed this machine had
+    when the storage's first calibration was taken (nasx.measure.latency), so their unit is that storage's:
+    the line names the calibration network's time at that reference, recovered from any trial as
+    calibration / drift. Raw ones are this machine's milliseconds at the time of each measurement (for a
+    re-timed front, the raw median of each member's first measurement)."""
+    retimed = any("latency_confirmed" in t.user_attrs for t in trials)
+    for t in trials:
+        lat, fp = t.user_attrs.get("latency") or {}, t.user_attrs.get("fingerprint") or {}
+        before, after, drift = (lat.get(k) for k in ("calibration_before_ms", "calibration_after_ms", "drift"))
+        if before and after and drift:
+            reference = lat.get("reference_ms") or (before + after) / 2 / drift
+            return (
+                f"latency ms: drift-corrected to this storage's reference speed ({fp.get('calibration', '?')} = "
+                f"{reference:.2f} ms)\nraw ms: this machine's milliseconds at measurement time"
+                + (" (of the first measurement)" if retimed else "")
+            )
+        if lat:
+            return "latency ms: this machine's milliseconds at measurement time (raw, no drift correction)"
+    return "latency: none measured yet"
+
+
 def front_table(front: list, status: bool = False, knee=None) -> str:
-    """Trials as a table: latency median ± IQR (re-timed where the search re-timed the front, first
-    measurement in brackets), score, MAdds, MAC, params, block-family mix. With `status`, any trial (rejected,
-    failed) gets a row and a status column says why it has no latency. `knee`: that trial is marked."""
+    """Trials as a table under a line naming the latency scale: latency median ± IQR (drift-corrected where
+    the study is; re-timed where the search re-timed the front, first measurement in brackets) beside the raw
+    median, score, MAdds, MAC, params, block-family mix. With `status`, any trial (rejected, failed) gets a row
+    and a status column says why it has no latency. `knee`: that trial is marked."""
     rows = []
     retimed = any("latency_confirmed" in t.user_attrs for t in front)
+    corrected = any("drift" in t.user_attrs.get("latency", {}) for t in front)
     for t in front:
         a = t.user_attrs
         lat = a.get("latency", {})
@@ -104,6 +128,8 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
             human(a["params"]) if "params" in a else "-",
             fams,
         ]
+        if corrected:
+            row.insert(2, f"{lat['raw_median_ms']:.2f}" if measured and "raw_median_ms" in lat else "-")
         if status:
             why = a.get("reason") or t.system_attrs.get("fail_reason", "")
             row.insert(1, trial_status(t) + (f": {why}" if why and trial_status(t) != "feasible" else ""))
@@ -119,11 +145,14 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
         "params",
         "families",
     ]
+    if corrected:
+        header.insert(2, "raw ms")
     if status:
         header.insert(1, "status")
     if knee is not None:
         header.append("pick")
-    return render_table(header, rows)
+    families = header.index("families")  # wrapped first (the knee's pick column, when shown, comes after it)
+    return latency_scale(front) + "\n" + render_table(header, rows, wrap=(families, 1) if status else (families,))
 
 
 def trial_record(t) -> dict:
