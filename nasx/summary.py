@@ -86,3 +86,46 @@ def readable_attrs(attrs: dict) -> dict[str, str]:
     if "feasible" in attrs:
         out["Status"] = "feasible" if attrs["feasible"] else f"rejected: {attrs.get('reason', '')}"
     return out
+
+
+def stages(arch: dict, params: dict | None = None) -> list[dict]:
+    """The arch's body (its `layers`) stage by stage: out width, depth, stride and its blocks as runs of equal
+    ones (family, knobs as in layer_summary, count). Stage depths come from a search
+    trial's params (s1_depth, ...) when given; otherwise a stage starts at every stride or width change."""
+    layers = arch.get("layers", [])
+    depths = []
+    params = params or {}
+    if params.get("s1_depth"):
+        i = 1
+        while f"s{i}_depth" in params:
+            depths.append(params[f"s{i}_depth"])
+            i += 1
+    if sum(depths) != len(layers):  # no params, or not this arch's: split where the stride or width changes
+        depths = []
+        for j, layer in enumerate(layers):
+            prev = layers[j - 1] if j else None
+            if prev is None or layer.get("stride", 1) not in (1, [1, 1]) or layer.get("out") != prev.get("out"):
+                depths.append(0)
+            depths[-1] += 1
+    out, start = [], 0
+    for depth in depths:
+        block = layers[start : start + depth]
+        start += depth
+        runs: list[tuple[str, str, int]] = []  # (family, knobs, count) of consecutive equal blocks
+        for layer in block:
+            text = layer_summary({k: v for k, v in layer.items() if k not in ("out", "stride")})
+            family, _, knobs = text.partition(" ")
+            if runs and runs[-1][:2] == (family, knobs):
+                runs[-1] = (family, knobs, runs[-1][2] + 1)
+            else:
+                runs.append((family, knobs, 1))
+        stride = block[0].get("stride", 1) if block else 1
+        out.append(
+            {
+                "out": block[0].get("out") if block else None,
+                "depth": depth,
+                "stride": stride[0] if isinstance(stride, list) else stride,
+                "blocks": [{"family": f, "knobs": k, "count": n} for f, k, n in runs],
+            }
+        )
+    return out

@@ -142,7 +142,26 @@ def test_browser_shows_the_study(small_study, tmp_path):
         WebDriverWait(driver, 60).until(lambda _: f"{n_trials} Trials" in body_text() and "Arch summary" in body_text())
         text = body_text()
         assert "Cost summary" in text and "Status" in text  # readable user attrs
+        # the long attrs (Arch summary, arch JSON) wrap: the page is no wider than the window
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         driver.save_screenshot(os.path.join(shots, "nasx-dashboard-trials.png"))
+
+        from nasx.store.studies import load_study
+        from nasx.study.report import make_report
+
+        report, _, data = make_report(load_study(url, name), url, tmp_path / "report.html", refs=[], png=False)
+        driver.get(report.as_uri())
+        WebDriverWait(driver, 60).until(lambda _: "Architectures on the front" in body_text())
+        tables = driver.find_elements(By.CSS_SELECTOR, "table.arch")
+        assert len(tables) == len(data.front)
+        assert "family" in tables[0].text and "knobs" in tables[0].text and "width" in tables[0].text
+        assert "drift-corrected to this storage's reference speed" in body_text()
+        # the front's points carry their trial numbers as text (the static PNG shows them too)
+        labels = driver.execute_script(
+            "return [...document.querySelectorAll('#fig-front .textpoint')].map(e => e.textContent)"
+        )
+        assert sorted(labels) == sorted(f"#{t.number}" for t in data.front)
+        driver.save_screenshot(os.path.join(shots, "nasx-report.png"))
     finally:
         if driver is not None:
             driver.quit()

@@ -55,10 +55,13 @@ def report(small_study, tmp_path_factory):
 
 def figure_specs(scripts):
     """The (data, layout) of every Plotly.newPlot call in the page."""
-    specs = []
+    specs, decoder = [], json.JSONDecoder()
     for s in scripts:
-        for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*(\[.*?\]),\s*(\{.*?\})(?:,\s*\{.*?\})?\s*\)', s, re.S):
-            specs.append((m.group(1), json.loads(m.group(2)), json.loads(m.group(3))))
+        for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', s):
+            # decoded, not matched by a pattern: a layout with several annotations holds "},{" pairs
+            data, end = decoder.raw_decode(s, m.end())
+            layout, _ = decoder.raw_decode(s, re.compile(r",\s*").match(s, end).end())
+            specs.append((m.group(1), data, layout))
     return specs
 
 
@@ -87,7 +90,11 @@ def test_report_is_standalone_html_with_the_figures(report):
     assert traces["Pareto front"]["marker"]["color"] == [t.user_attrs["madds"] for t in front]  # coloured by MAdds
     rejected = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     assert traces[f"{rejected} rejected over budget (never measured)"]["marker"]["color"] == "#b8b8b8"  # greyed
-    assert traces["reference models"]["text"] == ["mobilenet_v2 @32x32"]
+    labels = [a["text"] for a in layout.get("annotations", [])]  # drawn above the front's markers
+    assert labels == ["mobilenet_v2 @32x32"] and traces["reference models"]["x"] == [
+        a["x"] for a in layout["annotations"]
+    ]
+    assert traces["Pareto front"]["text"] == [f"#{t.number}" for t in front]  # trial numbers, PNG included
     fam_data, _ = specs["fig-families"]
     for trace in fam_data:  # per-family block counts of each front member
         assert trace["y"] == [t.user_attrs["families"].get(trace["name"], 0) for t in front]
@@ -120,7 +127,8 @@ def test_correlations_match_scipy(report):
         assert shown_rho == pytest.approx(rho, abs=5e-4) and shown_tau == pytest.approx(tau, abs=5e-4)
         if key == "activations":
             continue
-        note = specs[f"fig-{key}_latency"]["annotations"][0]["text"]  # printed on the plot too
+        notes = [a["text"] for a in specs[f"fig-{key}_latency"]["annotations"]]  # printed on the plot too
+        note = next(n for n in notes if "Spearman" in n)
         assert f"Spearman ρ = {shown_rho:+.3f}" in note and f"{shown_tau:+.3f}" in note
         assert f"n = {len(measured)} measured trials" in note
 

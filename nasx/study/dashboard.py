@@ -48,6 +48,38 @@ def attach_front_figure(study, url: str) -> str:
     return dashboard.save_plotly_graph_object(study, front_figure(collect(study, url)), graph_object_id=FIGURE_ID)
 
 
+# optuna-dashboard shows each user attr on one unbreakable line (white-space: nowrap): the Arch summary and
+# the arch JSON then widen the whole trial page to thousands of pixels. Let those lines wrap instead.
+WRAP_CSS = b"<style>p.MuiTypography-body1{white-space:normal;overflow-wrap:anywhere}</style>"
+
+
+def with_wrapping_css(app):
+    """The WSGI app with WRAP_CSS added to the <head> of its HTML pages."""
+
+    def wrapped(environ, start_response):
+        seen = {}
+
+        def capture(status, headers, exc_info=None):
+            seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+            return lambda data: None  # optuna-dashboard returns its body; nothing writes through this
+
+        body = app(environ, capture)
+        headers = seen["headers"]
+        is_html = any(k.lower() == "content-type" and "text/html" in v for k, v in headers)
+        if is_html:
+            try:
+                page = b"".join(body)
+            finally:
+                getattr(body, "close", lambda: None)()
+            body = [page.replace(b"</head>", WRAP_CSS + b"</head>", 1)]
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body[0]))))
+        start_response(seen["status"], headers, seen["exc_info"])
+        return body
+
+    return wrapped
+
+
 def url_for(host: str, port: int, study_id: int | None = None) -> str:
     shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
@@ -63,7 +95,7 @@ def serve(
     dashboard = _require_dashboard()
     study = load_study(url, study_name)
     attach_front_figure(study, url)
-    app = dashboard.wsgi(open_storage(url))
+    app = with_wrapping_css(dashboard.wsgi(open_storage(url)))
     server_class = _IPv6Server if ":" in host else _Server
     try:
         httpd = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)

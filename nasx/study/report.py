@@ -255,9 +255,13 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
 def _trial_hover(t) -> str:
     a = t.user_attrs
     fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
+    lat = a.get("latency", {})
+    raw = ""
+    if "raw_median_ms" in lat:  # of the first measurement where the front was re-timed
+        raw = f" (raw {lat['raw_median_ms']:.3f} ms{', first' if 'latency_confirmed' in a else ''})"
     return (
         f"<b>trial {t.number}</b><br>latency {shown_latency(t):.3f} ± {latency_iqr_ms(t) or 0:.3f}"
-        f" ms<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
+        f" ms{raw}<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
         f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}"
     )
 
@@ -266,6 +270,32 @@ def _axis_type(values) -> str:
     """'log' when positive values span more than 20x (one slow outlier would squash the rest), else 'linear'."""
     v = [x for x in values if x is not None and x > 0]
     return "log" if v and max(v) > 20 * min(v) else "linear"
+
+
+def _label(fig, xs, ys, labels) -> None:
+    """Reference labels as annotations: drawn above every trace (a trace's text sits under later traces'
+    markers, and the front's markers hid them), on a white box, pointing at their marker from above."""
+    for x, y, text in zip(xs, ys, labels, strict=True):
+        fig.add_annotation(
+            x=x,
+            y=y,
+            text=html.escape(text),
+            showarrow=True,
+            arrowhead=0,
+            arrowcolor=REF_COLOR,
+            ax=0,
+            ay=-28,
+            font=dict(size=11, color=REF_COLOR),
+            bgcolor="rgba(255,255,255,0.85)",
+        )
+
+
+def _scale_note(data: ReportData) -> str:
+    """The latency scale in a few words, for axis titles (the full line is nasx.store.studies.latency_scale)."""
+    from nasx.store.studies import latency_scale
+
+    line = latency_scale(data.measured + data.infeasible).splitlines()[0]
+    return line.removeprefix("latency ms: ").split(";")[0]
 
 
 def front_figure(data: ReportData):
@@ -300,9 +330,12 @@ def front_figure(data: ReportData):
             go.Scatter(
                 x=[shown_latency(t) for t in data.front],
                 y=[t.values[1] for t in data.front],
-                mode="lines+markers",
+                mode="lines+markers+text",
                 name="Pareto front",
                 line=dict(shape="hv", color="black", width=1),
+                textposition="bottom right",
+                textfont=dict(size=10),
+                cliponaxis=False,  # trial numbers stay readable in the static PNG too
                 marker=dict(
                     size=12,
                     color=[t.user_attrs["madds"] for t in data.front],
@@ -360,21 +393,19 @@ def front_figure(data: ReportData):
             go.Scatter(
                 x=[p.latency_ms for p in refs],
                 y=[p.score for p in refs],
-                mode="markers+text",
+                mode="markers",
                 name="reference models",
                 marker=dict(symbol="diamond", size=11, color=REF_COLOR),
-                text=[p.label for p in refs],
-                textposition="top center",
                 hovertext=[p.hover for p in refs],
                 hoverinfo="text",
-                cliponaxis=False,
             )
         )
+        _label(fig, [p.latency_ms for p in refs], [p.score for p in refs], [p.label for p in refs])
     lat = [shown_latency(t) for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
     fig.update_xaxes(type=_axis_type(lat))
     fig.update_layout(
         title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
-        xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')})",
+        xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')}; {_scale_note(data)})",
         yaxis_title=f"score ({a.get('score')}, higher is better)",
         template="plotly_white",
         legend=dict(orientation="h", y=-0.2),
@@ -399,20 +430,19 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
         )
     )
     if data.refs:
+        xs = [p.madds if key == "madds" else p.mac for p in data.refs]
         fig.add_trace(
             go.Scatter(
-                x=[p.madds if key == "madds" else p.mac for p in data.refs],
+                x=xs,
                 y=[p.latency_ms for p in data.refs],
-                mode="markers+text",
+                mode="markers",
                 name="reference models (not in the correlation)",
                 marker=dict(symbol="diamond", size=11, color=REF_COLOR),
-                text=[p.label for p in data.refs],
-                textposition="top center",
                 hovertext=[p.hover for p in data.refs],
                 hoverinfo="text",
-                cliponaxis=False,
             )
         )
+        _label(fig, xs, [p.latency_ms for p in data.refs], [p.label for p in data.refs])
     fig.add_annotation(
         xref="paper",
         yref="paper",
@@ -431,7 +461,7 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
     fig.update_layout(
         title=f"{label} vs latency",
         xaxis_title=label,
-        yaxis_title="latency, ms (median)",
+        yaxis_title=f"latency, ms (median; {_scale_note(data)})",
         template="plotly_white",
         legend=dict(orientation="h", y=-0.2),
         margin=dict(t=90),
@@ -492,6 +522,8 @@ def render_html(data: ReportData, figs: dict) -> str:
     )
     body = f"""<pre>{header}</pre>
 <h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
+<h2>Architectures on the front</h2><p class="small">each front member stage by stage: its blocks' family and
+knobs, output width and depth (stride-2 stages halve the resolution).</p>{arch_tables(data)}
 <h2>Reference models</h2><p class="small">timed and scored as the study's trials were, through the same caches
 (scripts/bench_search.py measures them the same way).</p><pre id="refs-table">{refs}</pre>
 <h2>Cost vs latency and score</h2>{corr}{blocks[1]}{blocks[2]}
@@ -502,8 +534,44 @@ def render_html(data: ReportData, figs: dict) -> str:
     return page(
         f"nasx report: {data.study.study_name}",
         body,
-        css="table.corr td,table.corr th{padding:.2em .8em;text-align:right}",
+        css="table.corr td,table.corr th{padding:.2em .8em;text-align:right}"
+        "table.arch{border-collapse:collapse;margin:.6em 0 1.2em}"
+        "table.arch td,table.arch th{border-bottom:1px solid #ddd;padding:.15em .7em;text-align:left}"
+        "table.arch caption{text-align:left;font-weight:600;padding:.2em 0}",
     )
+
+
+def arch_tables(data: ReportData) -> str:
+    """One HTML table per front member, a row per stage (more where its blocks differ): family, knobs,
+    width, depth, stride."""
+    from nasx.summary import stages
+
+    out = []
+    for t in data.front:
+        arch = t.user_attrs.get("arch")
+        if not arch:
+            continue
+        rows = []
+        for i, stage in enumerate(stages(arch, t.params), 1):
+            for j, b in enumerate(stage["blocks"]):
+                head = f'<td rowspan="{len(stage["blocks"])}">{i}</td>' if j == 0 else ""
+                tail = (
+                    f'<td rowspan="{len(stage["blocks"])}">{stage["out"]}</td><td rowspan="{len(stage["blocks"])}">'
+                    f'{stage["depth"]}</td><td rowspan="{len(stage["blocks"])}">{stage["stride"]}</td>'
+                    if j == 0
+                    else ""
+                )
+                count = f" ×{b['count']}" if b["count"] > 1 else ""
+                rows.append(
+                    f"<tr>{head}<td>{html.escape(b['family'])}{count}</td><td>{html.escape(b['knobs'])}</td>{tail}</tr>"
+                )
+        out.append(
+            f'<table class="arch" id="arch-{t.number}"><caption>trial {t.number}: {shown_latency(t):.2f} ms, score '
+            f"{t.values[1]:.2f}, {human(t.user_attrs.get('madds', 0))} MAdds</caption><tr><th>stage</th>"
+            f"<th>family</th><th>knobs</th><th>width</th><th>depth</th><th>stride</th></tr>{''.join(rows)}"
+            f"</table>"
+        )
+    return "".join(out) or "<p>no front yet</p>"
 
 
 def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
