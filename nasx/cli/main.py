@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's marker: tab completion where argcomplete is installed)
 """The `nasx` command line. Every nasx error becomes one line on stderr and exit status 2."""
 
 from __future__ import annotations
@@ -5,12 +6,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
+import warnings
 
 from nasx.errors import NasxError
 
-# nasx.space.config.builtin_names() lists these too; importing it here would slow every command's start
-SPACE_HELP = "search space YAML or built-in name (mobile224, mobile224_layers, cifar32, nas-bench-macro)"
 RUNTIME_HELP = (
     "what each network is timed in: torch (eager, the default) or onnxruntime (exported to ONNX once, "
     'timed in an InferenceSession with --threads intra-op threads; needs pip install "nasx[export]")'
@@ -26,6 +27,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _DefaultsHelp(argparse.HelpFormatter):
+    """Appends each option's default to its help, unless it has none (None, a flag's False) or says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def quiet_library_warnings() -> None:
+    """The CLI owns the process: optuna's, torch's and plotly's warnings (experimental APIs, a retried trial's
+    "constraint already set", optuna-dashboard's "importance may be inaccurate" flood) say nothing a user can
+    act on, and nasx's own problems are errors, not warnings. -W or PYTHONWARNINGS bring them back."""
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
+
+
 def parse_shape(text: str) -> tuple[int, int, int]:
     try:
         dims = tuple(int(v) for v in text.lower().split("x"))
@@ -37,9 +56,11 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def cmd_cost(args) -> int:
+    import nasx.errors
     from nasx.arch import Arch, load_arch
     from nasx.cost import cost
 
+    nasx.errors.FORCE = "--force"  # the limits' messages name this command's flag, not the API's argument
     arch = load_arch(args.arch, force=args.force)
     if args.input:  # through the loader again, so the size limits and shape checks apply to the new input
         arch = Arch.from_dict({**arch.to_dict(), "input": list(parse_shape(args.input))}, force=args.force)
@@ -109,9 +130,15 @@ def cmd_search(args) -> int:
             f"{front[0].number} --format onnx -o best.onnx"
         )
     if result.interrupted:
+        if settings.more:
+            again = "it runs the same number more (--more)"
+        elif settings.n_trials is None:
+            again = "it runs until --timeout again"
+        else:
+            again = f"it runs what is left of --n-trials {settings.n_trials}"
         print(
-            f"\ninterrupted: every completed trial is stored. Resume with the same command:\n  "
-            f"nasx {' '.join(sys.argv[1:])}"
+            f"\ninterrupted: every completed trial is stored. Resume with the same command ({again}):\n  "
+            f"nasx {' '.join(shlex.quote(a) for a in sys.argv[1:])}"
         )
         return 130
     return 0
@@ -147,10 +174,11 @@ def cmd_pareto(args) -> int:
 
 def cmd_export(args) -> int:
     from nasx.store.studies import load_study, study_front
-    from nasx.study.export import export_trial, pick_best
+    from nasx.study.export import check_target, export_trial, pick_best
 
     if sum((args.trial is not None, args.best is not None, args.knee)) != 1:
         raise NasxError("give exactly one of --trial N, --best TARGET (e.g. --best 5ms or --best 10M) and --knee")
+    check_target(args.output, f".{args.format}")  # an unwritable -o is refused before any study is read
     study = load_study(args.storage, args.study)
     number = args.trial
     if args.knee:
@@ -214,6 +242,10 @@ def cmd_dashboard(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise NasxError(f"--port must be in 0..65535, got {args.port}")
+    import logging
+
+    # optuna-dashboard logs every failed importance computation (too few trials): noise beside the URL
+    logging.getLogger("optuna_dashboard").setLevel(logging.ERROR)
     serve(args.storage, args.study, args.host, args.port)
     return 0
 
@@ -248,10 +280,12 @@ def cmd_explore(args) -> int:
 
 
 def cmd_microbench(args) -> int:
+    from nasx.cli.settings import check_threads
     from nasx.explore.microbench import parse_shapes, run, text_report, write_html
     from nasx.measure.latency import fingerprint, resolve_device
     from nasx.util.units import parse_count
 
+    check_threads(args.threads, args.oversubscribe)
     resolve_device(args.device)
     shapes = parse_shapes(args.shapes)
     target = parse_count(args.target, "--target")
@@ -271,14 +305,18 @@ def cmd_microbench(args) -> int:
 # --- accuracy: validate-score, retrain (and the training options of search) ---
 
 
-def add_train_options(q, what: str, steps_default: str = "200") -> None:
+def add_train_options(q, what: str, steps_default: int | None = None) -> None:
+    from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS
+
     q.add_argument(
         "--data",
         help=f"data set for {what}: digits (scikit-learn's bundled set, the default), "
         "cifar10:PATH (CIFAR-10 python batches) or folder:PATH (one subfolder per class)",
     )
-    q.add_argument("--train-steps", type=int, help=f"optimizer steps per training (default {steps_default})")
-    q.add_argument("--train-batch", type=int, help="training batch size (default 64)")
+    q.add_argument(
+        "--train-steps", type=int, help=f"optimizer steps per training (default {steps_default or DEFAULT_STEPS})"
+    )
+    q.add_argument("--train-batch", type=int, help=f"training batch size (default {DEFAULT_BATCH})")
 
 
 def cmd_validate_score(args) -> int:
@@ -431,6 +469,7 @@ def cmd_retrain(args) -> int:
 
 def add_accuracy_parsers(sub, study_options) -> None:
     from nasx.store.db import DEFAULT_STORAGE
+    from nasx.study.retrain import RETRAIN_STEPS
 
     v = sub.add_parser("validate-score", help="rank correlation of each training-free score with trained accuracy")
     v.add_argument(
@@ -483,15 +522,20 @@ def add_accuracy_parsers(sub, study_options) -> None:
     study_options(r)
     r.add_argument("--trial", type=int, required=True, help="trial number (see `nasx pareto`)")
     r.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
-    add_train_options(r, "training (default: the study's, else digits)", steps_default="2000")
+    add_train_options(r, "training (default: the study's, else digits)", steps_default=RETRAIN_STEPS)
     r.add_argument("--artifacts", help="artifact folder (default: artifacts/ beside the SQLite database)")
     r.add_argument("-o", "--output", help="also write the weights (safetensors) to this file")
     r.set_defaults(func=cmd_retrain)
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from nasx import __version__
+    from nasx.space.config import builtin_names
+
     p = _Parser(prog="nasx", description="Hardware-aware NAS and design-space exploration for CNNs.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p.add_argument("--version", action="version", version=f"nasx {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    space_help = f"search space YAML or built-in name ({', '.join(builtin_names())})"
 
     c = sub.add_parser("cost", help="per-layer FLOPs / params / MAC table of an architecture")
     c.add_argument("arch", help="arch JSON file or reference model name (see `nasx zoo`)")
@@ -522,85 +566,132 @@ def make_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=cmd_cost)
 
+    from nasx.measure.latency import default_threads
+    from nasx.search.budgets import Budgets
     from nasx.search.settings import SearchSettings
+    from nasx.space.config import DEFAULT_SPACE
     from nasx.store.db import DEFAULT_STORAGE
 
-    # the defaults are the settings' own: one home, so the CLI and the Python API cannot drift apart
-    search_default = {f.name: f.default for f in dataclasses.fields(SearchSettings)}
-    s = sub.add_parser("search", help="search a space under FLOPs/MAC budgets, measuring real latency")
-    s.add_argument("--budget", help="compute budget, e.g. 300M, 0.3G, 3e8 (MAdds unless --budget-metric flops)")
-    s.add_argument("--budget-metric", choices=("madds", "flops"), default="madds")
-    s.add_argument("--mac-budget", help="memory access budget: elements (20M) or bytes (80MB)")
-    s.add_argument("--params-budget", help="parameter budget, e.g. 5M")
-    s.add_argument("--config", default="mobile224", help=SPACE_HELP)
-    s.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
-    s.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
-    s.add_argument(
+    def default(cls, name):  # the defaults are the settings' own: one home, so the CLI and the API cannot drift
+        return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+    s = sub.add_parser(
+        "search",
+        help="search a space under FLOPs/MAC budgets, measuring real latency",
+        formatter_class=_DefaultsHelp,
+        description="Search a space for the Pareto front of measured latency and score under compute, MAC and "
+        "parameter budgets. Re-running the same command resumes its study.",
+    )
+    g = s.add_argument_group("budgets", "a candidate over any budget is rejected from its cost alone, never built")
+    g.add_argument(
+        "--budget",
+        help="compute budget with a K/M/G suffix, e.g. 300M, 0.3G, 3e8 (MAdds unless --budget-metric flops; a "
+        "bare number under 1e5 is refused as a missing suffix)",
+    )
+    g.add_argument(
+        "--budget-metric",
+        choices=("madds", "flops"),
+        default=default(Budgets, "metric"),
+        help="what --budget bounds: multiply-adds, or FLOPs = 2 x MAdds",
+    )
+    g.add_argument("--mac-budget", help="memory access budget: elements (20M) or bytes (80MB)")
+    g.add_argument("--params-budget", help="parameter budget, e.g. 5M")
+    g = s.add_argument_group("space and sampler")
+    g.add_argument("--config", default=DEFAULT_SPACE, help=space_help)
+    g.add_argument(
         "--n-trials",
         type=int,
-        default=search_default["n_trials"],
-        help=f"trials to run, rejected ones included (default {search_default['n_trials']})",
+        default=default(SearchSettings, "n_trials"),
+        help="the study's total of finished trials, rejected ones included: re-running an interrupted command "
+        "runs what is left (several processes on one study share the total)",
     )
-    s.add_argument("--timeout", type=float, help="stop after this many seconds")
-    s.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default=search_default["sampler"])
-    s.add_argument("--seed", type=int, help="sampler seed")
-    s.add_argument("--device", choices=("cpu", "cuda", "mps"), default=search_default["device"])
-    s.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores)")
-    s.add_argument(
-        "--batch",
-        type=int,
-        default=search_default["batch"],
-        help=f"batch size for timing (default {search_default['batch']})",
+    g.add_argument(
+        "--more",
+        action="store_true",
+        help="count --n-trials from now: run that many more trials, whatever the study already holds",
     )
-    s.add_argument(
+    g.add_argument("--timeout", type=float, help="stop after this many seconds")
+    g.add_argument(
+        "--sampler",
+        choices=("tpe", "nsga2", "random"),
+        default=default(SearchSettings, "sampler"),
+        help="Optuna sampler",
+    )
+    g.add_argument("--seed", type=int, help="sampler seed (default: none, a different search each time)")
+    g.add_argument(
         "--score",
-        default=search_default["score"],
-        help="second objective: naswot (default), "
-        "synflow, meco, zico, aznas (rank aggregate against a pool drawn from the space), params, madds, mac, "
-        "activations, train (validation top-1 after a short seeded training on --data; see README 'Accuracy') "
-        "or bench (NAS-Bench-Macro's trained accuracy, with --config nas-bench-macro)",
+        default=default(SearchSettings, "score"),
+        help="second objective: naswot, synflow, meco, zico, aznas (rank aggregate against a pool drawn from the "
+        "space), params, madds, mac, activations, train (validation top-1 after a short seeded training on "
+        "--data; README 'Accuracy') or bench (NAS-Bench-Macro's trained accuracy, with --config nas-bench-macro)",
     )
-    add_train_options(s, "--score train")
-    s.add_argument(
-        "--workers",
+    add_train_options(g, "--score train")
+    g = s.add_argument_group(
+        "measurement",
+        "latency is timed on this machine; a study keeps one device, runtime, thread count, batch and drift setting",
+    )
+    g.add_argument(
+        "--device", choices=("cpu", "cuda", "mps"), default=default(SearchSettings, "device"), help="device to time on"
+    )
+    g.add_argument(
+        "--runtime", choices=("torch", "onnxruntime"), default=default(SearchSettings, "runtime"), help=RUNTIME_HELP
+    )
+    g.add_argument(
+        "--threads",
         type=int,
-        default=1,
-        help="worker processes on this host sharing the study "
-        "(latency timing is serialised host-wide; use PostgreSQL beyond a few)",
+        help=f"torch threads for timing, at most the usable cores (default: all usable cores, here "
+        f"{default_threads()})",
     )
-    s.add_argument(
-        "--heartbeat",
-        type=int,
-        default=search_default["heartbeat_s"],
-        help="seconds between worker heartbeats; a trial silent for 3x this is failed and retried "
-        f"(default {search_default['heartbeat_s']})",
-    )
-    s.add_argument(
+    g.add_argument("--oversubscribe", action="store_true", help="allow --threads above the usable cores")
+    g.add_argument("--batch", type=int, default=default(SearchSettings, "batch"), help="batch size for timing")
+    g.add_argument(
         "--measure-time",
         type=float,
-        default=search_default["measure_time_s"],
-        help=f"time cap per latency measurement, s (default {search_default['measure_time_s']})",
+        default=default(SearchSettings, "measure_time_s"),
+        help="time cap per latency measurement, s",
     )
-    s.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP)
-    s.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch", help=RUNTIME_HELP)
-    s.add_argument(
+    g.add_argument("--no-drift-correction", action="store_true", help=DRIFT_HELP)
+    g.add_argument(
         "--no-retime",
         action="store_true",
         help="show the front as first measured: skip re-timing its members side by side at the end (README 'Latency')",
     )
-    s.add_argument(
+    g.add_argument(
         "--prefilter",
         action="store_true",
-        help="skip timing candidates that the latency model stored "
-        "by `nasx explore` for this device predicts far off the current front (off by default)",
+        help="skip timing candidates that the latency model stored by `nasx explore` for this device predicts far "
+        "off the current front",
     )
-    s.add_argument(
+    g.add_argument(
         "--prefilter-margin",
         type=float,
-        help="how much faster than predicted a candidate may run "
-        "and still be skipped, e.g. 0.3 (default: the model's held-out p90 relative error, >= 0.1)",
+        help="how much faster than predicted a candidate may run and still be skipped, e.g. 0.3 (default: the "
+        "model's held-out p90 relative error, >= 0.1)",
     )
-    s.add_argument("--quiet", action="store_true", help="no progress line")
+    g = s.add_argument_group("storage")
+    g.add_argument(
+        "--storage",
+        default=default(SearchSettings, "storage"),
+        help="SQLAlchemy URL: sqlite:///PATH, postgresql://..., mysql+pymysql://... (SQLite's folder is made only "
+        "for the default studies/)",
+    )
+    g.add_argument("--study", help="study name (default: derived from config, budgets, device, batch, score)")
+    g = s.add_argument_group("workers")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this host sharing the study (latency timing is serialised host-wide; use "
+        "PostgreSQL beyond a few)",
+    )
+    g.add_argument(
+        "--heartbeat",
+        type=int,
+        default=default(SearchSettings, "heartbeat_s"),
+        help="seconds between worker heartbeats; a trial silent for 3x this is failed and retried",
+    )
+    g = s.add_argument_group("output")
+    g.add_argument("--quiet", action="store_true", help="no progress line")
     s.set_defaults(func=cmd_search)
 
     def study_options(q):
@@ -663,7 +754,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     explore_default = {f.name: f.default for f in dataclasses.fields(ExploreSettings)}
     x = sub.add_parser("explore", help="sample a space with the cost core, time a spread subset, fit a latency model")
-    x.add_argument("--config", default="mobile224", help=SPACE_HELP)
+    x.add_argument("--config", default=DEFAULT_SPACE, help=space_help)
     x.add_argument(
         "-n",
         type=int,
@@ -682,6 +773,7 @@ def make_parser() -> argparse.ArgumentParser:
     x.add_argument("--storage", default=explore_default["storage"], help=f"SQLAlchemy URL (default {DEFAULT_STORAGE})")
     x.add_argument("--device", choices=("cpu", "cuda", "mps"), default=explore_default["device"])
     x.add_argument("--threads", type=int, help="torch threads for timing (default: all usable cores, as search)")
+    x.add_argument("--oversubscribe", action="store_true", help="allow --threads above the usable cores")
     x.add_argument(
         "--measure-time",
         type=float,
@@ -693,7 +785,7 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=DRIFT_HELP + " (as the search it will prefilter: the latency model is kept per setting)",
     )
-    x.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch", help=RUNTIME_HELP)
+    x.add_argument("--runtime", choices=("torch", "onnxruntime"), default=explore_default["runtime"], help=RUNTIME_HELP)
     x.add_argument("-o", "--output", default="explore.html", help="HTML file (default explore.html; none: skip)")
     x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency model")
     x.add_argument("--json", action="store_true", help="print the predictors and model as JSON")
@@ -713,6 +805,7 @@ def make_parser() -> argparse.ArgumentParser:
     m.add_argument("--target", default="60M", help="MAdds per measured stack (default 60M)")
     m.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
     m.add_argument("--threads", type=int, help="torch threads (default: all usable cores)")
+    m.add_argument("--oversubscribe", action="store_true", help="allow --threads above the usable cores")
     m.add_argument("--measure-time", type=float, default=1.0, help="time cap per measurement, s (default 1)")
     m.add_argument("--ops-only", action="store_true", help="only the ops, not the block families")
     m.add_argument("-o", "--output", default="microbench.html", help="HTML file (default microbench.html; none: skip)")
@@ -745,8 +838,19 @@ def _glue_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_warnings()
     argv = _glue_values(sys.argv[1:] if argv is None else list(argv))
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    try:
+        import argcomplete  # optional: `eval "$(register-python-argcomplete nasx)"` then completes flags
+    except ImportError:
+        pass
+    else:
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `nasx`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         return args.func(args)
     except NasxError as e:
