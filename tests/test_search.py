@@ -146,6 +146,7 @@ def test_sampler_learns_from_rejections_on_default_space(tmp_path, monkeypatch):
         n_trials=100,
         seed=0,
         progress=False,
+        retime=False,  # the latencies are stubbed: re-timing real 224x224 networks would test nothing here
     )
 
     def fake_evaluate(self, trial, arch, attrs):
