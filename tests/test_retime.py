@@ -3,6 +3,7 @@
 import math
 import os
 import random
+import re
 import statistics
 
 import optuna
@@ -98,9 +99,11 @@ def test_pareto_shows_confirmed_numbers(retimed, capsys):
     url, result = retimed
     assert main(["pareto", "--storage", url, "--study", "r"]) == 0
     out = capsys.readouterr().out
-    assert "re-timed" in out and "(first " in out
+    assert "re-timed side by side" in out and "first ms" in out
     for t in result.front:
-        assert f"{t.user_attrs['latency_confirmed']['median_ms']:.2f} ±" in out
+        confirmed, first = t.user_attrs["latency_confirmed"], t.user_attrs["latency"]
+        cells = rf"{confirmed['median_ms']:.2f} ± {confirmed['iqr_ms']:.2f}\s+{first['median_ms']:.2f}\s"
+        assert re.search(cells, out), out
 
 
 def test_no_retime_keeps_the_first_numbers(tmp_path):

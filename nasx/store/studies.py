@@ -82,6 +82,14 @@ def trial_status(t) -> str:
 
 
 def latency_scale(trials) -> str:
+    """`_scale`, and for a re-timed front what its first-ms column is."""
+    line = _scale(trials)
+    if any("latency_confirmed" in t.user_attrs for t in trials):
+        line += "\nlatency ms of the front: re-timed side by side at the end; first ms: its first measurement"
+    return line
+
+
+def _scale(trials) -> str:
     """Which scale a study's latencies are on. Drift-corrected ones are rescaled to the speed this machine had
     when the storage's first calibration was taken (nasx.measure.latency), so their unit is that storage's:
     the line names the calibration network's time at that reference, recovered from any trial as
@@ -105,9 +113,9 @@ def latency_scale(trials) -> str:
 
 def front_table(front: list, status: bool = False, knee=None) -> str:
     """Trials as a table under a line naming the latency scale: latency median ± IQR (drift-corrected where
-    the study is; re-timed where the search re-timed the front, first measurement in brackets) beside the raw
-    median, score, MAdds, MAC, params, block-family mix. With `status`, any trial (rejected, failed) gets a row
-    and a status column says why it has no latency. `knee`: that trial is marked."""
+    the study is; re-timed where the search re-timed the front, the first measurement in its own column)
+    beside the raw median, score, MAdds, MAC, params, block-family mix. With `status`, any trial (rejected,
+    failed) gets a row and a status column says why it has no latency. `knee`: that trial is marked."""
     rows = []
     retimed = any("latency_confirmed" in t.user_attrs for t in front)
     corrected = any("drift" in t.user_attrs.get("latency", {}) for t in front)
@@ -117,8 +125,7 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
         fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
         measured = t.values is not None and "latency" in a
         shown = f"{latency_ms(t):.2f} ± {latency_iqr_ms(t) or 0:.2f}" if measured else "-"
-        if measured and "latency_confirmed" in a:
-            shown += f" (first {lat.get('median_ms', t.values[0]):.2f})"
+        first = f"{lat.get('median_ms', t.values[0]):.2f}" if measured and "latency_confirmed" in a else "-"
         row = [
             t.number,
             shown,
@@ -130,6 +137,8 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
         ]
         if corrected:
             row.insert(2, f"{lat['raw_median_ms']:.2f}" if measured and "raw_median_ms" in lat else "-")
+        if retimed:  # its own column: inside the latency cell it widened the table past 100 columns
+            row.insert(2, first)
         if status:
             why = a.get("reason") or t.system_attrs.get("fail_reason", "")
             row.insert(1, trial_status(t) + (f": {why}" if why and trial_status(t) != "feasible" else ""))
@@ -138,7 +147,7 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
         rows.append(row)
     header = [
         "trial",
-        "latency ms (median ± IQR" + (", re-timed)" if retimed else ")"),
+        "latency ms",
         "score",
         "MAdds",
         "MAC",
@@ -147,6 +156,8 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
     ]
     if corrected:
         header.insert(2, "raw ms")
+    if retimed:
+        header.insert(2, "first ms")
     if status:
         header.insert(1, "status")
     if knee is not None:
