@@ -29,7 +29,7 @@ space's config hash go into the score cache key (`key`).
 Proxies (default): MeCo, ZiCo, NASWOT, synflow (each as defined in its module) and the cost core's MAdds as
 the complexity term (AZ-NAS's FLOPs). The activation count was tried in its place, since alone it ranks
 NAS-Bench-Macro best of all scores, and measured (README "Which score to trust"): on 120 benchmark networks
-it raised Kendall tau-b from about +0.67 to +0.69, on the zoo's published ImageNet accuracies it dropped it
+it raised Kendall tau-b from +0.66 to +0.69, on the zoo's published ImageNet accuracies it dropped it
 from +0.67 to +0.52. MAdds stays: the aggregate with it is the most robust score across both. AZ-NAS's own
 expressivity / progressivity / trainability need the feature maps at block boundaries with autograd between
 them, and are not implemented here. Any score in nasx.score.proxies.SCORES, or a cost-core count
