@@ -271,14 +271,8 @@ def validate_score(
         result.rows.append(
             Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1, seconds, hit)
         )
-        elapsed = time.perf_counter() - start
-        out.write(
-            f"[{i}/{n}] {h[:10]} MAdds {report.madds / 1e6:.2f}M: top1 {top1:.1f}% "
-            f"({'cached' if hit else f'{seconds:.1f} s'}) | "
-            + " ".join(f"{p} {v:.3g}" for p, v in values.items())
-            + f" | {elapsed:.0f} s, ETA {elapsed / i * (n - i):.0f} s\n"
-        )
-        out.flush()
+        head = f"{h[:10]} MAdds {report.madds / 1e6:.2f}M: top1 {top1:.1f}% ({'cached' if hit else f'{seconds:.1f} s'})"
+        _progress(out, i, n, head, values, start)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -364,15 +358,17 @@ def _score_networks(result: Validation, networks, scorers: dict, store, out) -> 
         result.rows.append(
             Row(h, arch.to_dict(include_name=False), report.madds, report.params, values, top1, 0.0, False, code)
         )
-        elapsed = time.perf_counter() - start
-        out.write(
-            f"[{i}/{len(networks)}] {code} top1 {top1:.2f}% | "
-            + " ".join(f"{p} {v:.3g}" for p, v in values.items())
-            + f" | {elapsed:.0f} s, ETA {elapsed / i * (len(networks) - i):.0f} s\n"
-        )
-        out.flush()
+        _progress(out, i, len(networks), f"{code} top1 {top1:.2f}%", values, start)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _progress(out, i: int, n: int, head: str, values: dict, start: float) -> None:
+    """One line per network: what it is, every score, elapsed time and ETA."""
+    elapsed = time.perf_counter() - start
+    scores = " ".join(f"{p} {v:.3g}" for p, v in values.items())
+    out.write(f"[{i}/{n}] {head} | {scores} | {elapsed:.0f} s, ETA {elapsed / i * (n - i):.0f} s\n")
+    out.flush()
 
 
 def scatter_html(result: Validation, path) -> Path:
