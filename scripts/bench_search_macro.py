@@ -29,6 +29,7 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import optuna
 
 from nasx.arch import Arch
@@ -42,14 +43,6 @@ from nasx.store.studies import pareto_front
 from nasx.util.pareto import hypervolume, nondominated
 
 BUDGET_PERCENTILES = (25, 50, 75)
-
-
-def percentile(values: list[float], q: float) -> float:
-    v = sorted(values)
-    k = (len(v) - 1) * q / 100
-    lo = int(k)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
 
 
 def time_table(timer: Timer, codes: list[str]) -> dict[str, float]:
@@ -101,7 +94,7 @@ def main() -> int:
 
     true_front = nondominated((latency[c], accuracy[c]) for c in codes)
     true_hv = hv(true_front)
-    budgets = [percentile(list(latency.values()), q) for q in BUDGET_PERCENTILES]
+    budgets = [float(q) for q in np.percentile(list(latency.values()), BUDGET_PERCENTILES)]
     optimum = [max(accuracy[c] for c in codes if latency[c] <= b) for b in budgets]
     print(
         f"{len(codes)} networks timed ({table_s:.0f} s, --measure-time {args.measure_time}, {args.threads} "
