@@ -120,7 +120,9 @@ def dominates_point(a, b):
 
 def test_latency_cache_avoids_remeasuring(tmp_path):
     space = load_space("cifar32")
-    settings = SearchSettings(space=space, budgets=Budgets(), storage=f"sqlite:///{tmp_path}/c.db", measure_time_s=0.2)
+    settings = SearchSettings(
+        space=space, budgets=Budgets(), storage=f"sqlite:///{tmp_path}/c.db", measure_time_s=0.2, score="naswot"
+    )
     store = Store(settings.storage)
     objective = Objective(settings, store)
     arch = space.random_arch(random.Random(0))
@@ -204,6 +206,8 @@ def test_bad_inputs_do_not_lose_stored_trials(nasx_cli, tmp_path):
     url = f"sqlite:///{tmp_path}/keep.db"
     ok = nasx_cli(
         "search",
+        "--score",
+        "naswot",  # the score is not under test here: the cheapest data-free one
         "--config",
         "cifar32",
         "--budget",
@@ -447,3 +451,67 @@ def test_a_killed_trial_is_retried_and_said_so_without_library_warnings(nasx_cli
     assert len(retry) == 1
     assert f"trial {killed.number} was interrupted (its process stopped); retried as {retry[0].number}" in r.stderr
     assert "Warning" not in r.stderr and "already set" not in r.stderr, r.stderr
+
+
+def test_a_lone_search_samples_as_with_the_liar_and_reads_the_trials_once_per_trial(tmp_path, monkeypatch):
+    """constant_liar only where other processes share the study: alone, TPE proposes exactly the same trials
+    (seeded) but reads the storage once per trial instead of once per sampled parameter."""
+    from nasx.search.study import make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = load_space("cifar32")
+
+    def objective(trial):
+        r = nasx.cost(space.sample(trial))
+        if r.madds > BUDGET:
+            raise optuna.TrialPruned()
+        return r.mac / 1e6, r.activations / 1e6
+
+    def run(concurrent: bool):
+        study = optuna.create_study(
+            storage=f"sqlite:///{tmp_path}/{concurrent}.db",
+            directions=["minimize", "maximize"],
+            sampler=make_sampler("tpe", 0, concurrent),
+        )
+        reads = []
+        read = study._storage.get_all_trials
+        monkeypatch.setattr(study._storage, "get_all_trials", lambda *a, **k: reads.append(1) or read(*a, **k))
+        study.optimize(objective, n_trials=30)
+        return [t.params for t in study.trials], len(reads), len(study.trials[-1].params)
+
+    lone, lone_reads, n_params = run(False)
+    liar, liar_reads, _ = run(True)
+    assert lone == liar
+    # TPE's first 10 trials are random (no reads); then the liar reads once per parameter (20 here)
+    assert n_params >= 5 and lone_reads <= 3 * 30 and liar_reads >= 20 * (n_params - 5), (lone_reads, liar_reads)
+
+
+def test_which_searches_share_their_study():
+    space = load_space("cifar32")
+    assert not SearchSettings(space=space, budgets=Budgets()).concurrent()  # the default SQLite, one process
+    assert SearchSettings(space=space, budgets=Budgets(), workers=2).concurrent()
+    assert SearchSettings(space=space, budgets=Budgets(), storage="postgresql://h/db").concurrent()
+    from nasx.search.workers import worker_settings
+
+    assert all(w.concurrent() for w in worker_settings(SearchSettings(space=space, budgets=Budgets()), "s", 3, 9))
+
+
+def test_sqlite_commits_without_fsync_only_in_wal_mode(tmp_path):
+    """Store and the study's engine commit with synchronous=NORMAL (1) in the WAL; a database left in a
+    rollback journal keeps FULL (2), where NORMAL could corrupt it on a power cut."""
+    import sqlalchemy
+
+    from nasx.store.db import commits_without_fsync
+
+    url = f"sqlite:///{tmp_path}/w.db"
+    store = Store(url)
+    study, _ = open_study(SearchSettings(space=load_space("cifar32"), budgets=Budgets(), storage=url, study_name="s"))
+    for engine in (store.engine, study._storage._backend.engine):
+        with engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    plain = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/plain.db")
+    commits_without_fsync(plain)
+    with plain.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+        assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2

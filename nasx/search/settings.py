@@ -39,6 +39,12 @@ class SearchSettings:
     drift_correction: bool = True  # rescale each latency by a calibration workload timed around it (measure.latency)
     runtime: str = "torch"  # torch (eager) or onnxruntime: what each candidate is timed in (nasx.measure.onnx)
     retime: bool = True  # re-time the front side by side at the end (nasx.search.retime)
+    workers: int = 1  # processes of this search running trials of one study at once (nasx.search.workers)
+
+    def concurrent(self) -> bool:
+        """Whether other processes may run trials of this study meanwhile: several workers, or a server
+        database, which is how several hosts share one study."""
+        return self.workers > 1 or not self.storage.startswith("sqlite")
 
     def default_study_name(self) -> str:
         data = f"-{self.data.split(':', 1)[0]}" if self.data else ""

@@ -8,7 +8,13 @@ from nasx.errors import NasxError, StorageError
 from nasx.measure.latency import default_threads
 from nasx.search.objective import score_study_attrs
 from nasx.search.settings import SearchSettings
-from nasx.store.db import created_by_one_of_racing_workers, engine_kwargs, explain, prepare_sqlite_dir
+from nasx.store.db import (
+    commits_without_fsync,
+    created_by_one_of_racing_workers,
+    engine_kwargs,
+    explain,
+    prepare_sqlite_dir,
+)
 from nasx.store.studies import experimental_optuna
 
 METRICS = ("latency_ms", "score")
@@ -17,13 +23,17 @@ METRICS = ("latency_ms", "score")
 DIRECTIONS = ("minimize", "maximize")
 
 
-def make_sampler(name: str, seed: int | None):
+def make_sampler(name: str, seed: int | None, concurrent: bool = True):
+    """The sampler `name`; `concurrent`: other processes run trials of the study at the same time."""
     if name == "tpe":
         # Independent TPE with more EI candidates: on mobile224_layers @ 300M (stubbed objectives, 3 seeds)
         # it kept >= 82% of second-half proposals feasible, against 72-96% for the multivariate variants;
         # with real objectives multivariate+group gave no better fronts (hypervolume 0.292 vs 0.288 there,
-        # 0.285 vs 0.301 on seed 0 of mobile224) and samples slower. constant_liar spreads workers apart.
-        return optuna.samplers.TPESampler(seed=seed, n_ei_candidates=64, constant_liar=True)
+        # 0.285 vs 0.301 on seed 0 of mobile224) and samples slower. constant_liar spreads concurrent workers
+        # apart, but makes TPE re-read every trial from the storage for each parameter it samples (about 40
+        # here, a quarter of a lone search's time): a lone process, whose only running trial is its own
+        # (which the liar leaves out anyway), samples the same without it.
+        return optuna.samplers.TPESampler(seed=seed, n_ei_candidates=64, constant_liar=concurrent)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "random":
@@ -49,6 +59,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             )
     except Exception as e:  # optuna wraps driver errors in several types
         raise explain(url, e) from None
+    commits_without_fsync(storage.engine)
     existing = {s.study_name: s for s in storage.get_all_studies()}
     resumed = name in existing
     if resumed:
@@ -82,7 +93,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             )
     elif not create:
         raise StorageError(f"no study {name!r} in {url}")
-    sampler = make_sampler(settings.sampler, settings.seed)
+    sampler = make_sampler(settings.sampler, settings.seed, settings.concurrent())
     study = optuna.create_study(
         storage=storage, study_name=name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
     )

@@ -51,6 +51,7 @@ def worker_settings(
             more=True,
             progress=False,
             retime=False,
+            workers=workers,
             seed=None if settings.seed is None else settings.seed + i,
         )
         for i, n in enumerate(split_trials(n_trials, workers))
