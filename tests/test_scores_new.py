@@ -294,3 +294,33 @@ def test_search_objective_scores_aznas_with_the_arch(tmp_path, tiny):
     assert Store(url).get_score(arch.content_hash(), key)[0] == attrs["score"]
     # a report's reference models are scored by a Scorer given the study's space: the same pool, same value
     assert Scorer("aznas", space=tiny).score(None, arch).value == attrs["score"]
+
+
+def test_aznas_pool_is_scored_once_per_storage_under_the_single_scores_keys(tmp_path, tiny, monkeypatch):
+    """A second process (a fresh AZNAS) on the same storage computes its pool's proxies not again, and each
+    proxy value is cached under the key a search by that proxy alone uses: one naswot search's cache serves
+    aznas and the other way round."""
+    from nasx.score.cached import Scorer
+    from nasx.store.db import Store
+
+    calls = []
+    for p in ("naswot", "synflow"):
+        fn = proxies.SCORES[p]
+        monkeypatch.setitem(proxies.SCORES, p, lambda m, shape, seed, fn=fn, p=p: calls.append(p) or fn(m, shape, seed))
+    store = Store(f"sqlite:///{tmp_path}/c.db")
+    chosen = ("naswot", "synflow", "madds")
+    first = AZNAS.from_space(tiny, pool=3, proxies=chosen)
+    a, b = sample_archs(tiny, 2, seed=5)
+    assert not first.pool_cached(tiny.input, 0, store)
+    value = Scorer("aznas", first).score(store, a).value
+    assert len(calls) == 2 * 4  # the pool's 3 and the candidate, by each of the two network proxies
+    second = AZNAS.from_space(tiny, pool=3, proxies=chosen)
+    assert second.pool_cached(tiny.input, 0, store)
+    calls.clear()
+    Scorer("aznas", second).score(store, b)
+    assert calls == ["naswot", "synflow"]  # only the new candidate
+    for arch in [*first.pool_archs, a]:
+        hit = Scorer("naswot").score(store, arch)
+        torch.manual_seed(0)
+        assert hit.cached and hit.value == naswot(nasx.build(arch), arch.input, 0)
+    assert Scorer("aznas", second).score(store, a).value == value

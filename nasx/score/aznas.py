@@ -65,6 +65,7 @@ class AZNAS:
     """fn(module, input_shape, seed, arch=...) -> AZ-NAS aggregate against a fixed reference pool."""
 
     needs_arch = True
+    uses_store = True  # called with store= (call_score): its proxies and pool go through the score cache
 
     def __init__(self, pool_archs, proxies=PROXIES, pool_key: str = ""):
         from nasx.score.proxies import SCORES
@@ -97,36 +98,66 @@ class AZNAS:
     def key(self) -> str:
         return f"{'+'.join(self.proxies)}:{self.pool_key}"
 
-    def proxy_values(self, module, arch, seed: int) -> dict:
+    def proxy_values(self, module, arch, seed: int, store=None) -> dict:
+        """Each proxy's value for `arch`; a proxy that needs the network reads the score cache of `store`
+        first, under the key a search by that proxy alone uses (`module`: built under `seed`, or None to
+        build it only if some proxy is not cached)."""
+        from nasx.build import build_seeded
         from nasx.cost import cost
+        from nasx.score.cached import cached_score, score_key
         from nasx.score.proxies import SCORES
+
+        built = [module]
+
+        def network():
+            if built[0] is None:
+                built[0] = build_seeded(arch, seed)
+            return built[0]
 
         out = {}
         for p in self.proxies:
             if p in COST_PROXIES:
                 out[p] = float(getattr(cost(arch), p))
             else:
-                out[p] = float(SCORES[p](module, arch.input, seed))
+                key = score_key(p, arch.input, seed=seed)
+                # lock=False: the caller already holds the host lock while it scores
+                compute = lambda fn=SCORES[p]: fn(network(), arch.input, seed)  # noqa: E731 (binds this proxy)
+                out[p] = cached_score(store, arch.content_hash(), key, compute, lock=False).value
         return out
 
-    def pool_values(self, input_shape, seed: int) -> list[dict]:
+    def pool_values(self, input_shape, seed: int, store=None, progress=None) -> list[dict]:
+        """The pool's proxy values at `input_shape`: once per process, and through the score cache of `store`,
+        so a storage pays for its pool once. `progress(done, total)` is called after each pool architecture."""
         import dataclasses
-
-        from nasx.build import build_seeded
 
         key = (tuple(input_shape), seed)
         if key not in self._pool_values:
             rows = []
-            for a in self.pool_archs:
+            for i, a in enumerate(self.pool_archs, 1):
                 a = a if tuple(a.input) == key[0] else dataclasses.replace(a, input=key[0])
-                # the weights a search would score this arch with
-                rows.append(self.proxy_values(build_seeded(a, seed) if self.needs_module else None, a, seed))
+                rows.append(self.proxy_values(None, a, seed, store))  # weights as a search would score it with
+                if progress is not None:
+                    progress(i, len(self.pool_archs))
             self._pool_values[key] = rows
         return self._pool_values[key]
 
-    def __call__(self, module, input_shape, seed: int = 0, arch=None) -> float:
+    def pool_cached(self, input_shape, seed: int, store) -> bool:
+        """Whether the pool's values at `input_shape` are at hand: in this process, or all in `store`'s cache."""
+        import dataclasses
+
+        from nasx.score.cached import score_key
+
+        if (tuple(input_shape), seed) in self._pool_values:
+            return True
+        if store is None:
+            return False
+        keys = [score_key(p, tuple(input_shape), seed=seed) for p in self.proxies if p not in COST_PROXIES]
+        archs = [dataclasses.replace(a, input=tuple(input_shape)) for a in self.pool_archs]
+        return all(store.get_score(a.content_hash(), k) is not None for a in archs for k in keys)
+
+    def __call__(self, module, input_shape, seed: int = 0, arch=None, store=None) -> float:
         if arch is None:
             raise NasxError("aznas ranks the cost core's counts too: call it with arch=")
         if tuple(arch.input) != tuple(input_shape):
             raise NasxError(f"aznas: arch takes {tuple(arch.input)}, asked to score at {tuple(input_shape)}")
-        return aggregate(self.proxy_values(module, arch, seed), self.pool_values(input_shape, seed))
+        return aggregate(self.proxy_values(module, arch, seed, store), self.pool_values(input_shape, seed, store))

@@ -66,7 +66,8 @@ class Scorer:
 
         def compute():
             if not needs_module(self.fn):  # a cost-core count or a table lookup: nothing to build
-                return call_score(self.fn, None, arch, WEIGHTS_SEED)
-            return call_score(self.fn, (build_seeded(arch) if module is None else module).cpu(), arch, WEIGHTS_SEED)
+                return call_score(self.fn, None, arch, WEIGHTS_SEED, store)
+            network = (build_seeded(arch) if module is None else module).cpu()
+            return call_score(self.fn, network, arch, WEIGHTS_SEED, store)
 
         return cached_score(store, arch_hash or arch.content_hash(), self.key(arch.input), compute, lock=lock)

@@ -184,12 +184,16 @@ def get_score(name: str, data=None, train=None, space=None):
     return SCORES[name]
 
 
-def call_score(fn, module, arch, seed: int):
+def call_score(fn, module, arch, seed: int, store=None):
     """fn(module, arch.input, seed), with arch=arch for a score that declares `needs_arch` (one that reads
-    the cost core's counts)."""
+    the cost core's counts) and store=store (a nasx.store.db.Store or None) for one that declares
+    `uses_store` (aznas: its proxies through the score cache)."""
+    kwargs: dict = {}
     if getattr(fn, "needs_arch", False):
-        return fn(module, arch.input, seed, arch=arch)
-    return fn(module, arch.input, seed)
+        kwargs["arch"] = arch
+    if getattr(fn, "uses_store", False):
+        kwargs["store"] = store
+    return fn(module, arch.input, seed, **kwargs)
 
 
 def needs_module(fn) -> bool:

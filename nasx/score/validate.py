@@ -249,7 +249,7 @@ def validate_score(
             store,
             arch_hash,
             score_key(name, arch.input, extra, seed),
-            lambda: call_score(fn, build_seeded(arch, seed), arch, seed),
+            lambda: call_score(fn, build_seeded(arch, seed), arch, seed, store),
             lock=False,
         )
         return r.value, r.seconds, r.cached

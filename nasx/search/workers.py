@@ -68,8 +68,9 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
             f"--storage postgresql://... for more than 4 workers"
         )
     store = Store(settings.storage)  # one clear error before any worker starts, and the tables exist
-    if settings.prefilter:
-        Objective(settings, store)  # a missing latency model is one clear error here too
+    # a missing latency model is one clear error here too; a pool score's pool is scored once, here, into
+    # the score cache the workers read, not by every worker at once
+    Objective(settings, store).prepare_score(out)
     study, resumed = open_study(settings)
     before = len(study.trials)
     n_trials, plan = trials_to_run(study, settings)
