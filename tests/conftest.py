@@ -38,6 +38,7 @@ def small_study(tmp_path_factory):
     d = tmp_path_factory.mktemp("study")
     url = f"sqlite:///{d}/s.db"
     settings = SearchSettings(
+        score="naswot",  # the score is not under test here: the cheapest data-free one
         space=load_space("cifar32"),
         budgets=Budgets(compute=20_000_000),
         storage=url,

@@ -181,6 +181,8 @@ def test_prefilter_without_a_model_is_one_clear_error(tmp_path, nasx_cli):
     url = f"sqlite:///{tmp_path}/none.db"
     r = nasx_cli(
         "search",
+        "--score",
+        "naswot",  # the score is not under test here: the cheapest data-free one
         "--config",
         "cifar32",
         "--budget",

@@ -32,6 +32,8 @@ def test_search_and_pareto_on_mysql(nasx_cli, tmp_path):
     try:
         r = nasx_cli(
             "search",
+            "--score",
+            "naswot",  # the score is not under test here: the cheapest data-free one
             "--config",
             "cifar32",
             "--budget",

@@ -50,6 +50,7 @@ def retimed(tmp_path_factory):
     d = tmp_path_factory.mktemp("retime")
     url = f"sqlite:///{d}/s.db"
     settings = SearchSettings(
+        score="naswot",  # the score is not under test here: the cheapest data-free one
         space=load_space("cifar32"),
         budgets=Budgets(compute=20_000_000),
         storage=url,
@@ -113,6 +114,7 @@ def test_no_retime_keeps_the_first_numbers(tmp_path):
     from nasx.space.config import load_space
 
     settings = SearchSettings(
+        score="naswot",  # the score is not under test here: the cheapest data-free one
         space=load_space("cifar32"),
         budgets=Budgets(compute=20_000_000),
         storage=f"sqlite:///{tmp_path}/s.db",

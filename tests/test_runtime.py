@@ -122,6 +122,8 @@ def ort_study(tmp_path_factory):
     url = f"sqlite:///{d}/s.db"
     args = [
         "search",
+        "--score",
+        "naswot",  # the score is not under test here: the cheapest data-free one
         "--config",
         "cifar32",
         "--budget",

@@ -17,8 +17,9 @@ TABLE = json.loads(
 )
 
 
-def _json(capsys, *argv):
-    assert main(["score", *argv, "--json"]) == 0
+def _json(capsys, *argv, storage="none"):
+    # --storage none: nothing written to the default studies/nasx.db of the working directory
+    assert main(["score", *argv, "--json", "--storage", storage]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -30,18 +31,44 @@ def test_params_of_zoo_models_in_input_order(capsys):
         assert r["score"] == pytest.approx(expected, rel=1e-12) and r["score_name"] == "params"
 
 
-def test_default_is_the_searchs_naswot_on_seed_0_weights(capsys, tmp_path):
+def test_naswot_is_the_searchs_on_seed_0_weights(capsys, tmp_path):
     """The search builds under torch.manual_seed(0) and scores the module with the arch's input and seed 0."""
     arch = nasx.load_arch("mobilenet_v3_small")
     small = nasx.Arch.from_dict({**arch.to_dict(), "input": [3, 64, 64]})
     path = tmp_path / "small.json"
     path.write_text(small.to_json())
     torch.manual_seed(123)  # whatever the global state, the weights are seed 0's
-    (row,) = _json(capsys, str(path))
+    (row,) = _json(capsys, str(path), "--score", "naswot")
     torch.manual_seed(0)
     assert row["score_name"] == "naswot"
     assert row["score"] == naswot(nasx.build(small), (3, 64, 64), 0)
     assert row["arch"] == str(path) and row["arch_hash"] == small.content_hash()
+
+
+def test_default_is_the_searchs_aznas_against_the_default_spaces_pool(capsys, tmp_path):
+    """No --score: the search's default (aznas), its pool drawn from the search's default space, through the
+    score cache of --storage: a second call computes nothing and the pool's proxies are cached each under
+    the key a search by that proxy alone uses."""
+    from nasx.score.aznas import AZNAS
+    from nasx.score.cached import score_key
+    from nasx.search.settings import SearchSettings
+    from nasx.space.config import DEFAULT_SPACE, load_space
+    from nasx.store.db import Store
+
+    small = nasx.Arch.from_dict({**nasx.load_arch("mobilenet_v3_small").to_dict(), "input": [3, 32, 32]})
+    path = tmp_path / "small.json"
+    path.write_text(small.to_json())
+    url = f"sqlite:///{tmp_path}/cache.db"
+    (row,) = _json(capsys, str(path), storage=url)
+    assert SearchSettings.score == row["score_name"] == "aznas"
+    pool = AZNAS.from_space(load_space(DEFAULT_SPACE))
+    assert -len(pool.proxies) * 3.1 < row["score"] <= 0  # sum of log(rank / 21) over the proxies
+    store = Store(url)
+    for a in pool.pool_archs:
+        a32 = nasx.Arch.from_dict({**a.to_dict(), "input": [3, 32, 32]})
+        assert store.get_score(a32.content_hash(), score_key("naswot", (3, 32, 32))) is not None
+    (again,) = _json(capsys, str(path), "--score", "aznas", "--config", DEFAULT_SPACE, storage=url)
+    assert again["score"] == row["score"]
 
 
 def test_bench_scores_a_table_network_from_a_file_and_prints_a_table(capsys, tmp_path):
@@ -67,7 +94,7 @@ def test_bench_scores_a_table_network_from_a_file_and_prints_a_table(capsys, tmp
         (["resnet18", "--score", "nope"], "unknown score 'nope'"),
         (["resnet18", "--score", "bench"], "resnet18 is not a nas-bench-macro network"),
         (["resnet18", "--score", "train"], "--score train trains on a data set"),
-        (["resnet18", "--score", "aznas"], "--score aznas ranks against a pool drawn from a search space"),
+        (["resnet18", "--score", "aznas", "--config", "no-such-space"], "no-such-space"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, expected):

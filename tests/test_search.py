@@ -24,7 +24,7 @@ def trials_of(url, name):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One small real search (measured latency, NASWOT score), run twice to test resuming (the second time
+    """One small real search (measured latency, the default score: aznas), run twice to test resuming (the second time
     with --more: --n-trials alone is the study's total, which the first run already reached)."""
     d = tmp_path_factory.mktemp("search")
     url = f"sqlite:///{d}/s.db"

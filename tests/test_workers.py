@@ -34,6 +34,8 @@ def search_cmd(study, n_trials, *extra, storage=PG):
         "-m",
         "nasx",
         "search",
+        "--score",
+        "naswot",  # the score is not under test here: the cheapest data-free one
         "--config",
         "cifar32",
         "--budget",

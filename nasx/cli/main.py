@@ -416,6 +416,7 @@ def cmd_score(args) -> int:
     from nasx.score.proxies import SPACE_SCORES, check_score, get_score, needs_data
     from nasx.search.settings import SearchSettings
     from nasx.space.config import load_space
+    from nasx.store.db import Store
     from nasx.util.fmt import render_table
 
     name = args.score or SearchSettings.score
@@ -425,11 +426,10 @@ def cmd_score(args) -> int:
             f"--score {name} trains on a data set: use it in `nasx search` or `nasx validate-score`; "
             f"nasx score computes the scores that need no data"
         )
-    if name in SPACE_SCORES and not args.config:
-        raise NasxError(f"--score {name} ranks against a pool drawn from a search space: pass --config")
     archs = [load_arch(a) for a in args.arch]  # every file checked before anything is computed
-    scorer = Scorer(name, get_score(name, space=load_space(args.config) if args.config else None))
-    values = [scorer.score(None, arch).value for arch in archs]
+    scorer = Scorer(name, get_score(name, space=load_space(args.config) if name in SPACE_SCORES else None))
+    store = None if args.storage == "none" else Store(args.storage)
+    values = [scorer.score(store, arch).value for arch in archs]
     if args.json:
         # JSON has no infinity (a degenerate NASWOT kernel): null
         rows = [
@@ -468,6 +468,7 @@ def cmd_retrain(args) -> int:
 
 
 def add_accuracy_parsers(sub, study_options) -> None:
+    from nasx.space.config import DEFAULT_SPACE
     from nasx.store.db import DEFAULT_STORAGE
     from nasx.study.retrain import RETRAIN_STEPS
 
@@ -511,10 +512,20 @@ def add_accuracy_parsers(sub, study_options) -> None:
     q.add_argument("arch", nargs="+", help="arch JSON files or reference model names (see `nasx zoo`)")
     q.add_argument(
         "--score",
-        help="a score that needs no data: naswot (the search's default), synflow, meco, zico, aznas, params, "
+        help="a score that needs no data: aznas (the search's default), naswot, synflow, meco, zico, params, "
         "madds, mac, activations, bench (NAS-Bench-Macro's trained accuracy, for its networks)",
     )
-    q.add_argument("--config", help="the search space a space score (aznas) draws its reference pool from")
+    q.add_argument(
+        "--config",
+        default=DEFAULT_SPACE,
+        help=f"the search space a space score (aznas) draws its reference pool from (default {DEFAULT_SPACE}, "
+        "the search's)",
+    )
+    q.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"score cache read and filled, the one a search uses (default {DEFAULT_STORAGE}; none: no cache)",
+    )
     q.add_argument("--json", action="store_true", help="print a JSON list, one object per arch, in input order")
     q.set_defaults(func=cmd_score)
 
@@ -621,8 +632,9 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--score",
         default=default(SearchSettings, "score"),
-        help="second objective: naswot, synflow, meco, zico, aznas (rank aggregate against a pool drawn from the "
-        "space), params, madds, mac, activations, train (validation top-1 after a short seeded training on "
+        help="second objective: aznas (rank aggregate of MeCo, ZiCo, NASWOT, synflow and MAdds against a pool "
+        "drawn from the space; the most robust against real accuracy), naswot, synflow, meco, zico, params, "
+        "madds, mac, activations, train (validation top-1 after a short seeded training on "
         "--data; README 'Accuracy') or bench (NAS-Bench-Macro's trained accuracy, with --config nas-bench-macro)",
     )
     add_train_options(g, "--score train")
