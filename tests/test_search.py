@@ -148,6 +148,7 @@ def test_sampler_learns_from_rejections_on_default_space(tmp_path, monkeypatch):
         n_trials=100,
         seed=0,
         progress=False,
+        score="naswot",  # stubbed below; aznas would still score its pool of 224x224 networks up front
         retime=False,  # the latencies are stubbed: re-timing real 224x224 networks would test nothing here
     )
 
