@@ -120,7 +120,7 @@ class AZNAS:
                 out[p] = float(getattr(cost(arch), p))
             else:
                 key = score_key(p, arch.input, seed=seed)
-                # lock=False: the caller already holds the host lock while it scores
+                # lock=False: the caller holds the host lock (cached_score, Objective.prepare_score)
                 compute = lambda fn=SCORES[p]: fn(network(), arch.input, seed)  # noqa: E731 (binds this proxy)
                 out[p] = cached_score(store, arch.content_hash(), key, compute, lock=False).value
         return out

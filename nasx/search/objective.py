@@ -18,6 +18,7 @@ from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError
 from nasx.measure.cached import Timer
+from nasx.measure.latency import host_lock
 from nasx.measure.prefilter import Prefilter
 from nasx.score.cached import Scorer
 from nasx.score.data import DEFAULT_DATA, load_data
@@ -104,7 +105,8 @@ class Objective:
                     f"{time.perf_counter() - t:.0f} s",
                 )
 
-        pool_values(shape, seed, self.store, progress)
+        with host_lock(shared=True):  # scoring, like every score: never while another process on this host times
+            pool_values(shape, seed, self.store, progress)
         if self.s.progress and getattr(out, "isatty", lambda: False)():
             out.write("\n")
         return time.perf_counter() - t
