@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import nasx.blocks  # noqa: F401  (registers the block families as layer types)
@@ -173,6 +173,14 @@ class Arch:
             raise ArchError(f"{source}: {e}") from None
 
 
+@cache
+def zoo_arch(name: str) -> Arch:
+    """The reference model `name` (see `nasx zoo`); ArchError naming the known ones for an unknown name."""
+    from nasx import zoo
+
+    return Arch.from_json(zoo.text(name), source=f"zoo:{name}")
+
+
 def load_arch(source, force: bool = False) -> Arch:
     """An Arch from a path to a JSON file, a reference model name (see `nasx zoo`), or an Arch/dict."""
     if isinstance(source, Arch):
@@ -183,7 +191,7 @@ def load_arch(source, force: bool = False) -> Arch:
 
     text = str(source)
     if text in zoo.names():
-        return zoo.get(text)
+        return zoo_arch(text)
     path = Path(text)
     if not path.is_file():
         if path.is_dir():

@@ -26,7 +26,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import nasx  # noqa: E402
-from nasx import zoo  # noqa: E402
+from nasx.arch import zoo_arch
 from nasx.measure.latency import default_threads, measure_interleaved  # noqa: E402
 
 
@@ -263,7 +263,7 @@ def main() -> int:
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
-        arch = dataclasses.replace(zoo.get(name), input=shape)
+        arch = dataclasses.replace(zoo_arch(name), input=shape)
         built = nasx.build(arch).eval()
         copy_weights(ref, built, x)
         with torch.no_grad():

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from nasx import zoo
+from nasx.arch import zoo_arch
 from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.score.aznas import AZNAS
-from nasx.score.proxies import call_score, get_score
+from nasx.score.base import call_score
+from nasx.score.proxies import get_score
 from nasx.space.config import load_space
 
 SCORES = ("naswot", "synflow", "meco", "zico", "aznas")
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
 
     rows = []
     for name in nets:
-        arch = zoo.get(name)
+        arch = zoo_arch(name)
         times = {}
         for s, fn in fns.items():
             if s == "aznas" and tuple(arch.input) != tuple(space.input):

@@ -30,7 +30,7 @@ import time
 import optuna
 
 import nasx
-from nasx import zoo
+from nasx.arch import zoo_arch
 from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.search.budgets import Budgets
 from nasx.search.objective import Objective
@@ -63,7 +63,7 @@ def confirm(objective: Objective, members: list, rounds: int) -> dict[int, float
     from nasx.measure.latency import measure_latency
 
     s = objective.s
-    baseline = built(zoo.get(BASELINE))
+    baseline = built(zoo_arch(BASELINE))
     modules = {t.number: built(Arch.from_dict(t.user_attrs["arch"])) for t in members}
     ratios: dict[int, list[float]] = {n: [] for n in modules}
 
@@ -136,7 +136,7 @@ def main() -> int:
     evaluator = Objective(base, store)
     reference = {}
     for name in budget_refs(space.input, budget):
-        attrs = evaluator.evaluate_arch(zoo.get(name))
+        attrs = evaluator.evaluate_arch(zoo_arch(name))
         reference[name] = (attrs["latency"]["median_ms"], attrs["score"], nasx.cost(name).madds)
     if BASELINE not in reference:
         print(

@@ -131,3 +131,59 @@ def test_the_cost_core_loads_no_heavy_library():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ""
+
+
+def import_graph(files) -> dict[str, set[str]]:
+    """module -> the nasx modules it imports (module level or inside a function: an import is an import)."""
+    modules = {module_name(p): p for p in files}
+
+    def resolve(target: str) -> str:
+        while target and target not in modules:  # `from nasx.score.proxies import SCORES` is the module
+            target = target.rpartition(".")[0]
+        return target
+
+    return {m: {resolve(t) for _, t in nasx_imports(p)} - {m, ""} for m, p in modules.items()}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan): each is an import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_module_imports_itself_round_a_circle():
+    # `nasx` itself re-exports the API: its own imports go down, and `from nasx import zoo` names nasx.zoo
+    graph = import_graph(p for p in PKG.rglob("*.py") if p != PKG / "__init__.py")
+    assert not import_circles(graph), "import circles: " + "; ".join(" <-> ".join(c) for c in import_circles(graph))
+
+
+def test_the_circle_check_finds_a_circle():
+    graph = {"nasx.a": {"nasx.b"}, "nasx.b": {"nasx.c"}, "nasx.c": {"nasx.a"}, "nasx.d": {"nasx.a"}}
+    assert import_circles(graph) == [["nasx.a", "nasx.b", "nasx.c"]]
+    assert import_circles({"nasx.a": {"nasx.b"}, "nasx.b": set()}) == []

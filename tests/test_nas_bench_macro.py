@@ -20,8 +20,9 @@ from scipy import stats
 import nasx
 from nasx.errors import NasxError
 from nasx.score import bench
+from nasx.score.base import call_score
 from nasx.score.cached import Scorer
-from nasx.score.proxies import SCORES, call_score
+from nasx.score.proxies import SCORES
 from nasx.space.config import load_space
 
 DATA = Path(str(resources.files("nasx.score").joinpath("nas-bench-macro")))

@@ -10,7 +10,7 @@ import torch
 
 import nasx
 from nasx.cli.main import main
-from nasx.score.proxies import naswot
+from nasx.score.proxies import SCORES, naswot
 
 TABLE = json.loads(
     resources.files("nasx.score").joinpath("nas-bench-macro", "nas-bench-macro_cifar10.json").read_text()
@@ -50,7 +50,7 @@ def test_default_is_the_searchs_aznas_against_the_default_spaces_pool(capsys, tm
     score cache of --storage: a second call computes nothing and the pool's proxies are cached each under
     the key a search by that proxy alone uses."""
     from nasx.score.aznas import AZNAS
-    from nasx.score.cached import score_key
+    from nasx.score.cache import score_key
     from nasx.search.settings import SearchSettings
     from nasx.space.config import DEFAULT_SPACE, load_space
     from nasx.store.db import Store
@@ -61,7 +61,7 @@ def test_default_is_the_searchs_aznas_against_the_default_spaces_pool(capsys, tm
     url = f"sqlite:///{tmp_path}/cache.db"
     (row,) = _json(capsys, str(path), storage=url)
     assert SearchSettings.score == row["score_name"] == "aznas"
-    pool = AZNAS.from_space(load_space(DEFAULT_SPACE))
+    pool = AZNAS.from_space(load_space(DEFAULT_SPACE), SCORES)
     assert -len(pool.proxies) * 3.1 < row["score"] <= 0  # sum of log(rank / 21) over the proxies
     store = Store(url)
     for a in pool.pool_archs:

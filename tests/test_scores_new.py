@@ -16,15 +16,18 @@ from torch import nn
 
 import nasx
 from nasx import zoo
+from nasx.arch import zoo_arch
 from nasx.cost import cost
 from nasx.errors import NasxError
 from nasx.score import proxies
 from nasx.score.aznas import AZNAS, aggregate, pool_rank
+from nasx.score.base import call_score
 from nasx.score.meco import meco
-from nasx.score.proxies import SCORES, call_score, check_score, get_score, naswot, synflow
-from nasx.score.validate import PROXIES, sample_archs
+from nasx.score.proxies import SCORES, check_score, get_score, naswot, synflow
+from nasx.score.validate import PROXIES
 from nasx.score.zico import zico
 from nasx.space.config import load_space
+from nasx.space.sample import sample_archs
 
 SHAPE = (3, 12, 12)
 
@@ -201,7 +204,7 @@ def tiny(tmp_path_factory):
 
 
 def test_aznas_equals_its_definition_on_a_space_pool(tiny):
-    score = AZNAS.from_space(tiny, pool=4, pool_seed=7)
+    score = AZNAS.from_space(tiny, SCORES, pool=4, pool_seed=7)
     assert score.key == f"meco+zico+naswot+synflow+madds:tiny16@{tiny.config_hash}:pool4:seed7"
     pool = sample_archs(tiny, 4, seed=7)
     rows = []
@@ -235,26 +238,26 @@ def test_aznas_equals_its_definition_on_a_space_pool(tiny):
 
 
 def test_aznas_refuses_without_arch_or_space(tiny):
-    score = AZNAS.from_space(tiny, pool=2)
+    score = AZNAS.from_space(tiny, SCORES, pool=2)
     a = sample_archs(tiny, 1, seed=1)[0]
     with pytest.raises(NasxError, match="arch="):
         score(nasx.build(a), a.input, 0)
     with pytest.raises(NasxError, match="space"):
         get_score("aznas")
     with pytest.raises(NasxError, match="unknown proxy"):
-        AZNAS(sample_archs(tiny, 1), proxies=("naswot", "nope"))
+        AZNAS(sample_archs(tiny, 1), SCORES, proxies=("naswot", "nope"))
 
 
 def zoo_at_32():
     for name in zoo.names():
-        arch = dataclasses.replace(zoo.get(name), input=(3, 32, 32))
+        arch = dataclasses.replace(zoo_arch(name), input=(3, 32, 32))
         torch.manual_seed(0)
         yield name, arch, nasx.build(arch)
 
 
 def test_finite_on_every_zoo_network_at_32(tiny):
     # zico is checked directly; the aggregate's own finiteness needs only a cheap set of proxies
-    pooled = AZNAS.from_space(tiny, pool=3, proxies=("meco", "naswot", "synflow", "madds", "activations"))
+    pooled = AZNAS.from_space(tiny, SCORES, pool=3, proxies=("meco", "naswot", "synflow", "madds", "activations"))
     for name, arch, m in zoo_at_32():
         for fn in (meco, zico):
             assert math.isfinite(fn(m, arch.input, 0)), (name, fn.__name__)
@@ -276,7 +279,8 @@ def test_registered_where_search_and_validate_score_find_them(tiny):
 
 
 def test_search_objective_scores_aznas_with_the_arch(tmp_path, tiny):
-    from nasx.score.cached import Scorer, score_key
+    from nasx.score.cache import score_key
+    from nasx.score.cached import Scorer
     from nasx.search.budgets import Budgets
     from nasx.search.objective import Objective
     from nasx.search.settings import SearchSettings
@@ -309,12 +313,12 @@ def test_aznas_pool_is_scored_once_per_storage_under_the_single_scores_keys(tmp_
         monkeypatch.setitem(proxies.SCORES, p, lambda m, shape, seed, fn=fn, p=p: calls.append(p) or fn(m, shape, seed))
     store = Store(f"sqlite:///{tmp_path}/c.db")
     chosen = ("naswot", "synflow", "madds")
-    first = AZNAS.from_space(tiny, pool=3, proxies=chosen)
+    first = AZNAS.from_space(tiny, SCORES, pool=3, proxies=chosen)
     a, b = sample_archs(tiny, 2, seed=5)
     assert not first.pool_cached(tiny.input, 0, store)
     value = Scorer("aznas", first).score(store, a).value
     assert len(calls) == 2 * 4  # the pool's 3 and the candidate, by each of the two network proxies
-    second = AZNAS.from_space(tiny, pool=3, proxies=chosen)
+    second = AZNAS.from_space(tiny, SCORES, pool=3, proxies=chosen)
     assert second.pool_cached(tiny.input, 0, store)
     calls.clear()
     Scorer("aznas", second).score(store, b)

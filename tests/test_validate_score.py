@@ -13,8 +13,9 @@ from scipy import stats
 from nasx.score.data import load_data
 from nasx.score.proxies import get_score, synflow
 from nasx.score.train import TrainSettings
-from nasx.score.validate import sample_archs, scatter_html, validate_score
+from nasx.score.validate import scatter_html, validate_score
 from nasx.space.config import load_space
+from nasx.space.sample import sample_archs
 from nasx.util.stats import kendall_tau_b, spearman
 
 FIXED = [

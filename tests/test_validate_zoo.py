@@ -13,9 +13,10 @@ import torch
 from scipy import stats
 
 import nasx
+from nasx.arch import zoo_arch as get
 from nasx.cli.main import main
 from nasx.score.validate import validate_zoo
-from nasx.zoo import get, names
+from nasx.zoo import names
 from nasx.zoo.published import TOP1, TOP1_SOURCES
 
 

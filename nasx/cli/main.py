@@ -362,7 +362,7 @@ def cmd_validate_score(args) -> int:
 def _validate_bench(args) -> int:
     """validate-score --truth nas-bench-macro | zoo: every registered score against the table's accuracy or
     the zoo's published ImageNet top-1, nothing trained."""
-    from nasx.score.validate import validate_bench, validate_zoo
+    from nasx.score.validate import validate_all, validate_bench, validate_ofa, validate_zoo
 
     options = (
         ("--config", args.config),
@@ -381,11 +381,41 @@ def _validate_bench(args) -> int:
         )
     scores = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else None
     storage = None if args.storage == "none" else args.storage
+    if args.truth == "all":
+        return _print_all(validate_all(args.n, scores, seed=args.seed, storage=storage), args)
     if args.truth == "zoo":
         result = validate_zoo(scores, storage=storage)
+    elif args.truth == "ofa-mbv3":
+        result = validate_ofa(args.n, scores, seed=args.seed, storage=storage)
     else:
         result = validate_bench(args.n, scores, seed=args.seed, storage=storage)
     return _print_validation(result, args)
+
+
+def _print_all(results, args) -> int:
+    """--truth all: each truth's table, then every score's tau-b side by side with its worst case."""
+    from nasx.score.validate import scatter_html, worst_case_table, worst_cases
+
+    for result in results:
+        print(result.table() + "\n")
+    print(worst_case_table(results))
+    if args.json:
+        from nasx.util.files import atomic_write_text
+
+        summary = [
+            {"score": p, "kendall_tau_b": dict(zip([r.truth for r in results], ts)), "worst": w}
+            for p, ts, w in worst_cases(results)
+        ]
+        text = json.dumps({"worst_cases": summary, "truths": [r.to_json_dict() for r in results]}, indent=1)
+        print(f"wrote {atomic_write_text(args.json, text, '.json')}")
+    if args.output != "none":
+        from pathlib import Path
+
+        out = Path(args.output)
+        suffix = out.suffix or ".html"
+        for result in results:
+            print(f"wrote {scatter_html(result, out.with_name(f'{out.stem}-{result.truth}{suffix}'))}")
+    return 0
 
 
 def _print_validation(result, args) -> int:
@@ -475,11 +505,13 @@ def add_accuracy_parsers(sub, study_options) -> None:
     v = sub.add_parser("validate-score", help="rank correlation of each training-free score with trained accuracy")
     v.add_argument(
         "--truth",
-        choices=("train", "nas-bench-macro", "zoo"),  # nasx.score.validate.TRUTHS, not imported at start
+        # nasx.score.validate.TRUTHS and "all", not imported at start
+        choices=("train", "nas-bench-macro", "ofa-mbv3", "zoo", "all"),
         default="train",
         help="what to rank against: train (short training on --data, default), nas-bench-macro (the shipped "
-        "table's accuracy after full CIFAR-10 training; every registered score, networks drawn from the table) "
-        "or zoo (the published ImageNet top-1 of the 18 zoo networks)",
+        "table's accuracy after full CIFAR-10 training; every registered score, networks drawn from the table), "
+        "ofa-mbv3 (Once-for-All MobileNetV3 subnets' ImageNet top-1), zoo (the published ImageNet top-1 of the "
+        "18 zoo networks) or all (the last three side by side, each score's worst case)",
     )
     v.add_argument("--config", help="search space YAML or built-in name (default cifar32; --truth train)")
     v.add_argument("--n", type=int, default=30, help="architectures to sample (and train) (default 30)")

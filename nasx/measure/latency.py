@@ -31,7 +31,7 @@ import time
 import weakref
 from dataclasses import asdict, dataclass
 
-from nasx import zoo
+from nasx.arch import zoo_arch
 from nasx.build import build_seeded
 from nasx.errors import NasxError
 
@@ -162,7 +162,7 @@ def calibration_workload(input_shape):
 
 @functools.lru_cache(maxsize=4)
 def _calibration_workload(input_shape: tuple):
-    arch = zoo.get(CALIBRATION_MODEL)
+    arch = zoo_arch(CALIBRATION_MODEL)
     if tuple(arch.input) != input_shape:
         arch = dataclasses.replace(arch, input=input_shape)
     return build_seeded(arch).eval()

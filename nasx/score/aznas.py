@@ -67,15 +67,15 @@ class AZNAS:
     needs_arch = True
     uses_store = True  # called with store= (call_score): its proxies and pool go through the score cache
 
-    def __init__(self, pool_archs, proxies=PROXIES, pool_key: str = ""):
-        from nasx.score.proxies import SCORES
-
-        unknown = [p for p in proxies if p not in SCORES and p not in COST_PROXIES]
+    def __init__(self, pool_archs, fns: dict, proxies=PROXIES, pool_key: str = ""):
+        # fns: the registered scores (nasx.score.proxies.SCORES), passed in so this module imports no registry
+        self.fns = fns
+        unknown = [p for p in proxies if p not in fns and p not in COST_PROXIES]
         self.needs_module = any(p not in COST_PROXIES for p in proxies)
         if unknown or not proxies:
             raise NasxError(
                 f"aznas: unknown proxy {', '.join(unknown) or '(none given)'}; use scores of "
-                f"{', '.join([*SCORES, *COST_PROXIES])}"
+                f"{', '.join([*fns, *COST_PROXIES])}"
             )
         if not pool_archs:
             raise NasxError("aznas needs a reference pool of at least one architecture")
@@ -85,11 +85,12 @@ class AZNAS:
         self._pool_values: dict = {}  # (input, seed) -> [proxy values of each pool arch]
 
     @classmethod
-    def from_space(cls, space, pool: int = POOL, pool_seed: int = POOL_SEED, proxies=PROXIES) -> AZNAS:
-        from nasx.score.validate import sample_archs
+    def from_space(cls, space, fns: dict, pool: int = POOL, pool_seed: int = POOL_SEED, proxies=PROXIES) -> AZNAS:
+        from nasx.space.sample import sample_archs
 
         return cls(
             sample_archs(space, pool, seed=pool_seed),
+            fns,
             proxies,
             pool_key=f"{space.name}@{space.config_hash}:pool{pool}:seed{pool_seed}",
         )
@@ -104,8 +105,7 @@ class AZNAS:
         build it only if some proxy is not cached)."""
         from nasx.build import build_seeded
         from nasx.cost import cost
-        from nasx.score.cached import cached_score, score_key
-        from nasx.score.proxies import SCORES
+        from nasx.score.cache import cached_score, score_key
 
         built = [module]
 
@@ -121,7 +121,7 @@ class AZNAS:
             else:
                 key = score_key(p, arch.input, seed=seed)
                 # lock=False: the caller holds the host lock (cached_score, Objective.prepare_score)
-                compute = lambda fn=SCORES[p]: fn(network(), arch.input, seed)  # noqa: E731 (binds this proxy)
+                compute = lambda fn=self.fns[p]: fn(network(), arch.input, seed)  # noqa: E731 (binds this proxy)
                 out[p] = cached_score(store, arch.content_hash(), key, compute, lock=False).value
         return out
 
@@ -145,7 +145,7 @@ class AZNAS:
         """Whether the pool's values at `input_shape` are at hand: in this process, or all in `store`'s cache."""
         import dataclasses
 
-        from nasx.score.cached import score_key
+        from nasx.score.cache import score_key
 
         if (tuple(input_shape), seed) in self._pool_values:
             return True

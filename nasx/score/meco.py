@@ -50,7 +50,7 @@ def min_corr_eigenvalue(fmap) -> float:
 def meco(module, input_shape, seed: int = 0) -> float:
     import torch
 
-    from nasx.score.proxies import forward_hooks
+    from nasx.score.base import forward_hooks
 
     x = torch.randn((1, *input_shape), generator=torch.Generator().manual_seed(seed))
     # (id, version) -> tensor, kept alive so an id is never reused during the pass

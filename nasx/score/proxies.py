@@ -24,25 +24,14 @@ NAS-Bench-Macro table holds, nasx.score.bench) also sets `needs_module = False` 
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 from nasx.errors import NasxError
+from nasx.score.base import forward_hooks
 from nasx.score.bench import bench_score
 from nasx.score.meco import meco
 from nasx.score.train import TrainScore, TrainSettings
 from nasx.score.zico import zico
-
-
-@contextlib.contextmanager
-def forward_hooks(modules, hook):
-    """`hook` registered as a forward hook on each of `modules` for the duration of the block."""
-    handles = [m.register_forward_hook(hook) for m in modules]
-    try:
-        yield handles
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def naswot(module, input_shape, seed: int = 0, batch: int = 16) -> float:
@@ -151,7 +140,7 @@ def _aznas_score(space):
     from nasx.score.aznas import AZNAS
 
     if space.config_hash not in _AZNAS:
-        _AZNAS[space.config_hash] = AZNAS.from_space(space)
+        _AZNAS[space.config_hash] = AZNAS.from_space(space, SCORES)
     return _AZNAS[space.config_hash]
 
 
@@ -182,20 +171,3 @@ def get_score(name: str, data=None, train=None, space=None):
             raise NasxError(f"score {name!r} ranks against a pool drawn from a search space: pass space=")
         return SPACE_SCORES[name](space)
     return SCORES[name]
-
-
-def call_score(fn, module, arch, seed: int, store=None):
-    """fn(module, arch.input, seed), with arch=arch for a score that declares `needs_arch` (one that reads
-    the cost core's counts) and store=store (a nasx.store.db.Store or None) for one that declares
-    `uses_store` (aznas: its proxies through the score cache)."""
-    kwargs: dict = {}
-    if getattr(fn, "needs_arch", False):
-        kwargs["arch"] = arch
-    if getattr(fn, "uses_store", False):
-        kwargs["store"] = store
-    return fn(module, arch.input, seed, **kwargs)
-
-
-def needs_module(fn) -> bool:
-    """False for a score that reads only the arch (cost-core counts, a table lookup): nothing is built for it."""
-    return getattr(fn, "needs_module", True)

@@ -39,8 +39,11 @@ from pathlib import Path
 from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.cost import cost
 from nasx.errors import NasxError
-from nasx.score.cached import Scorer, cached_score, score_key
-from nasx.score.proxies import SCORES, SPACE_SCORES, call_score, get_score, needs_module
+from nasx.score.base import call_score, needs_module
+from nasx.score.cache import cached_score, score_key
+from nasx.score.cached import Scorer
+from nasx.score.proxies import SCORES, SPACE_SCORES, get_score
+from nasx.space.sample import sample_archs
 from nasx.store.db import Store
 from nasx.util.files import atomic_write_text
 from nasx.util.fmt import fmt_corr, render_table
@@ -60,9 +63,12 @@ LABELS = {
     "train": "validation top-1 (%)",
     "bench": "CIFAR-10 test top-1 (%), mean of 3 trainings",
     "zoo": "published ImageNet top-1 (%)",
+    "ofa-mbv3": "ImageNet top-1 (%), OFA supernet weights",
 }
-# what validate-score ranks against: short training, the benchmark's table, or the zoo's published accuracy
-TRUTHS = ("train", "nas-bench-macro", "zoo")
+# what validate-score ranks against: short training, a benchmark's table, or the zoo's published accuracy
+TRUTHS = ("train", "nas-bench-macro", "ofa-mbv3", "zoo")
+# the truths nothing has to train for: `--truth all` ranks every score against each, side by side
+TABLE_TRUTHS = ("nas-bench-macro", "ofa-mbv3", "zoo")
 ZOO_SPACE = "mobile224"  # where aznas draws its reference pool for the zoo: the default space, at 224
 TOP = 0.05  # the share of the sample a score "picks": the search's view of a ranking
 
@@ -143,6 +149,8 @@ class Validation:
             source = f"architectures of {self.space}, trained on {self.data} ({self.train_key})"
         elif self.truth == "zoo":
             source = "zoo networks (nasx zoo), trained by their authors on ImageNet"
+        elif self.truth == "ofa-mbv3":
+            source = f"Once-for-All MobileNetV3 subnets drawn from the {self.data} tables (seed {self.seed})"
         else:
             source = f"networks drawn from the {self.data} table (seed {self.seed})"
         oracle = sum(sorted(accs, reverse=True)[:k]) / k
@@ -193,28 +201,6 @@ class Validation:
                 for r in self.rows
             ],
         }
-
-
-def sample_archs(space, n: int, seed: int = 0, budget: int | None = None, max_draws: int | None = None) -> list:
-    """N distinct architectures (by content hash) drawn uniformly, each under `budget` MAdds if given."""
-    rng = random.Random(seed)
-    seen, out = set(), []
-    max_draws = max_draws or 200 * n
-    for _ in range(max_draws):
-        arch = space.random_arch(rng)
-        h = arch.content_hash()
-        if h in seen:
-            continue
-        seen.add(h)
-        if budget is not None and cost(arch).madds > budget:
-            continue
-        out.append(arch)
-        if len(out) == n:
-            return out
-    raise NasxError(
-        f"found only {len(out)} distinct architectures of {space.name} under the budget in "
-        f"{max_draws} draws; raise --budget or lower --n"
-    )
 
 
 def validate_score(
@@ -314,13 +300,51 @@ def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = Non
     return _score_networks(result, entries, scorers, store, out)
 
 
+def validate_ofa(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
+    """Every score in `scores` (default: validation_scores() but the table lookup) against the ImageNet top-1
+    of N distinct Once-for-All MobileNetV3 subnets drawn from the shipped tables with `seed`
+    (nasx.score.ofa): 224x224 inverted residuals with SE that differ mostly in size. A space score (aznas)
+    draws its pool from ZOO_SPACE, the default search space at 224."""
+    from nasx.score import ofa
+    from nasx.space.config import load_space
+
+    scores = _check_scores(scores, [p for p in validation_scores() if p != "bench"])
+    subnets = ofa.subnets()
+    if not 3 <= n <= len(subnets):
+        raise NasxError(f"--n must be in 3..{len(subnets)} (the tables' distinct subnets), got {n}")
+    store = Store(storage) if storage else None
+    space = load_space(ZOO_SPACE) if any(p in SPACE_SCORES for p in scores) else None
+    scorers = {p: Scorer(p, get_score(p, space=space)) for p in scores}
+    picked = random.Random(seed).sample(subnets, n)
+    result = Validation(
+        ofa.NAME,
+        ofa.NAME,
+        "",
+        target="ImageNet top-1 with the OFA supernet's weights",
+        score_seconds=dict.fromkeys(scores, 0.0),
+        table_best=max(s.top1 for s in subnets),
+        truth=ofa.NAME,
+        seed=seed,
+    )
+    entries = [(s.code, ofa.subnet_arch(s), s.top1) for s in picked]
+    return _score_networks(result, entries, scorers, store, out)
+
+
+def _check_scores(scores, valid: list[str]) -> list[str]:
+    scores = list(scores or valid)
+    unknown = [p for p in scores if p not in valid]
+    if unknown or not scores:
+        raise NasxError(f"unknown score {', '.join(unknown) or '(none given)'} to validate: use {','.join(valid)}")
+    return scores
+
+
 def validate_zoo(scores=None, storage: str | None = None, out=sys.stderr) -> Validation:
     """Every score in `scores` (default: validation_scores() but the table lookup) against the published
     ImageNet top-1 of the zoo models (nasx.zoo.published.TOP1): networks from other papers, trained with
     other recipes on another data set, where a score fitted to NAS-Bench-Macro would show it. A space score
     (aznas) draws its pool from ZOO_SPACE, the default search space at the zoo's input size."""
+    from nasx.arch import zoo_arch as get
     from nasx.space.config import load_space
-    from nasx.zoo import get
     from nasx.zoo.published import TOP1
 
     valid = [p for p in validation_scores() if p != "bench"]
@@ -416,3 +440,41 @@ def scatter_html(result: Validation, path) -> Path:
         template="plotly_white",
     )
     return atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True), ".html")
+
+
+def validate_all(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> list[Validation]:
+    """Every score against each truth nothing trains for (TABLE_TRUTHS): N networks drawn from each table
+    (seed `seed`) and the zoo's 18. A score only some truths take (bench: its own table) is left out."""
+    valid = [p for p in validation_scores() if p != "bench"]
+    scores = _check_scores(scores, valid)
+    return [
+        validate_bench(n, scores, seed=seed, storage=storage, out=out),
+        validate_ofa(n, scores, seed=seed, storage=storage, out=out),
+        validate_zoo(scores, storage=storage, out=out),
+    ]
+
+
+def worst_cases(results: list[Validation]) -> list[tuple[str, list[float], float]]:
+    """(score, Kendall tau-b against each result's truth, the lowest of them), best worst case first: what
+    `--truth all` ranks scores by, since a score a user trusts on a space unlike any truth here should hold
+    up on every one of them, not win one."""
+    taus: dict[str, list[float]] = {}
+    for result in results:
+        for p, tau, _rho, _n in result.correlations():
+            taus.setdefault(p, []).append(tau)
+    rows = [(p, ts, min(ts)) for p, ts in taus.items() if len(ts) == len(results)]
+    return sorted(rows, key=lambda r: -r[2] if math.isfinite(r[2]) else math.inf)
+
+
+def worst_case_table(results: list[Validation]) -> str:
+    """Every score's tau-b against each truth side by side, with its worst case and its seconds per network."""
+    seconds: dict[str, list[float]] = {}
+    for result in results:
+        for p, s in result.score_seconds.items():
+            seconds.setdefault(p, []).append(s / max(1, len(result.rows)))
+    header = ["score", *(f"{r.truth} (n={len(r.rows)})" for r in results), "worst", "s/arch"]
+    rows = [
+        [label(p), *(fmt_corr(t) for t in ts), fmt_corr(worst), f"{max(seconds.get(p, [0.0])):.3f}"]
+        for p, ts, worst in worst_cases(results)
+    ]
+    return "Kendall tau-b against each truth; best worst case first\n" + render_table(header, rows)

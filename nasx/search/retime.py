@@ -74,13 +74,14 @@ def nearest_zoo(input_shape, budget: int | None, metric: str = "madds") -> Arch 
     """The zoo network whose compute (at the study's input, re-instantiated when the zoo made it for another)
     is nearest the budget; None without a compute budget."""
     from nasx import zoo
+    from nasx.arch import zoo_arch
     from nasx.cost import cost
 
     if not budget:
         return None
     best = None
     for name in zoo.names():
-        arch = zoo.get(name)
+        arch = zoo_arch(name)
         if tuple(arch.input) != tuple(input_shape):
             at = "x".join(map(str, input_shape[1:]))
             arch = dataclasses.replace(arch, input=tuple(input_shape), name=f"{name}@{at}")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasx import zoo
+from nasx.arch import zoo_arch
 from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError, NasxError
@@ -107,7 +108,7 @@ def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple
     cheapest first; DEFAULT_REFS when none is (another input shape, or no compute budget)."""
     if not budget:
         return DEFAULT_REFS
-    archs = {n: zoo.get(n) for n in zoo.names()}
+    archs = {n: zoo_arch(n) for n in zoo.names()}
     used = {n: getattr(cost(a), metric) for n, a in archs.items() if tuple(a.input) == tuple(input_shape)}
     near = sorted((u, n) for n, u in used.items() if u <= NEAR_BUDGET * budget)
     return tuple(n for _, n in near) or DEFAULT_REFS
@@ -198,7 +199,7 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         return
     for name in names:
         try:
-            zoo.get(name)
+            zoo_arch(name)
         except ArchError as e:
             raise NasxError(f"--refs: {e}") from None
     fp_hash = fingerprint_hash(fp)
@@ -209,7 +210,7 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
     shape = tuple(fp["input"])
     skipped = []
     for name in names:
-        arch, label = zoo.get(name), name
+        arch, label = zoo_arch(name), name
         if tuple(arch.input) != shape:
             arch = dataclasses.replace(arch, input=shape, name=f"{name}@{'x'.join(map(str, shape[1:]))}")
             label = f"{name} @{shape[1]}x{shape[2]}"
@@ -242,7 +243,7 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
             f"{fp['device']} {fp['hardware']} (torch {fp['torch']}, {fp['threads']} threads), this "
             f"is {here}; run the report where the study was measured"
         )
-    if any(tuple(zoo.get(n).input) != shape for n in names):
+    if any(tuple(zoo_arch(n).input) != shape for n in names):
         data.notes.append(
             f"reference models re-instantiated at the study's input {'x'.join(map(str, shape))} "
             f"(same layers, 1000-class heads kept): not the workload their papers report"
