@@ -132,8 +132,15 @@ def test_callers_module_is_untouched():
     after = net.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     net.train()
+    grad = torch.ones_like(net[0][0].weight)
+    net[0][0].weight.grad = grad
+    net[-1].weight.requires_grad_(False)
     az_terms(net, arch.input, batch=4, resolution=32)
     assert all(m.training for m in net.modules())
+    assert net[0][0].weight.grad is grad and bool((grad == 1).all())
+    assert not net[-1].weight.requires_grad and net[0][0].weight.requires_grad
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_seeded():
