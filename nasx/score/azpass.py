@@ -32,10 +32,11 @@ compute_az_nas_score.py; nasx's code is its own):
   every layer (an inverted residual, a residual block), the head's 1x1 conv before pooling. The reference
   takes each block's output (the ReLU after each residual block of its MobileNetV2 space, each cell of
   NAS-Bench-201), which is what one nasx layer is. Children without weights are no blocks and chain into the
-  next block: global pooling (its (B, C, 1, 1) output would be a "map" of one position per image), flatten,
-  and an identity layer. The reference gives an identity block T = -inf (a NAS-Bench-201 cell of skips);
-  here an identity is the absence of a layer (NAS-Bench-Macro), so the network scores as the same network
-  without it, as its accuracy lookup does.
+  next block: global pooling (its (B, C, 1, 1) output would be a "map" of one position per image) and an
+  identity layer. The pass stops at the first child whose output is not 4-D (flatten, then the classifier:
+  no boundary can follow, and their weights are half an OFA subnet's). The reference gives an identity
+  block T = -inf (a NAS-Bench-201 cell of skips); here an identity is the absence of a layer
+  (NAS-Bench-Macro), so the network scores as the same network without it, as its accuracy lookup does.
 - weights: like the reference (init=True), the module is re-initialised for the pass: every Conv and Linear
   weight Kaiming-normal (fan_in, ReLU gain), biases 0, batch/group norm affine 1 and 0, drawn under `seed`.
   The score is then a function of the architecture and the seed only. init=False scores the module's own
@@ -154,17 +155,23 @@ def _input_shape(input_shape, resolution):
     return (c, resolution, resolution)
 
 
-def boundaries_and_grads(net, x, gen):
+def boundaries_and_grads(net, x, gen, init: bool = True):
     """Run the nn.Sequential `net` on x, cutting the graph at every boundary; one backward pass. Returns the
-    boundary maps [f_0..f_K] and [(J_k^T g_k, g_k) for k = 1..K]."""
+    boundary maps [f_0..f_K] and [(J_k^T g_k, g_k) for k = 1..K]. Each child is re-initialised (init) just
+    before it runs; the pass stops at the first child whose output is not a 4-D tensor (the classifier after
+    flatten), which is neither run nor initialised (half the weights of an OFA subnet)."""
     import torch
 
     feats, leaves = [], []
     h = x
     for child in net.children():
+        if init:
+            _initialise(child, gen)
         h = child(h)
-        if not isinstance(h, torch.Tensor) or h.dim() != 4 or next(child.parameters(), None) is None:
-            continue  # not a map, or a child without weights (identity, pooling): no boundary
+        if not isinstance(h, torch.Tensor) or h.dim() != 4:
+            break  # the classifier: no map follows
+        if next(child.parameters(), None) is None:
+            continue  # a child without weights (identity, pooling): no block
         feats.append(h)
         # the next block runs on a copy that is a leaf of its own graph: the backward of each block stops at
         # its input, and the map kept for expressivity cannot be changed in place by the next block
@@ -221,13 +228,11 @@ def az_terms(module, input_shape, seed: int = 0, batch: int = BATCH, resolution=
         # no parameter requires grad: the backward computes input gradients only, and no .grad is touched
         for p in net.parameters():
             p.requires_grad_(False)
-        if init:
-            _initialise(net, gen)
         net.train()
         for m in net.modules():
             if isinstance(m, nn.modules.dropout._DropoutNd):
                 m.eval()
-        feats, grads = boundaries_and_grads(net, x, gen)
+        feats, grads = boundaries_and_grads(net, x, gen, init)
     # the matrices are small (at most a few hundred rows): threads gain nothing there, and on a shared
     # machine torch's two threads made eigvalsh 10 to 100 times slower than one (measured)
     threads = torch.get_num_threads()
