@@ -62,9 +62,30 @@ compute_az_nas_score.py; nasx's code is its own):
   global pooling runs at any size): None takes min(own side, RESOLUTION), so a 224 network runs at
   RESOLUTION and a 32x32 one at its own size. Batch and resolution are chosen by measurement (below).
 
-Measured (scripts/bench_azpass.py; 40 OFA-MobileNetV3 subnets, ImageNet top-1, and 40 NAS-Bench-Macro
-networks, CIFAR-10, at 32x32; Kendall tau-b of each term against accuracy; s/network is the pass alone, the
-build apart; 2 shared cores): see the table at the end of this docstring.
+Measured (python scripts/bench_azpass.py; 40 OFA-MobileNetV3 subnets, ImageNet top-1, and 40
+NAS-Bench-Macro networks, CIFAR-10, at their 32x32; Kendall tau-b of each term against accuracy; seconds
+per network for az_terms alone, side by side on one module, torch on 1 thread, 2 cores shared with other
+jobs at load ~4; build 0.040 s per OFA subnet, 0.015 per NAS-Bench-Macro network, not included):
+
+    OFA-MobileNetV3  batch x res  s/net   tau expr  tau prog  tau train
+                       8 x 224    0.720    +0.853    const    -0.322
+                      16 x 112    0.419    +0.845    +0.107   -0.155
+                      16 x 64     0.218    +0.856    -0.148   +0.217
+                      32 x 64     0.336    +0.843    -0.160   +0.148
+                       8 x 64     0.150    +0.838    -0.094   +0.355
+                       4 x 64     0.108    +0.833    -0.191   +0.373
+                       8 x 32     0.103    +0.838    -0.096   +0.384
+    NAS-Bench-Macro    8 x 32     0.140    +0.244    +0.166   +0.492
+                      16 x 32     0.239    +0.223    +0.337   +0.590
+                      32 x 32     0.437    +0.208    +0.311   +0.623
+
+("const": the same value for all 40; at 224 the smallest step is always the stem to the first, fixed,
+block.) Defaults: BATCH = 16, RESOLUTION = 64. One batch serves both truths: on NAS-Bench-Macro batch 8 is
+clearly worse on progressivity and trainability (both depend on the number of positions), batch 32 gains
++0.03 on trainability at 1.8x the time. On OFA, 64x64 matches 224 on expressivity at a third of the time
+(224 and 112 are over the 0.25 s budget); 16 x 64 is within it (0.218 s, 0.258 s with the build).
+Trainability's OFA tau is negative where the estimate is most precise (224) and positive at few positions:
+the one-sample noise of M, which grows with width, may be what ranks there; do not read it as the term.
 
 May import: nasx.errors, nasx.build (core)."""
 
