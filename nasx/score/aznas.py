@@ -31,10 +31,11 @@ the complexity term (AZ-NAS's FLOPs). The activation count was tried in its plac
 NAS-Bench-Macro best of all scores, and measured (README "Which score to trust"): on 120 benchmark networks
 it raised Kendall tau-b from +0.66 to +0.69, on the zoo's published ImageNet accuracies it dropped it
 from +0.67 to +0.52. MAdds stays: the aggregate with it is the most robust score across both. AZ-NAS's own
-expressivity / progressivity / trainability need the feature maps at block boundaries with autograd between
-them, and are not implemented here. Any score in nasx.score.proxies.SCORES, or a cost-core count
-(COST_PROXIES), can be listed instead. Non-finite values rank naturally (-inf, a degenerate NASWOT kernel,
-below everything; nan as -inf). The cost-core terms need the arch, so this score takes it (`needs_arch`)."""
+expressivity / progressivity / trainability are nasx.score.azpass (scores az_expressivity, az_progressivity,
+az_trainability; azpass.az_terms computes the three in one pass), not among the default proxies here. Any
+score in nasx.score.proxies.SCORES, or a cost-core count (COST_PROXIES), can be listed instead. Non-finite
+values rank naturally (-inf, a degenerate NASWOT kernel, below everything; nan as -inf). The cost-core terms
+need the arch, so this score takes it (`needs_arch`)."""
 
 from __future__ import annotations
 

@@ -20,13 +20,17 @@ aggregates several proxies and the cost core's MAdds by their ranks against a re
 search space, so it lives in SPACE_SCORES as a factory (space) -> fn. A score function that also needs the
 architecture (cost-core counts) sets `needs_arch = True` and is called with `arch=` (call_score); one that
 needs no network at all (the cost-core counts madds, mac, activations; `bench`, the accuracy the shipped
-NAS-Bench-Macro table holds, nasx.score.bench) also sets `needs_module = False` and gets module=None."""
+NAS-Bench-Macro table holds, nasx.score.bench) also sets `needs_module = False` and gets module=None.
+
+az_expressivity, az_progressivity and az_trainability are AZ-NAS's own terms (nasx.score.azpass), each from
+one forward/backward pass of a random batch at a reduced input; azpass.az_terms gives all three at once."""
 
 from __future__ import annotations
 
 import math
 
 from nasx.errors import NasxError
+from nasx.score.azpass import term_score
 from nasx.score.base import forward_hooks
 from nasx.score.bench import bench_score
 from nasx.score.meco import meco
@@ -115,6 +119,10 @@ SCORES = {
     "synflow": synflow,
     "meco": meco,
     "zico": zico,
+    # AZ-NAS's own terms (nasx.score.azpass): each runs the pass; an aggregate calls az_terms once for all three
+    "az_expressivity": term_score("expressivity"),
+    "az_progressivity": term_score("progressivity"),
+    "az_trainability": term_score("trainability"),
     # the cost core's count equals torch's (tests/test_cost_vs_torch.py, every NAS-Bench-Macro entry): free
     "params": _cost_count("params", "Parameter count, millions: the baseline every training-free proxy should beat."),
     "madds": _cost_count("madds", "MAdds (millions) from the cost core."),
