@@ -73,6 +73,12 @@ class CostReport:
     def activations(self) -> int:
         return self.total.activations
 
+    @property
+    def depth(self) -> int:
+        """Weighted depth: the most conv and linear layers on any input-to-output path (Graph.depth, summed
+        over the layers, which run one after another)."""
+        return sum(g.depth() for _, _, _, g in self.arch.graphs())
+
     def totals(self) -> dict[str, int]:
         t = self.total
         return {

@@ -37,6 +37,16 @@ class Graph:
             total += op.cost(tuple(shapes[j] for j in inputs), shapes[i], conv)
         return total
 
+    def depth(self) -> int:
+        """The most conv and linear layers (the ops whose outputs the activation count counts) on any path from
+        the input to the result: how many weighted layers a signal passes through."""
+        conv = Convention()
+        shapes, deepest = self.shapes, [0] * len(self.shapes)
+        for i, (op, inputs) in enumerate(self.nodes, 1):
+            weighted = op.cost(tuple(shapes[j] for j in inputs), shapes[i], conv).activations > 0
+            deepest[i] = max((deepest[j] for j in inputs), default=0) + weighted
+        return deepest[-1]
+
     def overwritable(self) -> list[bool]:
         """For each op, whether it may write its output over its first input (an in-place activation). Only
         when nothing else needs that memory: it was made inside this graph (node 0 belongs to the caller),

@@ -94,7 +94,7 @@ def main() -> int:
         "--score",
         default="naswot",
         help="second objective (default naswot, which the README's figures were measured with; it must be "
-        "positive, as the hypervolume divides by MobileNetV2's: not aznas, a sum of log-ranks <= 0)",
+        "positive, as the hypervolume divides by MobileNetV2's: capacity and naswot are)",
     )
     ap.add_argument(
         "--measure-time",

@@ -16,7 +16,7 @@ reach after full CIFAR-10 training, not by the score the search ranked them with
    latencies) beside the best the table holds under each.
 
     python scripts/bench_search_macro.py [--trials 100] [--seeds 5] [--storage sqlite:///studies/bench_macro.db]
-                                         [--scores aznas] [--json out.json]
+                                         [--scores naswot] [--json out.json]
 
 Timing 3,969 networks takes a while on a CPU (about 0.5 s each at --measure-time 0.2): it is done once per
 storage and machine, and resumes where it stopped."""

@@ -221,18 +221,19 @@ def test_validate_bench_iterates_the_registry(monkeypatch):
     from nasx.score import proxies
     from nasx.score.validate import validate_bench, validation_scores
 
-    def depth(module, input_shape, seed=0, arch=None):
+    def layer_count(module, input_shape, seed=0, arch=None):
         return float(len(arch.layers))
 
-    depth.needs_arch, depth.needs_module = True, False
-    monkeypatch.setitem(proxies.SCORES, "depth", depth)
+    layer_count.needs_arch, layer_count.needs_module = True, False
+    monkeypatch.setitem(proxies.SCORES, "layer_count", layer_count)
     names = validation_scores()
-    assert "depth" in names and "bench" not in names and "train" not in names
-    assert {"naswot", "synflow", "meco", "zico", "aznas", "params", "madds", "mac", "activations"} <= set(names)
-    result = validate_bench(5, ["depth", "naswot"], seed=1, out=io.StringIO())
-    assert [p for p, *_ in result.correlations()] == ["depth", "naswot"]
+    assert "layer_count" in names and "bench" not in names and "train" not in names
+    expected = {"naswot", "synflow", "meco", "zico", "capacity", "params", "madds", "mac", "activations", "depth"}
+    assert expected <= set(names)
+    result = validate_bench(5, ["layer_count", "naswot"], seed=1, out=io.StringIO())
+    assert [p for p, *_ in result.correlations()] == ["layer_count", "naswot"]
     for row in result.rows:
-        assert row.values["depth"] == len(arch_of(row.code).layers)
+        assert row.values["layer_count"] == len(arch_of(row.code).layers)
         # naswot as a search computes it: weights under seed 0, the arch's input
         torch.manual_seed(0)
         assert row.values["naswot"] == proxies.naswot(nasx.build(arch_of(row.code)), (3, 32, 32), 0)

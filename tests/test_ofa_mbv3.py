@@ -11,6 +11,7 @@ from collections import defaultdict
 from importlib import resources
 from pathlib import Path
 
+import pytest
 import torch
 
 import nasx
@@ -77,3 +78,37 @@ def test_make_divisible_matches_ofa():
         48,
         40,
     ]
+
+
+def test_validate_ofa_ranks_scores_as_scipy_does_on_the_table():
+    import io
+
+    from scipy import stats
+
+    from nasx.score.validate import validate_ofa
+
+    result = validate_ofa(40, ["params", "madds"], seed=3, out=io.StringIO())
+    by_counts = {(r[0][0], r[0][1]): sum(x[2] for x in r) / len(r) for r in ROWS.values()}
+    for row in result.rows:
+        assert row.top1 == pytest.approx(by_counts[(row.params, row.madds)])
+    taus = {p: t for p, t, _, _ in result.correlations()}
+    for p, key in (("params", "params"), ("madds", "madds")):
+        x = [getattr(r, key) for r in result.rows]
+        assert taus[p] == pytest.approx(stats.kendalltau(x, [r.top1 for r in result.rows]).statistic, abs=1e-12)
+
+
+def test_truth_all_prints_every_score_against_three_truths_with_its_worst_case(tmp_path, capsys, monkeypatch):
+    import json
+
+    from nasx.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["validate-score", "--truth", "all", "--n", "12", "--proxies", "params,capacity", "--storage", "none"]
+    assert main([*argv, "-o", "none", "--json", str(tmp_path / "all.json")]) == 0
+    out = capsys.readouterr().out
+    assert "nas-bench-macro (n=12)" in out and "ofa-mbv3 (n=12)" in out and "zoo (n=18)" in out and "worst" in out
+    data = json.loads((tmp_path / "all.json").read_text())
+    assert [t["truth"] for t in data["truths"]] == ["nas-bench-macro", "ofa-mbv3", "zoo"]
+    for row in data["worst_cases"]:
+        assert row["worst"] == min(row["kendall_tau_b"].values())
+    assert data["worst_cases"][0]["worst"] >= data["worst_cases"][-1]["worst"]  # best worst case first

@@ -1,4 +1,4 @@
-"""MeCo, ZiCo and the AZ-NAS rank aggregate, each against an independent numpy / plain-torch computation of its
+"""MeCo and ZiCo, each against an independent numpy / plain-torch computation of its
 paper's formula on a small hand-written torch network (not built by nasx), deterministic under a seed, finite
 on every zoo network at 3x32x32, and registered where `nasx search --score` and validate-score find them."""
 
@@ -11,23 +11,18 @@ import numpy as np
 import pytest
 import torch
 from accuracy_fixtures import tiny_space
-from scipy import stats
 from torch import nn
 
 import nasx
 from nasx import zoo
 from nasx.arch import zoo_arch
-from nasx.cost import cost
 from nasx.errors import NasxError
 from nasx.score import proxies
-from nasx.score.aznas import AZNAS, aggregate, pool_rank
-from nasx.score.base import call_score
 from nasx.score.meco import meco
-from nasx.score.proxies import SCORES, check_score, get_score, naswot, synflow
+from nasx.score.proxies import SCORES, check_score, get_score
 from nasx.score.validate import PROXIES
 from nasx.score.zico import zico
 from nasx.space.config import load_space
-from nasx.space.sample import sample_archs
 
 SHAPE = (3, 12, 12)
 
@@ -186,66 +181,9 @@ def test_zico_deterministic_with_dropout():
     assert zico(net, SHAPE, 0) == zico(net, SHAPE, 0)
 
 
-def test_pool_rank_and_aggregate_match_scipy_rankdata():
-    rng = np.random.default_rng(0)
-    for n in (1, 5, 20):
-        pool = [{"a": float(v), "b": float(w)} for v, w in zip(rng.integers(0, 4, n), rng.normal(size=n), strict=True)]
-        pool[0]["b"] = -math.inf  # a degenerate NASWOT value
-        cand = {"a": 2.0, "b": float(rng.normal())}
-        expect = sum(math.log(stats.rankdata([r[p] for r in pool] + [cand[p]])[-1] / (n + 1)) for p in cand)
-        assert aggregate(cand, pool) == pytest.approx(expect, rel=1e-12)
-    assert pool_rank(-math.inf, [-math.inf, 0.0]) == 1.5 and pool_rank(math.nan, [1.0]) == 1.0
-    assert aggregate({"a": 9.0, "b": 9.0}, [{"a": 1.0, "b": 1.0}]) == 0.0  # better than the pool on all
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return load_space(tiny_space(tmp_path_factory.mktemp("space")))
-
-
-def test_aznas_equals_its_definition_on_a_space_pool(tiny):
-    score = AZNAS.from_space(tiny, SCORES, pool=4, pool_seed=7)
-    assert score.key == f"meco+zico+naswot+synflow+madds:tiny16@{tiny.config_hash}:pool4:seed7"
-    pool = sample_archs(tiny, 4, seed=7)
-    rows = []
-    for a in pool:
-        torch.manual_seed(0)
-        m = nasx.build(a)
-        rows.append(
-            [
-                meco(m, a.input, 0),
-                zico(m, a.input, 0),
-                naswot(m, a.input, 0),
-                synflow(m, a.input, 0),
-                cost(a).madds,
-            ]
-        )
-    cand = sample_archs(tiny, 1, seed=99)[0]
-    torch.manual_seed(0)
-    m = nasx.build(cand)
-    values = [
-        meco(m, cand.input, 0),
-        zico(m, cand.input, 0),
-        naswot(m, cand.input, 0),
-        synflow(m, cand.input, 0),
-        cost(cand).madds,
-    ]
-    expect = sum(math.log(stats.rankdata([r[i] for r in rows] + [values[i]])[-1] / 5) for i in range(5))
-    got = call_score(score, m, cand, 0)
-    assert got == pytest.approx(expect, rel=1e-12) and 5 * math.log(1 / 5) <= got <= 0
-    assert call_score(score, m, cand, 0) == got  # deterministic; the pool is scored once
-    assert len(score._pool_values) == 1
-
-
-def test_aznas_refuses_without_arch_or_space(tiny):
-    score = AZNAS.from_space(tiny, SCORES, pool=2)
-    a = sample_archs(tiny, 1, seed=1)[0]
-    with pytest.raises(NasxError, match="arch="):
-        score(nasx.build(a), a.input, 0)
-    with pytest.raises(NasxError, match="space"):
-        get_score("aznas")
-    with pytest.raises(NasxError, match="unknown proxy"):
-        AZNAS(sample_archs(tiny, 1), SCORES, proxies=("naswot", "nope"))
 
 
 def zoo_at_32():
@@ -255,76 +193,19 @@ def zoo_at_32():
         yield name, arch, nasx.build(arch)
 
 
-def test_finite_on_every_zoo_network_at_32(tiny):
-    # zico is checked directly; the aggregate's own finiteness needs only a cheap set of proxies
-    pooled = AZNAS.from_space(tiny, SCORES, pool=3, proxies=("meco", "naswot", "synflow", "madds", "activations"))
+def test_finite_on_every_zoo_network_at_32():
     for name, arch, m in zoo_at_32():
         for fn in (meco, zico):
             assert math.isfinite(fn(m, arch.input, 0)), (name, fn.__name__)
-        assert math.isfinite(call_score(pooled, m, arch, 0)), name
 
 
-def test_registered_where_search_and_validate_score_find_them(tiny):
+def test_registered_where_search_and_validate_score_find_them():
     assert SCORES["meco"] is meco and SCORES["zico"] is zico
-    for name in ("meco", "zico", "aznas"):
+    for name in ("meco", "zico", "capacity"):
         check_score(name)
         assert name in PROXIES
     assert get_score("meco") is meco
-    assert isinstance(get_score("aznas", space=tiny), AZNAS)
-    assert get_score("aznas", space=tiny) is get_score("aznas", space=tiny)  # one pool per space per process
-    names = [*proxies.SCORES, *proxies.DATA_SCORES, *proxies.SPACE_SCORES]
+    names = [*proxies.SCORES, *proxies.DATA_SCORES]
     assert len(names) == len(set(names))  # no name in two registries
     with pytest.raises(NasxError, match="unknown score"):
         check_score("mecoo")
-
-
-def test_search_objective_scores_aznas_with_the_arch(tmp_path, tiny):
-    from nasx.score.cache import score_key
-    from nasx.score.cached import Scorer
-    from nasx.search.budgets import Budgets
-    from nasx.search.objective import Objective
-    from nasx.search.settings import SearchSettings
-    from nasx.store.db import Store
-
-    url = f"sqlite:///{tmp_path}/s.db"
-    settings = SearchSettings(
-        space=tiny, budgets=Budgets(), storage=url, score="aznas", measure_time_s=0.1, progress=False
-    )
-    obj = Objective(settings, Store(url))
-    arch = sample_archs(tiny, 1, seed=3)[0]
-    attrs = obj.evaluate_arch(arch)
-    key = score_key("aznas", arch.input, obj.score_fn.key)
-    assert ":pool20:" in key and math.isfinite(attrs["score"]) and attrs["score"] <= 0
-    assert Store(url).get_score(arch.content_hash(), key)[0] == attrs["score"]
-    # a report's reference models are scored by a Scorer given the study's space: the same pool, same value
-    assert Scorer("aznas", space=tiny).score(None, arch).value == attrs["score"]
-
-
-def test_aznas_pool_is_scored_once_per_storage_under_the_single_scores_keys(tmp_path, tiny, monkeypatch):
-    """A second process (a fresh AZNAS) on the same storage computes its pool's proxies not again, and each
-    proxy value is cached under the key a search by that proxy alone uses: one naswot search's cache serves
-    aznas and the other way round."""
-    from nasx.score.cached import Scorer
-    from nasx.store.db import Store
-
-    calls = []
-    for p in ("naswot", "synflow"):
-        fn = proxies.SCORES[p]
-        monkeypatch.setitem(proxies.SCORES, p, lambda m, shape, seed, fn=fn, p=p: calls.append(p) or fn(m, shape, seed))
-    store = Store(f"sqlite:///{tmp_path}/c.db")
-    chosen = ("naswot", "synflow", "madds")
-    first = AZNAS.from_space(tiny, SCORES, pool=3, proxies=chosen)
-    a, b = sample_archs(tiny, 2, seed=5)
-    assert not first.pool_cached(tiny.input, 0, store)
-    value = Scorer("aznas", first).score(store, a).value
-    assert len(calls) == 2 * 4  # the pool's 3 and the candidate, by each of the two network proxies
-    second = AZNAS.from_space(tiny, SCORES, pool=3, proxies=chosen)
-    assert second.pool_cached(tiny.input, 0, store)
-    calls.clear()
-    Scorer("aznas", second).score(store, b)
-    assert calls == ["naswot", "synflow"]  # only the new candidate
-    for arch in [*first.pool_archs, a]:
-        hit = Scorer("naswot").score(store, arch)
-        torch.manual_seed(0)
-        assert hit.cached and hit.value == naswot(nasx.build(arch), arch.input, 0)
-    assert Scorer("aznas", second).score(store, a).value == value

@@ -24,8 +24,8 @@ def trials_of(url, name):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One small real search (measured latency, the default score: aznas), run twice to test resuming (the second time
-    with --more: --n-trials alone is the study's total, which the first run already reached)."""
+    """One small real search (measured latency, the default score: capacity), run twice to test resuming (the
+    second time with --more: --n-trials alone is the study's total, which the first run already reached)."""
     d = tmp_path_factory.mktemp("search")
     url = f"sqlite:///{d}/s.db"
     args = [
@@ -148,7 +148,7 @@ def test_sampler_learns_from_rejections_on_default_space(tmp_path, monkeypatch):
         n_trials=100,
         seed=0,
         progress=False,
-        score="naswot",  # stubbed below; aznas would still score its pool of 224x224 networks up front
+        score="naswot",  # stubbed below
         retime=False,  # the latencies are stubbed: re-timing real 224x224 networks would test nothing here
     )
 

@@ -85,7 +85,7 @@ def test_validate_score_small_run_and_cache(tmp_path):
     assert len(first.rows) == 3 and all(not r.cached for r in first.rows)
     assert all(0 <= r.top1 <= 100 and r.madds <= 1_500_000 for r in first.rows)
     names = [c[0] for c in first.correlations()]
-    assert names == ["naswot", "synflow", "meco", "zico", "aznas", "params", "madds"]
+    assert names == ["naswot", "synflow", "meco", "zico", "capacity", "params", "madds"]
     for _, tau, rho, n in first.correlations():
         assert n == 3 and (math.isnan(tau) or -1 <= tau <= 1) and (math.isnan(rho) or -1 <= rho <= 1)
     second = validate_score(space, 3, data, train, seed=1, budget=1_500_000, storage=url, out=open("/dev/null", "w"))
@@ -135,7 +135,7 @@ def test_validate_score_cli(nasx_cli, tmp_path):
         "synflow",
         "meco",
         "zico",
-        "aznas",
+        "capacity",
         "params",
         "madds",
     }

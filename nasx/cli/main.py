@@ -442,10 +442,10 @@ def cmd_score(args) -> int:
     import math
 
     from nasx.arch import load_arch
+    from nasx.score.base import needs_module
     from nasx.score.cached import Scorer
-    from nasx.score.proxies import SPACE_SCORES, check_score, get_score, needs_data
+    from nasx.score.proxies import check_score, get_score, needs_data
     from nasx.search.settings import SearchSettings
-    from nasx.space.config import load_space
     from nasx.store.db import Store
     from nasx.util.fmt import render_table
 
@@ -457,8 +457,9 @@ def cmd_score(args) -> int:
             f"nasx score computes the scores that need no data"
         )
     archs = [load_arch(a) for a in args.arch]  # every file checked before anything is computed
-    scorer = Scorer(name, get_score(name, space=load_space(args.config) if name in SPACE_SCORES else None))
-    store = None if args.storage == "none" else Store(args.storage)
+    scorer = Scorer(name, get_score(name))
+    # a score read off the cost core (capacity, the counts) takes microseconds: no database is opened for it
+    store = None if args.storage == "none" or not needs_module(scorer.fn) else Store(args.storage)
     values = [scorer.score(store, arch).value for arch in archs]
     if args.json:
         # JSON has no infinity (a degenerate NASWOT kernel): null
@@ -498,7 +499,6 @@ def cmd_retrain(args) -> int:
 
 
 def add_accuracy_parsers(sub, study_options) -> None:
-    from nasx.space.config import DEFAULT_SPACE
     from nasx.store.db import DEFAULT_STORAGE
     from nasx.study.retrain import RETRAIN_STEPS
 
@@ -519,7 +519,7 @@ def add_accuracy_parsers(sub, study_options) -> None:
     v.add_argument("--budget", help="sample only architectures under this many MAdds, e.g. 12M")
     v.add_argument(
         "--proxies",
-        help="comma-separated, from naswot,synflow,meco,zico,aznas,params,madds (default: all); with --truth "
+        help="comma-separated, from naswot,synflow,meco,zico,capacity,params,madds (default: all); with --truth "
         "nas-bench-macro any registered score (default: every one)",
     )
     v.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="training device")
@@ -544,14 +544,9 @@ def add_accuracy_parsers(sub, study_options) -> None:
     q.add_argument("arch", nargs="+", help="arch JSON files or reference model names (see `nasx zoo`)")
     q.add_argument(
         "--score",
-        help="a score that needs no data: aznas (the search's default), naswot, synflow, meco, zico, params, "
-        "madds, mac, activations, bench (NAS-Bench-Macro's trained accuracy, for its networks)",
-    )
-    q.add_argument(
-        "--config",
-        default=DEFAULT_SPACE,
-        help=f"the search space a space score (aznas) draws its reference pool from (default {DEFAULT_SPACE}, "
-        "the search's)",
+        help="a score that needs no data: capacity (the search's default), naswot, synflow, meco, zico, "
+        "az_expressivity, az_progressivity, az_trainability, params, madds, mac, activations, depth, bench "
+        "(NAS-Bench-Macro's trained accuracy, for its networks)",
     )
     q.add_argument(
         "--storage",
@@ -664,10 +659,10 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--score",
         default=default(SearchSettings, "score"),
-        help="second objective: aznas (rank aggregate of MeCo, ZiCo, NASWOT, synflow and MAdds against a pool "
-        "drawn from the space; the most robust against real accuracy), naswot, synflow, meco, zico, params, "
-        "madds, mac, activations, train (validation top-1 after a short seeded training on "
-        "--data; README 'Accuracy') or bench (NAS-Bench-Macro's trained accuracy, with --config nas-bench-macro)",
+        help="second objective: capacity (MAdds, activations and depth on one fixed scale, free; the best worst "
+        "case against real accuracy), naswot, synflow, meco, zico, az_expressivity, az_progressivity, "
+        "az_trainability, params, madds, mac, activations, depth, train (validation top-1 after a short seeded "
+        "training on --data) or bench (NAS-Bench-Macro's trained accuracy, with --config nas-bench-macro)",
     )
     add_train_options(g, "--score train")
     g = s.add_argument_group(

@@ -17,16 +17,12 @@ def forward_hooks(modules, hook):
             h.remove()
 
 
-def call_score(fn, module, arch, seed: int, store=None):
+def call_score(fn, module, arch, seed: int):
     """fn(module, arch.input, seed), with arch=arch for a score that declares `needs_arch` (one that reads
-    the cost core's counts) and store=store (a nasx.store.db.Store or None) for one that declares
-    `uses_store` (aznas: its proxies through the score cache)."""
-    kwargs: dict = {}
+    the cost core's counts or looks the network up in a table)."""
     if getattr(fn, "needs_arch", False):
-        kwargs["arch"] = arch
-    if getattr(fn, "uses_store", False):
-        kwargs["store"] = store
-    return fn(module, arch.input, seed, **kwargs)
+        return fn(module, arch.input, seed, arch=arch)
+    return fn(module, arch.input, seed)
 
 
 def needs_module(fn) -> bool:

@@ -15,10 +15,9 @@ class Scorer:
     """A score function (nasx.score.proxies.get_score) under its cache key, applied as a search applies it:
     to the network built under WEIGHTS_SEED, on the CPU, with that seed."""
 
-    def __init__(self, name: str, fn=None, space=None):
+    def __init__(self, name: str, fn=None):
         self.name = name
-        # space: where a space score (aznas) draws its reference pool from
-        self.fn = get_score(name, space=space) if fn is None else fn
+        self.fn = get_score(name) if fn is None else fn
 
     def key(self, input_shape) -> str:
         return score_key(self.name, input_shape, getattr(self.fn, "key", ""))
@@ -29,8 +28,8 @@ class Scorer:
 
         def compute():
             if not needs_module(self.fn):  # a cost-core count or a table lookup: nothing to build
-                return call_score(self.fn, None, arch, WEIGHTS_SEED, store)
+                return call_score(self.fn, None, arch, WEIGHTS_SEED)
             network = (build_seeded(arch) if module is None else module).cpu()
-            return call_score(self.fn, network, arch, WEIGHTS_SEED, store)
+            return call_score(self.fn, network, arch, WEIGHTS_SEED)
 
         return cached_score(store, arch_hash or arch.content_hash(), self.key(arch.input), compute, lock=lock)

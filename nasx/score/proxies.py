@@ -1,29 +1,24 @@
-"""Quality scores, the second objective (maximised). Pluggable: SCORES maps a name to a function
-(module, input_shape, seed) -> float.
+"""Quality scores, the second objective (maximised), registered by name. SCORES maps a name to a function
+(module, input_shape, seed) -> float; DATA_SCORES maps the scores that train to a factory (data set, training
+settings) -> fn.
 
-Default: NASWOT (Mellor et al., "Neural Architecture Search without Training", ICML 2021). For a
-minibatch, each input gets the binary code of which units are active (pre-activation > 0) across every
-activation layer of the untrained network; the score is log|K|, K[i, j] = number of units on which inputs
-i and j agree. Networks that separate inputs into distinct linear regions score higher. It needs one
-forward pass of a small batch (a second or so at 224x224 on two cores), no labels and no training.
-Published results (and later benchmarks) find training-free proxies often rank architectures no better
-than their parameter count, so "params" is offered as a baseline: measure before trusting either.
+Default: `capacity` (nasx.score.capacity): the cost core's MAdds, activation count and weighted depth, each
+log divided by a fixed spread, summed. It is a function of the network alone, costs microseconds (nothing is
+built), and has the best worst case of every score nasx has over the three truths it ships (README "Which
+score to trust": `nasx validate-score --truth all`).
 
-synflow (Tanaka et al., NeurIPS 2020, as used as a zero-cost NAS proxy by Abdelfattah et al., ICLR 2021) is
-the second published proxy. `train` (nasx.score.train) is the honest score: validation top-1 accuracy after a
-short seeded training on a real data set; `nasx validate-score` measures how well each proxy ranks
-architectures the way `train` does. Scores that need data live in DATA_SCORES as factories
-(data set, training settings) -> fn.
+The training-free proxies, each one forward (and backward) pass of the untrained network: NASWOT (Mellor et
+al., ICML 2021; log|K| of the activation codes of a small batch, defined below), synflow (Tanaka et al.,
+NeurIPS 2020, below), MeCo (nasx.score.meco), ZiCo (nasx.score.zico) and AZ-NAS's expressivity,
+progressivity and trainability (nasx.score.azpass). The free counts: params, madds, mac, activations and
+depth from the cost core. `bench` is the accuracy the shipped NAS-Bench-Macro table holds
+(nasx.score.bench), and `train` (nasx.score.train) the honest score: validation top-1 after a short seeded
+training on a real data set. `nasx validate-score` measures how well each ranks architectures against real
+accuracy.
 
-MeCo (nasx.score.meco) and ZiCo (nasx.score.zico) are later data-free proxies; "aznas" (nasx.score.aznas)
-aggregates several proxies and the cost core's MAdds by their ranks against a reference pool drawn from the
-search space, so it lives in SPACE_SCORES as a factory (space) -> fn. A score function that also needs the
-architecture (cost-core counts) sets `needs_arch = True` and is called with `arch=` (call_score); one that
-needs no network at all (the cost-core counts madds, mac, activations; `bench`, the accuracy the shipped
-NAS-Bench-Macro table holds, nasx.score.bench) also sets `needs_module = False` and gets module=None.
-
-az_expressivity, az_progressivity and az_trainability are AZ-NAS's own terms (nasx.score.azpass), each from
-one forward/backward pass of a random batch at a reduced input; azpass.az_terms gives all three at once."""
+A score function that needs the architecture (cost-core counts) sets `needs_arch = True` and is called with
+`arch=` (nasx.score.base.call_score); one that needs no network at all (the counts, capacity, bench) also sets
+`needs_module = False` and gets module=None."""
 
 from __future__ import annotations
 
@@ -33,6 +28,7 @@ from nasx.errors import NasxError
 from nasx.score.azpass import term_score
 from nasx.score.base import forward_hooks
 from nasx.score.bench import bench_score
+from nasx.score.capacity import capacity
 from nasx.score.meco import meco
 from nasx.score.train import TrainScore, TrainSettings
 from nasx.score.zico import zico
@@ -102,13 +98,14 @@ def synflow(module, input_shape, seed: int = 0) -> float:
     return math.log(total) if total > 0 else -math.inf
 
 
-def _cost_count(attr: str, doc: str):
-    """A cost-core count (millions) as a score: free, a baseline like the parameter count."""
+def _cost_count(attr: str, doc: str, unit: float = 1e6):
+    """A cost-core count (in millions unless `unit` says otherwise) as a score: free, a baseline like the
+    parameter count."""
 
     def score(module, input_shape, seed: int = 0, arch=None) -> float:
         from nasx.cost import cost
 
-        return getattr(cost(arch), attr) / 1e6
+        return getattr(cost(arch), attr) / unit
 
     score.__doc__, score.needs_arch, score.needs_module = doc, True, False  # type: ignore[attr-defined]
     return score
@@ -128,6 +125,9 @@ SCORES = {
     "madds": _cost_count("madds", "MAdds (millions) from the cost core."),
     "mac": _cost_count("mac", "Memory access, millions of elements read + written (conv+BN+act fused)."),
     "activations": _cost_count("activations", "Output elements of conv and linear layers, millions (RegNet)."),
+    "depth": _cost_count("depth", "Weighted depth: the most conv and linear layers on any input-to-output path.", 1),
+    # the default: madds, activations and depth on one scale, a function of the network alone
+    "capacity": capacity,
     "bench": bench_score,
 }
 
@@ -141,23 +141,8 @@ def _train_score(data, settings=None):
 DATA_SCORES = {"train": _train_score}
 
 
-_AZNAS: dict = {}  # space config hash -> AZNAS: its reference pool is scored once per process
-
-
-def _aznas_score(space):
-    from nasx.score.aznas import AZNAS
-
-    if space.config_hash not in _AZNAS:
-        _AZNAS[space.config_hash] = AZNAS.from_space(space, SCORES)
-    return _AZNAS[space.config_hash]
-
-
-# Scores ranked against a reference pool drawn from the search space: name -> factory(space) -> fn.
-SPACE_SCORES = {"aznas": _aznas_score}
-
-
 def check_score(name: str) -> None:
-    names = [*SCORES, *DATA_SCORES, *SPACE_SCORES]
+    names = [*SCORES, *DATA_SCORES]
     if name not in names:
         raise NasxError(f"unknown score {name!r}: use one of {', '.join(names)}")
 
@@ -166,16 +151,12 @@ def needs_data(name: str) -> bool:
     return name in DATA_SCORES
 
 
-def get_score(name: str, data=None, train=None, space=None):
+def get_score(name: str, data=None, train=None):
     """The score function `name`; a data score (train) needs `data` (a nasx.score.data.Dataset) and takes
-    optional training settings; a space score (aznas) needs the search `space` its reference pool comes from."""
+    optional training settings."""
     check_score(name)
     if name in DATA_SCORES:
         if data is None:
             raise NasxError(f"score {name!r} needs a data set: pass --data (e.g. --data digits)")
         return DATA_SCORES[name](data, train)
-    if name in SPACE_SCORES:
-        if space is None:
-            raise NasxError(f"score {name!r} ranks against a pool drawn from a search space: pass space=")
-        return SPACE_SCORES[name](space)
     return SCORES[name]

@@ -1,7 +1,7 @@
 """`nasx validate-score`: how well does each cheap score rank architectures the way training does?
 
 Samples N distinct architectures uniformly from a search space (optionally only those under a MAdds budget),
-computes every training-free proxy (NASWOT, synflow, MeCo, ZiCo, the AZ-NAS rank aggregate, parameter count,
+computes every training-free proxy (NASWOT, synflow, MeCo, ZiCo, the default capacity, parameter count,
 MAdds) and the trained validation accuracy (`--score train`'s recipe, nasx.score.train) of each, and reports
 Kendall's tau-b and Spearman's rho of every proxy against the accuracy, with a plotly scatter per proxy. A
 proxy is worth using only where it beats the parameter count and the MAdds, which cost nothing.
@@ -42,20 +42,24 @@ from nasx.errors import NasxError
 from nasx.score.base import call_score, needs_module
 from nasx.score.cache import cached_score, score_key
 from nasx.score.cached import Scorer
-from nasx.score.proxies import SCORES, SPACE_SCORES, get_score
+from nasx.score.proxies import SCORES, get_score
 from nasx.space.sample import sample_archs
 from nasx.store.db import Store
 from nasx.util.files import atomic_write_text
 from nasx.util.fmt import fmt_corr, render_table
 from nasx.util.stats import kendall_tau_b, spearman
 
-PROXIES = ("naswot", "synflow", "meco", "zico", "aznas", "params", "madds")
+PROXIES = ("naswot", "synflow", "meco", "zico", "capacity", "params", "madds")
 LABELS = {
     "naswot": "NASWOT (log|K|)",
     "synflow": "synflow (log)",
     "meco": "MeCo",
     "zico": "ZiCo",
-    "aznas": "AZ-NAS (rank aggregate)",
+    "capacity": "capacity (MAdds, activations, depth)",
+    "depth": "weighted depth (layers)",
+    "az_expressivity": "AZ-NAS expressivity",
+    "az_progressivity": "AZ-NAS progressivity",
+    "az_trainability": "AZ-NAS trainability",
     "params": "parameters (M)",
     "madds": "MAdds (M)",
     "mac": "MAC (M elements)",
@@ -69,7 +73,6 @@ LABELS = {
 TRUTHS = ("train", "nas-bench-macro", "ofa-mbv3", "zoo")
 # the truths nothing has to train for: `--truth all` ranks every score against each, side by side
 TABLE_TRUTHS = ("nas-bench-macro", "ofa-mbv3", "zoo")
-ZOO_SPACE = "mobile224"  # where aznas draws its reference pool for the zoo: the default space, at 224
 TOP = 0.05  # the share of the sample a score "picks": the search's view of a ranking
 
 
@@ -224,7 +227,7 @@ def validate_score(
     trainers = [get_score("train", data=data, train=dataclasses.replace(train_settings, seed=s)) for s in range(seeds)]
     trainer = trainers[0]
     archs = sample_archs(space, n, seed, budget)
-    fns = {p: get_score(p, space=space) for p in proxies if p not in ("params", "madds")}
+    fns = {p: get_score(p) for p in proxies if p not in ("params", "madds")}
     result = Validation(space.name, data.name, train_settings.key, seed=seed)
     start = time.perf_counter()
 
@@ -235,7 +238,7 @@ def validate_score(
             store,
             arch_hash,
             score_key(name, arch.input, extra, seed),
-            lambda: call_score(fn, build_seeded(arch, seed), arch, seed, store),
+            lambda: call_score(fn, build_seeded(arch, seed), arch, seed),
             lock=False,
         )
         return r.value, r.seconds, r.cached
@@ -266,7 +269,7 @@ def validate_score(
 def validation_scores() -> list[str]:
     """The registered scores worth validating against a table: every one but table lookups (the truth itself)
     and the scores that train (DATA_SCORES: `--truth train` is their validation)."""
-    return [name for name, fn in SCORES.items() if not getattr(fn, "table", None)] + list(SPACE_SCORES)
+    return [name for name, fn in SCORES.items() if not getattr(fn, "table", None)]
 
 
 def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
@@ -275,16 +278,12 @@ def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = Non
     network built under WEIGHTS_SEED), through the score cache for those that need a network."""
     from nasx.score import bench
 
-    scores = list(scores or validation_scores())
-    valid = validation_scores()
-    unknown = [p for p in scores if p not in valid]
-    if unknown or not scores:
-        raise NasxError(f"unknown score {', '.join(unknown) or '(none given)'} to validate: use {','.join(valid)}")
+    scores = _check_scores(scores, validation_scores())
     networks = bench.networks()
     if not 3 <= n <= len(networks):
         raise NasxError(f"--n must be in 3..{len(networks)} (the table's distinct networks), got {n}")
     store = Store(storage) if storage else None
-    scorers = {p: Scorer(p, get_score(p, space=bench.space())) for p in scores}
+    scorers = {p: Scorer(p, get_score(p)) for p in scores}
     codes = random.Random(seed).sample(networks, n)
     result = Validation(
         bench.NAME,
@@ -303,18 +302,15 @@ def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = Non
 def validate_ofa(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
     """Every score in `scores` (default: validation_scores() but the table lookup) against the ImageNet top-1
     of N distinct Once-for-All MobileNetV3 subnets drawn from the shipped tables with `seed`
-    (nasx.score.ofa): 224x224 inverted residuals with SE that differ mostly in size. A space score (aznas)
-    draws its pool from ZOO_SPACE, the default search space at 224."""
+    (nasx.score.ofa): 224x224 inverted residuals with SE that differ mostly in size."""
     from nasx.score import ofa
-    from nasx.space.config import load_space
 
     scores = _check_scores(scores, [p for p in validation_scores() if p != "bench"])
     subnets = ofa.subnets()
     if not 3 <= n <= len(subnets):
         raise NasxError(f"--n must be in 3..{len(subnets)} (the tables' distinct subnets), got {n}")
     store = Store(storage) if storage else None
-    space = load_space(ZOO_SPACE) if any(p in SPACE_SCORES for p in scores) else None
-    scorers = {p: Scorer(p, get_score(p, space=space)) for p in scores}
+    scorers = {p: Scorer(p, get_score(p)) for p in scores}
     picked = random.Random(seed).sample(subnets, n)
     result = Validation(
         ofa.NAME,
@@ -341,20 +337,13 @@ def _check_scores(scores, valid: list[str]) -> list[str]:
 def validate_zoo(scores=None, storage: str | None = None, out=sys.stderr) -> Validation:
     """Every score in `scores` (default: validation_scores() but the table lookup) against the published
     ImageNet top-1 of the zoo models (nasx.zoo.published.TOP1): networks from other papers, trained with
-    other recipes on another data set, where a score fitted to NAS-Bench-Macro would show it. A space score
-    (aznas) draws its pool from ZOO_SPACE, the default search space at the zoo's input size."""
-    from nasx.arch import zoo_arch as get
-    from nasx.space.config import load_space
+    other recipes on another data set, where a score fitted to NAS-Bench-Macro would show it."""
+    from nasx.arch import zoo_arch
     from nasx.zoo.published import TOP1
 
-    valid = [p for p in validation_scores() if p != "bench"]
-    scores = list(scores or valid)
-    unknown = [p for p in scores if p not in valid]
-    if unknown or not scores:
-        raise NasxError(f"unknown score {', '.join(unknown) or '(none given)'} to validate: use {','.join(valid)}")
+    scores = _check_scores(scores, [p for p in validation_scores() if p != "bench"])
     store = Store(storage) if storage else None
-    space = load_space(ZOO_SPACE)
-    scorers = {p: Scorer(p, get_score(p, space=space)) for p in scores}
+    scorers = {p: Scorer(p, get_score(p)) for p in scores}
     result = Validation(
         "zoo",
         "ImageNet",
@@ -363,7 +352,7 @@ def validate_zoo(scores=None, storage: str | None = None, out=sys.stderr) -> Val
         score_seconds=dict.fromkeys(scores, 0.0),
         truth="zoo",
     )
-    networks = [(name, get(name), top1) for name, (top1, _) in TOP1.items()]
+    networks = [(name, zoo_arch(name), top1) for name, (top1, _) in TOP1.items()]
     return _score_networks(result, networks, scorers, store, out)
 
 

@@ -14,17 +14,15 @@ from typing import Any, Protocol
 import optuna
 
 from nasx.arch import Arch
-from nasx.build import WEIGHTS_SEED, build_seeded
+from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError
 from nasx.measure.cached import Timer
-from nasx.measure.latency import host_lock
 from nasx.measure.prefilter import Prefilter
 from nasx.score.cached import Scorer
 from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.proxies import get_score, needs_data
 from nasx.score.train import TrainSettings
-from nasx.search.progress import write_status
 from nasx.search.settings import SearchSettings
 from nasx.store.db import Store
 from nasx.store.studies import pareto_front, trial_id
@@ -83,33 +81,6 @@ class Objective:
         self.prefilter = None
         if settings.prefilter:  # before any study is opened: no model is one clear error
             self.prefilter = Prefilter.load(store, self.fp_hash, self.fp, settings.prefilter_margin)
-
-    def prepare_score(self, out) -> float:
-        """A score ranked against a reference pool (aznas) scores its pool before the first trial, showing
-        progress: on a fresh storage it is the slowest step of the start (each pool network by every proxy;
-        later searches on the storage read it from the score cache). Returns the seconds it took."""
-        pool_values = getattr(self.score_fn, "pool_values", None)
-        if pool_values is None:
-            return 0.0
-        t = time.perf_counter()
-        shape, seed = self.s.space.input, WEIGHTS_SEED
-        if self.score_fn.pool_cached(shape, seed, self.store):
-            pool_values(shape, seed, self.store)
-            return time.perf_counter() - t
-
-        def progress(done: int, total: int) -> None:
-            if self.s.progress:
-                write_status(
-                    out,
-                    f"scoring the {self.s.score} reference pool (once per storage): {done}/{total}, "
-                    f"{time.perf_counter() - t:.0f} s",
-                )
-
-        with host_lock(shared=True):  # scoring, like every score: never while another process on this host times
-            pool_values(shape, seed, self.store, progress)
-        if self.s.progress and getattr(out, "isatty", lambda: False)():
-            out.write("\n")
-        return time.perf_counter() - t
 
     def __call__(self, trial: optuna.Trial):
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -236,7 +207,7 @@ class Objective:
 def make_score(settings: SearchSettings):
     """The score function of a search; a score that trains gets its data set (default digits) here."""
     if not needs_data(settings.score):
-        return get_score(settings.score, space=settings.space)
+        return get_score(settings.score)
     data = load_data(settings.data or DEFAULT_DATA, settings.space.input, settings.space.classes)
     return get_score(settings.score, data=data, train=settings.train or TrainSettings(device=settings.device))
 

@@ -54,7 +54,6 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         f"{settings.sampler}\n"
     )
     progress = Progress(n_trials, settings.timeout, out, enabled=settings.progress)
-    progress.times["score"] = objective.prepare_score(out)  # a pool score's pool, before the first trial
     stop = {"asked": False}
 
     def on_sigint(signum, frame):

@@ -68,9 +68,7 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
             f"--storage postgresql://... for more than 4 workers"
         )
     store = Store(settings.storage)  # one clear error before any worker starts, and the tables exist
-    # a missing latency model is one clear error here too; a pool score's pool is scored once, here, into
-    # the score cache the workers read, not by every worker at once
-    Objective(settings, store).prepare_score(out)
+    Objective(settings, store)  # a missing latency model is one clear error here too, before any worker starts
     study, resumed = open_study(settings)
     before = len(study.trials)
     n_trials, plan = trials_to_run(study, settings)

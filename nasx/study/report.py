@@ -151,7 +151,7 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
             runtime=runtime_of(fp),  # as the study's trials were timed
             max_time_s=measure_time_s,
         )
-        return timer, Scorer(a.get("score", "naswot"), space=space)
+        return timer, Scorer(a.get("score", "naswot"))
     except Exception:  # e.g. a CUDA study read on a machine without CUDA
         return None
 
