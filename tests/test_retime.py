@@ -216,3 +216,16 @@ def test_time_split_by_hand():
         "time: build 1.0 s (5%), score 2.0 s (10%), measure 5.5 s (28%), calibrate 1.0 s (5%), "
         "export 0.5 s (2%), lock wait 3.0 s (15%), re-time 1.5 s (8%), rest 5.5 s (27%)"
     )
+
+
+def test_a_score_that_cannot_score_the_reference_retimes_without_it(nasx_cli, tmp_path):
+    """`--score bench` scores only NAS-Bench-Macro's networks: the zoo reference the re-timing adds cannot be
+    scored, so the front is re-timed without it, said in one line, and the search exits 0 (it exited 2)."""
+    r = nasx_cli(
+        "search", "--config", "nas-bench-macro", "--score", "bench", "--budget", "1G", "--n-trials", "4",
+        "--seed", "1", "--measure-time", "0.1", "--storage", f"sqlite:///{tmp_path}/b.db", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in (r.stdout + r.stderr).splitlines() if "no reference:" in line]
+    assert len(notes) == 1 and "--score bench cannot score" in notes[0] and "re-timed without it" in notes[0]
+    assert "Traceback" not in r.stderr

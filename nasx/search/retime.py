@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from nasx.arch import Arch
-from nasx.errors import ArchError
+from nasx.errors import ArchError, NasxError
 from nasx.util.pareto import dominates
 
 RETIME_ROUNDS = 3
@@ -46,6 +46,7 @@ class RetimeResult:
     left: list[int] = field(default_factory=list)  # trial numbers the confirmed numbers put off the front
     moved: list[tuple[int, int, int]] = field(default_factory=list)  # (trial, rank first, rank confirmed)
     seconds: float = 0.0
+    note: str = ""  # why the re-timing went without a reference, when it did
 
     def summary(self) -> str:
         lines = [
@@ -61,6 +62,8 @@ class RetimeResult:
             lines.append(
                 "  left the front (dominated by another member once re-timed): " + ", ".join(f"#{n}" for n in self.left)
             )
+        if self.note:
+            lines.append(f"  {self.note}")
         if self.reference is not None:
             r = self.reference
             lines.append(
@@ -115,6 +118,13 @@ def retime_front(study, front: list, objective, rounds: int = RETIME_ROUNDS, tim
     s, fp = objective.s, objective.fp
     archs = [Arch.from_dict(t.user_attrs["arch"]) for t in front]
     ref_arch = nearest_zoo(s.space.input, s.budgets.compute, s.budgets.metric)
+    ref_score, note = None, ""
+    if ref_arch is not None:
+        try:  # scored before anything is timed: a score that cannot score it (a table lookup) drops it
+            ref_score = objective._score(ref_arch, None, {"arch_hash": ref_arch.content_hash()})
+        except NasxError:
+            note = f"no reference: --score {s.score} cannot score {ref_arch.name}; the front was re-timed without it"
+            ref_arch = None
     modules = [build_seeded(arch) for arch in archs + ([ref_arch] if ref_arch is not None else [])]
     calibration = calibration_workload(s.space.input) if "calibration" in fp else None
     timed = measure_interleaved(
@@ -150,11 +160,10 @@ def retime_front(study, front: list, objective, rounds: int = RETIME_ROUNDS, tim
     reference = None
     if ref_arch is not None:
         confirmed, iqr, medians = _summarise(timed[-1], fp, reference_ms)
-        score = objective._score(ref_arch, modules[-1], {"arch_hash": ref_arch.content_hash()})
-        reference = Retimed(ref_arch.name, None, confirmed, iqr, medians, score)
+        reference = Retimed(ref_arch.name, None, confirmed, iqr, medians, ref_score)
         study.set_user_attr(
             "retime_reference",
-            {"name": ref_arch.name, "median_ms": confirmed, "iqr_ms": iqr, "rounds_ms": medians, "score": score},
+            {"name": ref_arch.name, "median_ms": confirmed, "iqr_ms": iqr, "rounds_ms": medians, "score": ref_score},
         )
     by_first = sorted(members, key=lambda m: (m.first_ms, m.number))
     by_confirmed = sorted(members, key=lambda m: (m.confirmed_ms, m.number))
@@ -174,4 +183,4 @@ def retime_front(study, front: list, objective, rounds: int = RETIME_ROUNDS, tim
         t.user_attrs = {**t.user_attrs, "latency_confirmed": records[m.number]}
         new_front.append(t)
     left = [m.number for m in by_confirmed if m not in kept]
-    return RetimeResult(members, reference, new_front, left, moved, time.perf_counter() - t0)
+    return RetimeResult(members, reference, new_front, left, moved, time.perf_counter() - t0, note)
