@@ -278,25 +278,10 @@ def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = Non
     network built under WEIGHTS_SEED), through the score cache for those that need a network."""
     from nasx.score import bench
 
-    scores = _check_scores(scores, validation_scores())
-    networks = bench.networks()
-    if not 3 <= n <= len(networks):
-        raise NasxError(f"--n must be in 3..{len(networks)} (the table's distinct networks), got {n}")
-    store = Store(storage) if storage else None
-    scorers = {p: Scorer(p, get_score(p)) for p in scores}
-    codes = random.Random(seed).sample(networks, n)
-    result = Validation(
-        bench.NAME,
-        bench.NAME,
-        "",
-        target="CIFAR-10 test top-1, mean of 3 trainings",
-        score_seconds=dict.fromkeys(scores, 0.0),
-        table_best=max(bench.accuracy(c) for c in bench.table()),
-        truth=bench.NAME,
-        seed=seed,
-    )
-    entries = [(code, bench.code_arch(code), bench.accuracy(code)) for code in codes]
-    return _score_networks(result, entries, scorers, store, out)
+    population = [(code, lambda code=code: bench.code_arch(code), bench.accuracy(code)) for code in bench.networks()]
+    target = "CIFAR-10 test top-1, mean of 3 trainings"
+    valid = validation_scores()
+    return _validate_sample(bench.NAME, target, population, n, scores, valid, seed, storage, "table's", out)
 
 
 def validate_ofa(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
@@ -305,25 +290,31 @@ def validate_ofa(n: int, scores=None, seed: int = 0, storage: str | None = None,
     (nasx.score.ofa): 224x224 inverted residuals with SE that differ mostly in size."""
     from nasx.score import ofa
 
-    scores = _check_scores(scores, [p for p in validation_scores() if p != "bench"])
-    subnets = ofa.subnets()
-    if not 3 <= n <= len(subnets):
-        raise NasxError(f"--n must be in 3..{len(subnets)} (the tables' distinct subnets), got {n}")
+    population = [(s.code, lambda s=s: ofa.subnet_arch(s), s.top1) for s in ofa.subnets()]
+    target = "ImageNet top-1 with the OFA supernet's weights"
+    valid = [p for p in validation_scores() if p != "bench"]
+    return _validate_sample(ofa.NAME, target, population, n, scores, valid, seed, storage, "tables'", out)
+
+
+def _validate_sample(truth, target, population, n, scores, valid, seed, storage, whose, out) -> Validation:
+    """N of a table's (label, arch factory, accuracy) networks drawn with `seed`, every score applied."""
+    scores = _check_scores(scores, valid)
+    if not 3 <= n <= len(population):
+        raise NasxError(f"--n must be in 3..{len(population)} (the {whose} distinct networks), got {n}")
     store = Store(storage) if storage else None
     scorers = {p: Scorer(p, get_score(p)) for p in scores}
-    picked = random.Random(seed).sample(subnets, n)
     result = Validation(
-        ofa.NAME,
-        ofa.NAME,
+        truth,
+        truth,
         "",
-        target="ImageNet top-1 with the OFA supernet's weights",
+        target=target,
         score_seconds=dict.fromkeys(scores, 0.0),
-        table_best=max(s.top1 for s in subnets),
-        truth=ofa.NAME,
+        table_best=max(acc for _, _, acc in population),
+        truth=truth,
         seed=seed,
     )
-    entries = [(s.code, ofa.subnet_arch(s), s.top1) for s in picked]
-    return _score_networks(result, entries, scorers, store, out)
+    picked = random.Random(seed).sample(population, n)
+    return _score_networks(result, [(label, arch(), acc) for label, arch, acc in picked], scorers, store, out)
 
 
 def _check_scores(scores, valid: list[str]) -> list[str]:
