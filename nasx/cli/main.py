@@ -635,7 +635,19 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--mac-budget", help="memory access budget: elements (20M) or bytes (80MB)")
     g.add_argument("--params-budget", help="parameter budget, e.g. 5M")
     g = s.add_argument_group("space and sampler")
-    g.add_argument("--config", default=DEFAULT_SPACE, help=space_help)
+    g.add_argument("--config", help=f"{space_help} (default {DEFAULT_SPACE})")
+    g.add_argument(
+        "--space",
+        metavar="FILE.py:FUNCTION",
+        help="a define-by-run space instead of --config: a Python function of an Optuna trial returning an arch "
+        "(or its JSON dict), as FILE.py:function or module:function (docs/define-by-run.md). Importing it runs "
+        "that file's code, your own, as Optuna runs your objective",
+    )
+    g.add_argument(
+        "--force-space",
+        action="store_true",
+        help="resume a --space study although its function's source changed (the study records the new source)",
+    )
     g.add_argument(
         "--n-trials",
         type=int,

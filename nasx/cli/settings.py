@@ -11,7 +11,8 @@ from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
 from nasx.search.budgets import Budgets
 from nasx.search.settings import SearchSettings
 from nasx.search.study import make_sampler
-from nasx.space.config import load_space
+from nasx.space.config import DEFAULT_SPACE, load_space
+from nasx.space.function import load_space_function
 from nasx.util.units import parse_budget, parse_size
 
 
@@ -33,7 +34,7 @@ def search_settings_from_args(args) -> SearchSettings:
         raise NasxError(f"--timeout must be positive seconds, got {args.timeout}")
     check_score(args.score)
     make_sampler(args.sampler, None)
-    space = load_space(args.config)
+    space = search_space(args)
     budgets.refuse_unreachable(space)
     return SearchSettings(
         space=space,
@@ -49,7 +50,7 @@ def search_settings_from_args(args) -> SearchSettings:
         threads=args.threads,
         batch=args.batch,
         score=args.score,
-        **score_options(args),
+        **score_options(args, space),
         progress=not args.quiet,
         heartbeat_s=args.heartbeat,
         measure_time_s=args.measure_time,
@@ -58,7 +59,20 @@ def search_settings_from_args(args) -> SearchSettings:
         drift_correction=not args.no_drift_correction,
         runtime=runtime_option(args),
         retime=not getattr(args, "no_retime", False),
+        force_space=getattr(args, "force_space", False),
     )
+
+
+def search_space(args):
+    """--config (a YAML space or built-in name, the default space without either) or --space (a function)."""
+    space_fn = getattr(args, "space", None)
+    if space_fn is None:
+        if getattr(args, "force_space", False):
+            raise NasxError("--force-space only applies to --space FILE.py:function (a YAML space is never forced)")
+        return load_space(args.config or DEFAULT_SPACE)
+    if args.config is not None:
+        raise NasxError("give one of --config (a YAML space) and --space (a define-by-run function), not both")
+    return load_space_function(space_fn)
 
 
 def runtime_option(args) -> str:
@@ -83,7 +97,7 @@ def check_threads(threads: int | None, oversubscribe: bool) -> None:
         )
 
 
-def score_options(args) -> dict:
+def score_options(args, space) -> dict:
     """--data and the training options of `nasx search`, checked (the data set is loaded once here, so a
     missing or malformed one is one clear error before any trial starts)."""
     data = getattr(args, "data", None)
@@ -102,7 +116,6 @@ def score_options(args) -> dict:
         if v is not None and v < (2 if name == "--train-batch" else 1):
             raise NasxError(f"{name} must be at least {2 if name == '--train-batch' else 1}, got {v}")
     train = TrainSettings(steps=steps or DEFAULT_STEPS, batch=batch or DEFAULT_BATCH, device=args.device)
-    space = load_space(args.config)
     load_data(data or DEFAULT_DATA, space.input, space.classes)
     return {"data": data or DEFAULT_DATA, "train": train}
 

@@ -47,6 +47,8 @@ class Budgets:
         from nasx.cost import DTYPE_BYTES
 
         bounds = space.cost_bounds()
+        if bounds is None:  # a define-by-run space cannot be enumerated (nasx.space.function): nothing to check
+            return
         checks = []  # (flag, budget, unit, bounds key, factor from that key's unit to the budget's)
         if self.compute:
             checks.append(

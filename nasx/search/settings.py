@@ -11,12 +11,13 @@ from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.score.train import TrainSettings
 from nasx.search.budgets import Budgets
 from nasx.space.config import SearchSpace, parse_space
+from nasx.space.function import FunctionSpace, load_space_function
 from nasx.store.db import DEFAULT_STORAGE, DEFAULT_TRIALS
 
 
 @dataclass
 class SearchSettings:
-    space: SearchSpace
+    space: SearchSpace | FunctionSpace
     budgets: Budgets
     storage: str = DEFAULT_STORAGE
     study_name: str | None = None
@@ -40,6 +41,7 @@ class SearchSettings:
     runtime: str = "torch"  # torch (eager) or onnxruntime: what each candidate is timed in (nasx.measure.onnx)
     retime: bool = True  # re-time the front side by side at the end (nasx.search.retime)
     workers: int = 1  # processes of this search running trials of one study at once (nasx.search.workers)
+    force_space: bool = False  # resume a define-by-run study whose function's source changed
 
     def concurrent(self) -> bool:
         """Whether other processes may run trials of this study meanwhile: several workers, or a server
@@ -52,10 +54,14 @@ class SearchSettings:
         return f"{self.space.name}-{self.budgets.label()}-{self.device}-b{self.batch}-{self.score}{data}{runtime}"
 
     def to_json(self) -> str:
-        """Every setting as JSON: the space as its config text and name, budgets and training settings as
-        their fields. from_json reads back equal settings."""
+        """Every setting as JSON: the space as its config text and name (a function's space as its
+        FILE.py:function, imported again by the reader), budgets and training settings as their fields.
+        from_json reads back equal settings."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["space"] = {"name": self.space.name, "config": self.space.text}
+        if isinstance(self.space, FunctionSpace):
+            d["space"] = {"function": self.space.spec}
+        else:
+            d["space"] = {"name": self.space.name, "config": self.space.text}
         d["budgets"] = dataclasses.asdict(self.budgets)
         d["train"] = None if self.train is None else dataclasses.asdict(self.train)
         return json.dumps(d)
@@ -63,8 +69,12 @@ class SearchSettings:
     @classmethod
     def from_json(cls, text: str) -> SearchSettings:
         d = json.loads(text)
-        space = parse_space(d["space"]["config"], d["space"]["name"])
-        d["space"] = dataclasses.replace(space, name=d["space"]["name"])
+        if "function" in d["space"]:
+            # the worker imports the file again: a source changed meanwhile is refused by open_study's hash check
+            d["space"] = load_space_function(d["space"]["function"])
+        else:
+            space = parse_space(d["space"]["config"], d["space"]["name"])
+            d["space"] = dataclasses.replace(space, name=d["space"]["name"])
         d["budgets"] = Budgets(**d["budgets"])
         d["train"] = None if d["train"] is None else TrainSettings(**d["train"])
         return cls(**d)

@@ -84,13 +84,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
                 f"--runtime {runtime} or use a new --study name"
             )
         refuse_other_timing(name, attrs, settings)
-        made_from = attrs.get("config_hash")
-        if made_from and made_from != settings.space.config_hash:
-            raise StorageError(
-                f"study {name!r} was made from a different search space (config hash {made_from}, "
-                f"now {settings.space.config_hash}); use a new --study name to search the changed "
-                f"space"
-            )
+        refuse_other_space(name, attrs, settings)
     elif not create:
         raise StorageError(f"no study {name!r} in {url}")
     sampler = make_sampler(settings.sampler, settings.seed, settings.concurrent())
@@ -106,9 +100,10 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             "device": settings.device,
             "threads": timing_threads(settings),
             "nasx": "search",
-            "config": settings.space.text,
+            "config": settings.space.text,  # a function's space: its source, kept for the record, never parsed
             "config_name": settings.space.name,
             "config_hash": settings.space.config_hash,
+            **space_attrs(settings.space),
             "budget_metric": settings.budgets.metric,
             "budget": settings.budgets.compute,
             "mac_budget": settings.budgets.mac,
@@ -120,7 +115,49 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
             **score_study_attrs(settings),
         }.items():
             study.set_user_attr(key, value)
+    elif existing[name].user_attrs.get("config_hash") not in (None, settings.space.config_hash):
+        # --force-space accepted a changed function: its new source becomes the study's (a later resume with it
+        # needs no flag), the hashes it replaced kept in order
+        before = existing[name].user_attrs
+        study.set_user_attr("space_sha256_before", [*before.get("space_sha256_before", []), before.get("space_sha256")])
+        for key, value in {"config": settings.space.text, **space_attrs(settings.space)}.items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("config_hash", settings.space.config_hash)
     return study, resumed
+
+
+def space_attrs(space) -> dict:
+    """What the faces reading a study need of its space without the space itself: its input and classes,
+    and for a define-by-run space the function and the sha256 of its source (a report never imports it)."""
+    attrs = {"space_kind": getattr(space, "kind", "yaml"), "input": list(space.input), "classes": space.classes}
+    if attrs["space_kind"] == "function":
+        attrs.update(space_function=space.spec, space_sha256=space.sha256)
+    return attrs
+
+
+def refuse_other_space(name: str, attrs: dict, settings: SearchSettings) -> None:
+    """One study, one space: a changed YAML config is refused; a define-by-run function whose source
+    changed is refused unless --force-space (settings.force_space) accepts the new source as the study's."""
+    made_from, now = attrs.get("config_hash"), settings.space.config_hash
+    if not made_from or made_from == now:
+        return
+    kind = getattr(settings.space, "kind", "yaml")
+    if attrs.get("space_kind", "yaml") != kind:
+        raise StorageError(
+            f"study {name!r} was made from a {'define-by-run function' if kind == 'yaml' else 'YAML config'}, "
+            f"not a {'YAML config' if kind == 'yaml' else 'define-by-run function'}; use a new --study name"
+        )
+    if kind == "yaml":
+        raise StorageError(
+            f"study {name!r} was made from a different search space (config hash {made_from}, now {now}); use a "
+            f"new --study name to search the changed space"
+        )
+    if not settings.force_space:
+        raise StorageError(
+            f"study {name!r} was made from {attrs.get('space_function', settings.space.spec)} with source hash "
+            f"{made_from}; its source changed (now {now}): pass --force-space to resume with the new source, or "
+            f"use a new --study name"
+        )
 
 
 def timing_threads(settings: SearchSettings) -> int:

@@ -114,10 +114,18 @@ def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple
     return tuple(n for _, n in near) or DEFAULT_REFS
 
 
+def study_input(attrs: dict) -> tuple[int, ...]:
+    """The input shape of a study's networks: stored by the search (a define-by-run space's "config" is
+    Python source, never YAML); older studies' from their YAML config."""
+    if "input" in attrs:
+        return tuple(attrs["input"])
+    return parse_space(attrs["config"], attrs.get("config_name", "study config")).input
+
+
 def default_refs(study) -> tuple[str, ...]:
     a = study.user_attrs
     try:
-        shape = parse_space(a["config"], a.get("config_name", "study config")).input
+        shape = study_input(a)
     except Exception:  # not a nasx study, or a config this version no longer reads
         return DEFAULT_REFS
     return budget_refs(shape, a.get("budget"), a.get("budget_metric", "madds"))
@@ -140,10 +148,9 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
     this machine is the study's device), or None when this machine cannot even fingerprint that device."""
     a = study.user_attrs
     try:
-        space = parse_space(a["config"], a.get("config_name", "study config"))
         timer = Timer.here(
             Store(url),
-            space.input,
+            study_input(a),
             device=fp["device"],
             threads=fp["threads"],
             batch=fp["batch"],
