@@ -1,8 +1,8 @@
-"""Writes the reference-model table of README.md (between the zoo-table markers) from nasx's cost core and
+"""Writes the reference-model table of docs/concepts.md (between the zoo-table markers) from nasx's cost core and
 the published figures in nasx/zoo/published.py. Never edit that table by hand: run this script.
 
-    python scripts/zoo_table.py            # rewrite the table in README.md
-    python scripts/zoo_table.py --check    # exit 1 if README.md's table is out of date
+    python scripts/zoo_table.py            # rewrite the table in docs/concepts.md
+    python scripts/zoo_table.py --check    # exit 1 if docs/concepts.md's table is out of date
     python scripts/zoo_table.py --print    # print the table only
 """
 
@@ -19,6 +19,8 @@ from nasx import zoo
 from nasx.zoo.published import CONVENTIONS, FIGURES, SHORT, SOURCES, measure, primary, relative, verdict
 
 START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
+# the page that holds the table (it moved with the Reference models section from README.md)
+PAGE = "docs/concepts.md"
 STATUS_TEXT = {"within": "within 1%", "exact": "exact", "rounds": "rounds to it, >1% off", "gap": "gap"}
 
 
@@ -111,7 +113,7 @@ def render() -> str:
 
 def splice(readme: str, table: str) -> str:
     if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no {START} ... {END} markers")
+        raise SystemExit(f"{PAGE} has no {START} ... {END} markers")
     before, rest = readme.split(START, 1)
     _, after = rest.split(END, 1)
     return before + table + after
@@ -119,9 +121,9 @@ def splice(readme: str, table: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="exit 1 if README.md's table is out of date")
-    p.add_argument("--print", action="store_true", help="print the table instead of writing README.md")
-    p.add_argument("--readme", default=str(ROOT / "README.md"))
+    p.add_argument("--check", action="store_true", help="exit 1 if the page's table is out of date")
+    p.add_argument("--print", action="store_true", help="print the table instead of writing the page")
+    p.add_argument("--page", "--readme", dest="readme", default=str(ROOT / PAGE), help="the page that holds the table")
     args = p.parse_args(argv)
     table = render()
     if args.print:
