@@ -18,7 +18,7 @@ RUNTIME_HELP = (
 )
 DRIFT_HELP = (
     "time raw latencies: no calibration workload around each measurement (by default every latency is "
-    "rescaled for the machine's speed at that moment; README 'Latency')"
+    "rescaled for the machine's speed at that moment; docs/latency.md)"
 )
 
 
@@ -705,7 +705,7 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--no-retime",
         action="store_true",
-        help="show the front as first measured: skip re-timing its members side by side at the end (README 'Latency')",
+        help="show the front as first measured: skip re-timing its members side by side at the end (docs/latency.md)",
     )
     g.add_argument(
         "--prefilter",

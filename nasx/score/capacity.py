@@ -14,14 +14,14 @@ each log count within each space, averaged over the four (`python scripts/score_
 tests/test_capacity.py recomputes them). They are versioned (VERSION, in the score cache key): refitting them
 makes a new score, never a silent change to stored values.
 
-Why (README "Which score to trust", `nasx validate-score --truth all`): over three truths of real accuracy
+Why (docs/scores.md "Against real accuracy", `nasx validate-score --truth all`): over three truths of real accuracy
 (NAS-Bench-Macro's CIFAR-10 trainings, Once-for-All MobileNetV3 subnets on ImageNet, the zoo's published
 ImageNet top-1) every single count wins one truth and loses another (activations rank NAS-Bench-Macro best
 and the zoo worst, params the other way round), and no training-free proxy, alone or added to this sum,
 raised the worst case beyond what resampling the networks moves it. Of the sums of log counts this one has
 the best worst case (Kendall tau-b +0.661 on all 3,969 NAS-Bench-Macro networks, +0.817 on all 2,223 OFA
 subnets, +0.717 on the 18 zoo networks). The terms were chosen with all three truths in view: left out of
-one truth and chosen on the other two, the choice did worse on the one left out (README), so read the worst
+one truth and chosen on the other two, the choice did worse on the one left out (docs/scores.md), so read the worst
 case as what was seen, not as a promise. On a space unlike all three, check it with `nasx validate-score`
 against a few networks trained on your data.
 

@@ -4,8 +4,8 @@ settings) -> fn.
 
 Default: `capacity` (nasx.score.capacity): the cost core's MAdds, activation count and weighted depth, each
 log divided by a fixed spread, summed. It is a function of the network alone, costs microseconds (nothing is
-built), and has the best worst case of every score nasx has over the three truths it ships (README "Which
-score to trust": `nasx validate-score --truth all`).
+built), and has the best worst case of every score nasx has over the three truths it ships (docs/scores.md,
+"Against real accuracy": `nasx validate-score --truth all`).
 
 The training-free proxies, each one forward (and backward) pass of the untrained network: NASWOT (Mellor et
 al., ICML 2021; log|K| of the activation codes of a small batch, defined below), synflow (Tanaka et al.,

@@ -29,7 +29,7 @@ class SearchSettings:
     device: str = "cpu"
     threads: int | None = None
     batch: int = 1
-    score: str = "capacity"  # the best worst case over three truths of real accuracy (README "Which score to trust")
+    score: str = "capacity"  # the best worst case over three truths of real accuracy (docs/scores.md)
     measure_time_s: float = DEFAULT_MEASURE_TIME_S
     progress: bool = True
     heartbeat_s: int = 10  # a trial whose worker stops beating for 3x this is failed and retried

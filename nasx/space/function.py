@@ -81,8 +81,8 @@ class FunctionSpace:
                 raise ConfigError(f"{self.spec} returned an architecture dict that does not load: {e}") from None
         elif not isinstance(out, Arch):
             raise ConfigError(
-                f"{self.spec} returned {type(out).__name__}, not an Arch or its JSON dict (README "
-                f"'Architecture format')"
+                f"{self.spec} returned {type(out).__name__}, not an Arch or its JSON dict "
+                f"(docs/concepts.md, 'Architecture format')"
             )
         if self.input != (0, 0, 0) and tuple(out.input) != self.input:
             raise ConfigError(

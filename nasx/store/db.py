@@ -16,7 +16,7 @@ from nasx.errors import StorageError
 DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
 # Search defaults live here, not in nasx.search, so the CLI can show them without importing optuna.
 # 300: at 300 trials TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds, all 5 kept on re-timing; after 200
-# of the same trials, in 4 of 5 (scripts/bench_search.py, README "Search quality").
+# of the same trials, in 4 of 5 (scripts/bench_search.py, docs/benchmarks.md "Search quality").
 DEFAULT_TRIALS = 300
 
 metadata = MetaData()

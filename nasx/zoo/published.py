@@ -2,8 +2,8 @@
 convention under which nasx reproduces it, and, where nasx cannot, the reason.
 
 Pure data plus the arithmetic to check it (no torch). tests/test_zoo.py checks every figure;
-scripts/zoo_table.py renders the README table from it. For each model the first MAdds figure and the
-first params figure are the paper's (or docs/DESIGN.md section 7's) and head the README row.
+scripts/zoo_table.py renders the docs/concepts.md table from it. For each model the first MAdds figure and the
+first params figure are the paper's (or docs/DESIGN.md section 7's) and head the table's row.
 
 status of a figure:
   within  nasx is within 1% of it
@@ -247,7 +247,7 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
 
 
 def primary(name: str, metric: str) -> Figure:
-    """The figure that heads the README row: the first of its metric."""
+    """The figure that heads the table's row (docs/concepts.md): the first of its metric."""
     return next(f for f in FIGURES[name] if f.metric == metric)
 
 
