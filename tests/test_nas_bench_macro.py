@@ -219,7 +219,7 @@ def test_validate_bench_iterates_the_registry(monkeypatch):
     """A score registered later (MeCo, ZiCo, ...) is validated without touching validate.py; the table lookup
     itself is not."""
     from nasx.score import proxies
-    from nasx.score.validate import validate_bench, validation_scores
+    from nasx.score.truths import validate_bench, validation_scores
 
     def layer_count(module, input_shape, seed=0, arch=None):
         return float(len(arch.layers))

@@ -85,7 +85,7 @@ def test_validate_ofa_ranks_scores_as_scipy_does_on_the_table():
 
     from scipy import stats
 
-    from nasx.score.validate import validate_ofa
+    from nasx.score.truths import validate_ofa
 
     result = validate_ofa(40, ["params", "madds"], seed=3, out=io.StringIO())
     by_counts = {(r[0][0], r[0][1]): sum(x[2] for x in r) / len(r) for r in ROWS.values()}

@@ -15,7 +15,7 @@ from scipy import stats
 import nasx
 from nasx.arch import zoo_arch as get
 from nasx.cli.main import main
-from nasx.score.validate import validate_zoo
+from nasx.score.truths import validate_zoo
 from nasx.zoo import names
 from nasx.zoo.published import TOP1, TOP1_SOURCES
 

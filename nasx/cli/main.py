@@ -362,7 +362,7 @@ def cmd_validate_score(args) -> int:
 def _validate_bench(args) -> int:
     """validate-score --truth nas-bench-macro | zoo: every registered score against the table's accuracy or
     the zoo's published ImageNet top-1, nothing trained."""
-    from nasx.score.validate import validate_all, validate_bench, validate_ofa, validate_zoo
+    from nasx.score.truths import validate_all, validate_bench, validate_ofa, validate_zoo
 
     options = (
         ("--config", args.config),
@@ -394,7 +394,8 @@ def _validate_bench(args) -> int:
 
 def _print_all(results, args) -> int:
     """--truth all: each truth's table, then every score's tau-b side by side with its worst case."""
-    from nasx.score.validate import scatter_html, worst_case_table, worst_cases
+    from nasx.score.truths import worst_case_table, worst_cases
+    from nasx.score.validate import scatter_html
 
     for result in results:
         print(result.table() + "\n")
