@@ -12,7 +12,7 @@ import numpy as np
 from nasx.arch import Arch
 from nasx.cost import cost
 from nasx.errors import NasxError
-from nasx.space.config import SearchSpace
+from nasx.space.model import SearchSpace
 
 ALL = "all"  # the population drawn from the whole space
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from nasx.store.db import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
-    from nasx.space.config import SearchSpace
+    from nasx.space.model import SearchSpace
 
 
 @dataclass

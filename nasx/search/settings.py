@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.score.train import TrainSettings
 from nasx.search.budgets import Budgets
-from nasx.space.config import SearchSpace, parse_space
+from nasx.space.config import parse_space
 from nasx.space.function import FunctionSpace, load_space_function
+from nasx.space.model import SearchSpace
 from nasx.store.db import DEFAULT_STORAGE, DEFAULT_TRIALS
 
 
