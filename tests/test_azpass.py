@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from nasx import zoo
+from nasx.arch import zoo_arch
 from nasx.build import build_seeded
 from nasx.errors import NasxError
 from nasx.score import azpass, bench
@@ -122,7 +123,7 @@ def test_batch_norm_runs_on_batch_statistics():
 
 
 def test_callers_module_is_untouched():
-    arch = zoo.get("mobilenet_v3_small")
+    arch = zoo_arch("mobilenet_v3_small")
     net = build_seeded(arch).eval()
     before = copy.deepcopy(net.state_dict())
     az_terms(net, arch.input, batch=4, resolution=32)
@@ -159,7 +160,7 @@ ZOO_SAMPLE = ("mobilenet_v3_large", "shufflenet_v2_1.0", "resnet18", "fasternet_
 def test_zoo_networks_at_64():
     assert set(ZOO_SAMPLE) <= set(zoo.names())
     for name in ZOO_SAMPLE:
-        arch = zoo.get(name)
+        arch = zoo_arch(name)
         terms = az_terms(build_seeded(arch), arch.input, batch=4, resolution=64)
         assert set(terms) == set(TERMS)
         assert all(math.isfinite(v) for v in terms.values()), (name, terms)
