@@ -147,6 +147,13 @@ def cmd_search(args) -> int:
 # --- inspect and export: pareto, trials, export, report, dashboard ---
 
 
+def _messages(output):
+    """Where a command says what it wrote: stderr when the output itself goes to stdout (-o /dev/stdout)."""
+    from nasx.util.files import is_stdout
+
+    return sys.stderr if output != "none" and is_stdout(output) else sys.stdout
+
+
 def cmd_pareto(args) -> int:
     from nasx.store.studies import front_table, knee_trial, load_study, study_front, summary_json
     from nasx.study.inspect import study_header
@@ -209,7 +216,7 @@ def cmd_export(args) -> int:
             have, want = f"{human(t.user_attrs[key])} {key}", f"{human(value)} {key}"
         print(f"--best {args.best}: trial {t.number} ({have}), the front member nearest to {want}", file=sys.stderr)
         number = t.number
-    print(export_trial(study, number, args.format, args.output).line())
+    print(export_trial(study, number, args.format, args.output).line(), file=_messages(args.output))
     return 0
 
 
@@ -224,14 +231,16 @@ def cmd_report(args) -> int:
     path, pngs, data = make_report(
         study, args.storage, args.output, refs=refs, png=not args.no_png, measure_time_s=args.measure_time
     )
+    out = _messages(args.output)
     print(
         f"wrote {path} (study {study.study_name!r}: {len(data.measured)} measured, {len(data.rejected)} "
-        f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)"
+        f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)",
+        file=out,
     )
     for png in pngs:
-        print(f"wrote {png}")
+        print(f"wrote {png}", file=out)
     if data.refs:
-        print(refs_table(data))
+        print(refs_table(data), file=out)
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
@@ -275,7 +284,7 @@ def cmd_explore(args) -> int:
     else:
         print(text_report(result))
     if args.output != "none":
-        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if args.json else _messages(args.output))
     return 0
 
 
@@ -298,7 +307,7 @@ def cmd_microbench(args) -> int:
     else:
         print(text)
     if args.output != "none":
-        print(f"wrote {write_html(rows, text, args.output)}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {write_html(rows, text, args.output)}", file=sys.stderr if args.json else _messages(args.output))
     return 0
 
 
@@ -398,11 +407,13 @@ def _print_validation(result, args) -> int:
 
         text = json.dumps(result.to_json_dict(), indent=1)
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")
-    print(result.table())
+    to_stdout = any(p and p != "none" and _messages(p) is sys.stderr for p in (args.output, args.json))
+    out = sys.stderr if to_stdout else sys.stdout
+    print(result.table(), file=out)
     if args.output != "none":
-        print(f"wrote {scatter_html(result, args.output)}")
+        print(f"wrote {scatter_html(result, args.output)}", file=out)
     if args.json:
-        print(f"wrote {args.json}")
+        print(f"wrote {args.json}", file=out)
     return 0
 
 
@@ -463,7 +474,7 @@ def cmd_retrain(args) -> int:
         artifacts=args.artifacts,
         output=args.output,
     )
-    print(result.line())
+    print(result.line(), file=_messages(args.output) if args.output else sys.stdout)
     return 0
 
 
