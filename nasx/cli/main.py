@@ -860,6 +860,21 @@ def _glue_values(argv: list[str]) -> list[str]:
     return out
 
 
+def check_common(args) -> None:
+    """The options many commands share, checked before any work: --storage, --study, --seed."""
+    storage = getattr(args, "storage", None)
+    if storage is not None and storage != "none":
+        from nasx.store.db import refuse_in_memory
+
+        refuse_in_memory(storage)
+    study = getattr(args, "study", None)
+    if study is not None and not study.strip():
+        raise NasxError("--study is empty: give a study name (see `nasx pareto`), or leave --study out")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= 2**32 - 1:  # numpy's seeds (Optuna's samplers, the explorer)
+        raise NasxError(f"--seed must be in 0..{2**32 - 1}, got {seed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings()
     argv = _glue_values(sys.argv[1:] if argv is None else list(argv))
@@ -875,6 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        check_common(args)
         return args.func(args)
     except NasxError as e:
         print(f"nasx {args.command}: error: {e}", file=sys.stderr)
