@@ -31,9 +31,9 @@ def away_from_the_repository(tmp_path_factory):
     """Every test runs from a temporary folder: a command left to its defaults makes studies/nasx.db (the
     default storage is relative), report.html and the like there, never in the user's checkout, whose
     studies/nasx.db is the quick start's own study."""
-    old = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("cwd"))
-    yield
+    old, cwd = os.getcwd(), tmp_path_factory.mktemp("cwd")
+    os.chdir(cwd)
+    yield os.path.realpath(cwd)
     os.chdir(old)
 
 
@@ -55,6 +55,9 @@ def repository_untouched(away_from_the_repository):
     """Fails a test that wrote under the repository (a new entry in its root, a changed studies/)."""
     before = repository_snapshot()
     yield
+    if os.path.realpath(os.getcwd()) != away_from_the_repository:  # the next tests would run wherever it went
+        os.chdir(away_from_the_repository)
+        pytest.fail("the test changed the working directory and left it changed: use monkeypatch.chdir")
     after = repository_snapshot()
     if after != before:
         added = sorted(set(after[0]) - set(before[0]))
