@@ -123,7 +123,12 @@ def cmd_search(args) -> int:
         print(front_table(front, knee=knee_trial(front)))
     else:
         print("\nno feasible trial yet: raise the budget or run more trials")
-    print(f"\ninspect: optuna-dashboard {settings.storage}")
+    from nasx.store.db import DEFAULT_STORAGE
+
+    # nasx dashboard, not optuna-dashboard: that script is installed only with the extra, and nasx's command
+    # says which one to install
+    where = "" if settings.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(settings.storage)}"
+    print(f"\ninspect: nasx dashboard{where} --study {shlex.quote(study.study_name)}")
     if front:
         print(
             f"export:  nasx export --storage {settings.storage} --study {study.study_name} --trial "
@@ -165,7 +170,7 @@ def cmd_pareto(args) -> int:
     else:
         rows = front
     if args.json:
-        print(summary_json(rows))
+        print(summary_json(rows, knee=knee_trial(front)))
         return 0
     print(study_header(study, args.storage, front) + "\n")
     if rows:

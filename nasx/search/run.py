@@ -54,7 +54,12 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         f"{settings.sampler}\n"
     )
     progress = Progress(n_trials, settings.timeout, out, enabled=settings.progress)
-    progress.times["score"] = objective.prepare_score(out)  # a pool score's pool, before the first trial
+    interrupted = False
+    try:
+        progress.times["score"] = objective.prepare_score(out)  # a pool score's pool, before the first trial
+    except KeyboardInterrupt:  # the pool's scores so far are cached; the caller says how to resume, as after a trial
+        interrupted = True
+    progress.started()
     stop = {"asked": False}
 
     def on_sigint(signum, frame):
@@ -69,23 +74,23 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         if stop["asked"] or total_reached:  # the total also counts trials other processes finished meanwhile
             study.stop()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    previous_term = signal.signal(signal.SIGTERM, on_sigint)
-    interrupted = False
-    try:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=settings.timeout,
-            callbacks=[after_trial],
-            catch=(RuntimeError,),
-            gc_after_trial=False,
-        )
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
+    if not interrupted:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous_term = signal.signal(signal.SIGTERM, on_sigint)
+        try:
+            study.optimize(
+                objective,
+                n_trials=n_trials,
+                timeout=settings.timeout,
+                callbacks=[after_trial],
+                catch=(RuntimeError,),
+                gc_after_trial=False,
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
     interrupted = interrupted or stop["asked"]
     if progress.enabled and out.isatty():
         out.write("\n")
