@@ -114,6 +114,8 @@ def retime_front(study, front: list, objective, rounds: int = RETIME_ROUNDS, tim
     A member that re-times slower can leave undominated a trial it dominated by the first numbers: such a
     trial is re-timed too, and so on until the shown numbers' non-dominated set is all re-timed, so the stored
     front is the front of the latencies `nasx trials` shows."""
+    from nasx.store.studies import latency_ms  # shown: a confirmed latency from an earlier run counts
+
     t0 = time.perf_counter()
     members, reference, records = _retime(study, front, objective, rounds, time_s, reference=True)
     candidates = _feasible(study, front)
@@ -121,7 +123,7 @@ def retime_front(study, front: list, objective, rounds: int = RETIME_ROUNDS, tim
     readmitted: list[int] = []
     while True:
         shown = {
-            t.number: (timed[t.number].confirmed_ms if t.number in timed else t.values[0], t.values[1])
+            t.number: (timed[t.number].confirmed_ms if t.number in timed else latency_ms(t), t.values[1])
             for t in candidates
         }
         undominated = {n for n, p in shown.items() if not any(dominates(q, p) for m, q in shown.items() if m != n)}
