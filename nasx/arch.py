@@ -205,6 +205,10 @@ def load_arch(source, force: bool = False) -> Arch:
                 "that looks like inline JSON: nasx reads an architecture from a file; save it (e.g. as "
                 "arch.json) and pass the file's path"
             )
+        if "/" in text or text.endswith(".json"):  # meant as a file: that it is missing comes first
+            raise ArchError(
+                f"{text} does not exist: no such architecture file (reference models: {', '.join(zoo.names())})"
+            )
         raise ArchError(
             f"{text!r} is neither an architecture file nor a reference model; models: {', '.join(zoo.names())}"
         )

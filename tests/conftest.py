@@ -7,8 +7,15 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Caches tools keep in the repository root, which any run may make or touch.
+TOOL_CACHES = {".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
+
+
 def run_nasx(*args, cwd=None, timeout=600, env=None):
-    """Run the CLI as a user would: a fresh interpreter, `python -m nasx ...`."""
+    """Run the CLI as a user would: a fresh interpreter, `python -m nasx ...`, this checkout's nasx (the
+    working directory is a temporary folder, not the repository)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run(
         [sys.executable, "-m", "nasx", *map(str, args)],
         cwd=cwd,
@@ -17,6 +24,45 @@ def run_nasx(*args, cwd=None, timeout=600, env=None):
         timeout=timeout,
         env=env,
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def away_from_the_repository(tmp_path_factory):
+    """Every test runs from a temporary folder: a command left to its defaults makes studies/nasx.db (the
+    default storage is relative), report.html and the like there, never in the user's checkout, whose
+    studies/nasx.db is the quick start's own study."""
+    old, cwd = os.getcwd(), tmp_path_factory.mktemp("cwd")
+    os.chdir(cwd)
+    yield os.path.realpath(cwd)
+    os.chdir(old)
+
+
+def repository_snapshot():
+    """The repository root's entries (tool caches aside) and every file under studies/ with its size and
+    modification time."""
+    root = sorted(set(os.listdir(ROOT)) - TOOL_CACHES)
+    studies = {}
+    for folder, _, files in os.walk(os.path.join(ROOT, "studies")):
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.stat(path)
+            studies[os.path.relpath(path, ROOT)] = (st.st_size, st.st_mtime_ns)
+    return root, studies
+
+
+@pytest.fixture(autouse=True)
+def repository_untouched(away_from_the_repository):
+    """Fails a test that wrote under the repository (a new entry in its root, a changed studies/)."""
+    before = repository_snapshot()
+    yield
+    if os.path.realpath(os.getcwd()) != away_from_the_repository:  # the next tests would run wherever it went
+        os.chdir(away_from_the_repository)
+        pytest.fail("the test changed the working directory and left it changed: use monkeypatch.chdir")
+    after = repository_snapshot()
+    if after != before:
+        added = sorted(set(after[0]) - set(before[0]))
+        changed = sorted(k for k in set(before[1]) | set(after[1]) if before[1].get(k) != after[1].get(k))
+        pytest.fail(f"the test wrote under the repository {ROOT}: new {added}, changed studies files {changed}")
 
 
 @pytest.fixture

@@ -277,8 +277,10 @@ def test_file_that_is_not_an_object(tmp_path, text, what):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ArchError, match="neither an architecture file nor a reference model"):
+    with pytest.raises(ArchError, match=r"missing\.json does not exist: no such architecture file \(reference"):
         load_arch(str(tmp_path / "missing.json"))
+    with pytest.raises(ArchError, match="neither an architecture file nor a reference model"):
+        load_arch("missing")  # no path, no .json: a misspelt model name as much as a file
     with pytest.raises(ArchError, match="is a directory, not an architecture file"):
         load_arch(str(tmp_path))  # a directory is not a file
 

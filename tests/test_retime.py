@@ -229,3 +229,53 @@ def test_a_score_that_cannot_score_the_reference_retimes_without_it(nasx_cli, tm
     notes = [line for line in (r.stdout + r.stderr).splitlines() if "no reference:" in line]
     assert len(notes) == 1 and "--score bench cannot score" in notes[0] and "re-timed without it" in notes[0]
     assert "Traceback" not in r.stderr
+
+
+def test_retiming_readmits_what_its_slower_numbers_leave_undominated(tmp_path, monkeypatch):
+    """Member 1 re-times slower (2.0 -> 4.0 ms): trials 2 and 4, which it dominated by the first numbers, are
+    undominated under the shown ones and are re-timed; trial 2 re-times slower too (3.0 -> 3.3), which frees
+    trial 5 (3.2 ms, dominated by trial 2's first 3.0) in a second pass. The stored front is then the
+    non-dominated set of the latencies `nasx trials` shows, computed here by brute force."""
+    import importlib
+    import types
+
+    import nasx.measure.latency
+    from nasx.search.retime import retime_front
+    from nasx.store.studies import latency_ms, pareto_front
+    from nasx.util.pareto import dominates
+
+    points = [(1.0, 0.50), (2.0, 0.90), (3.0, 0.80), (1.5, 0.40), (3.5, 0.85), (3.2, 0.79)]
+    retimed_ms = {0: 1.0, 1: 4.0, 2: 3.3, 3: 1.5, 4: 3.6, 5: 3.25}
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = hand_made_study(url, points)
+    number_of = {t.user_attrs["arch_hash"]: t.number for t in study.trials}
+    timed_sets = []
+
+    def measure_interleaved(modules, shape, rounds, **_):  # the stubbed re-timing: modules are the archs
+        numbers = [number_of[arch.content_hash()] for arch in modules]
+        timed_sets.append(numbers)
+        return [[{"median_ms": retimed_ms[n], "iqr_ms": 0.0}] * rounds for n in numbers]
+
+    build = importlib.import_module("nasx.build")  # the module: nasx.build is also the function nasx exports
+    monkeypatch.setattr(build, "build_seeded", lambda arch: arch)
+    monkeypatch.setattr(nasx.measure.latency, "measure_interleaved", measure_interleaved)
+    settings = types.SimpleNamespace(
+        space=types.SimpleNamespace(input=(3, 32, 32)),
+        budgets=types.SimpleNamespace(compute=None, metric="madds"),
+        device="cpu",
+        batch=1,
+        threads=1,
+    )
+    objective = types.SimpleNamespace(s=settings, fp={}, store=None, fp_hash="")
+    first_front = pareto_front(study)
+    assert [t.number for t in first_front] == [0, 1]
+    result = retime_front(study, first_front, objective, rounds=3, time_s=0.0)
+
+    assert timed_sets == [[0, 1], [2, 4], [5]]  # until no change
+    trials = optuna.load_study(study_name="hand", storage=url).trials
+    shown = {t.number: (latency_ms(t), t.values[1]) for t in trials}  # what `nasx trials` prints
+    assert shown[1] == (4.0, 0.90) and shown[5] == (3.25, 0.79)
+    undominated = {n for n, p in shown.items() if not any(dominates(q, p) for q in shown.values() if q != p)}
+    assert {t.number for t in result.front} == undominated == {0, 1, 2, 4, 5}
+    assert [t.number for t in result.front] == [0, 5, 2, 4, 1]  # fastest shown first
+    assert sorted(result.readmitted) == [2, 4, 5] and "joined the front" in result.summary()

@@ -93,7 +93,7 @@ def test_ort_latency_has_median_iqr_and_export_time_exported_once(tmp_path, monk
     assert eager.runtime == "torch" and eager.export_s is None and "runtime" not in eager.fingerprint
 
 
-def test_missing_onnxruntime_is_one_clear_line(monkeypatch, capsys):
+def test_missing_onnxruntime_is_one_clear_line(monkeypatch, capsys, tmp_path):
     from nasx.cli.main import main
     from nasx.measure.latency import check_runtime
 
@@ -102,7 +102,8 @@ def test_missing_onnxruntime_is_one_clear_line(monkeypatch, capsys):
         check_runtime("onnxruntime")
     with pytest.raises(NasxError, match="nasx\\[export\\]"):
         measure_latency(small_module(), ARCH.input, threads=1, runtime="onnxruntime")
-    assert main(["search", "--config", "cifar32", "--runtime", "onnxruntime", "--storage", "sqlite:///:memory:"]) == 2
+    url = f"sqlite:///{tmp_path}/s.db"  # refused before the database is opened
+    assert main(["search", "--config", "cifar32", "--runtime", "onnxruntime", "--storage", url]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "onnxruntime" in err[0] and 'pip install "nasx[export]"' in err[0]
 

@@ -91,3 +91,12 @@ def test_messages_give_an_example():
         parse_count("0")
     with pytest.raises(BudgetError, match="80MB"):
         parse_size("lots")
+
+
+@pytest.mark.parametrize("text", ["0", "0M", "-5M", "-0.5G", "0MB", "-5MB"])
+def test_zero_and_negative_budgets_say_must_be_positive_for_compute_and_mac_alike(text):
+    """--budget 0 and --mac-budget 0M are the same mistake: the same words, not "neither a count nor a size"."""
+    parses = [parse_size] if text.endswith("B") else [parse_count, parse_size]
+    for parse in parses:
+        with pytest.raises(BudgetError, match=r"must be positive"):
+            parse(text)

@@ -123,7 +123,12 @@ def cmd_search(args) -> int:
         print(front_table(front, knee=knee_trial(front)))
     else:
         print("\nno feasible trial yet: raise the budget or run more trials")
-    print(f"\ninspect: optuna-dashboard {settings.storage}")
+    from nasx.store.db import DEFAULT_STORAGE
+
+    # nasx dashboard, not optuna-dashboard: that script is installed only with the extra, and nasx's command
+    # says which one to install
+    where = "" if settings.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(settings.storage)}"
+    print(f"\ninspect: nasx dashboard{where} --study {shlex.quote(study.study_name)}")
     if front:
         print(
             f"export:  nasx export --storage {settings.storage} --study {study.study_name} --trial "
@@ -147,6 +152,13 @@ def cmd_search(args) -> int:
 # --- inspect and export: pareto, trials, export, report, dashboard ---
 
 
+def _messages(output):
+    """Where a command says what it wrote: stderr when the output itself goes to stdout (-o /dev/stdout)."""
+    from nasx.util.files import is_stdout
+
+    return sys.stderr if output != "none" and is_stdout(output) else sys.stdout
+
+
 def cmd_pareto(args) -> int:
     from nasx.store.studies import front_table, knee_trial, load_study, study_front, summary_json
     from nasx.study.inspect import study_header
@@ -158,7 +170,7 @@ def cmd_pareto(args) -> int:
     else:
         rows = front
     if args.json:
-        print(summary_json(rows))
+        print(summary_json(rows, knee=knee_trial(front)))
         return 0
     print(study_header(study, args.storage, front) + "\n")
     if rows:
@@ -209,7 +221,7 @@ def cmd_export(args) -> int:
             have, want = f"{human(t.user_attrs[key])} {key}", f"{human(value)} {key}"
         print(f"--best {args.best}: trial {t.number} ({have}), the front member nearest to {want}", file=sys.stderr)
         number = t.number
-    print(export_trial(study, number, args.format, args.output).line())
+    print(export_trial(study, number, args.format, args.output).line(), file=_messages(args.output))
     return 0
 
 
@@ -224,14 +236,16 @@ def cmd_report(args) -> int:
     path, pngs, data = make_report(
         study, args.storage, args.output, refs=refs, png=not args.no_png, measure_time_s=args.measure_time
     )
+    out = _messages(args.output)
     print(
         f"wrote {path} (study {study.study_name!r}: {len(data.measured)} measured, {len(data.rejected)} "
-        f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)"
+        f"rejected, front of {len(data.front)}, {len(data.refs)} reference models)",
+        file=out,
     )
     for png in pngs:
-        print(f"wrote {png}")
+        print(f"wrote {png}", file=out)
     if data.refs:
-        print(refs_table(data))
+        print(refs_table(data), file=out)
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
@@ -275,7 +289,7 @@ def cmd_explore(args) -> int:
     else:
         print(text_report(result))
     if args.output != "none":
-        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if args.json else _messages(args.output))
     return 0
 
 
@@ -298,7 +312,7 @@ def cmd_microbench(args) -> int:
     else:
         print(text)
     if args.output != "none":
-        print(f"wrote {write_html(rows, text, args.output)}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {write_html(rows, text, args.output)}", file=sys.stderr if args.json else _messages(args.output))
     return 0
 
 
@@ -429,11 +443,13 @@ def _print_validation(result, args) -> int:
 
         text = json.dumps(result.to_json_dict(), indent=1)
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), ".json")
-    print(result.table())
+    to_stdout = any(p and p != "none" and _messages(p) is sys.stderr for p in (args.output, args.json))
+    out = sys.stderr if to_stdout else sys.stdout
+    print(result.table(), file=out)
     if args.output != "none":
-        print(f"wrote {scatter_html(result, args.output)}")
+        print(f"wrote {scatter_html(result, args.output)}", file=out)
     if args.json:
-        print(f"wrote {args.json}")
+        print(f"wrote {args.json}", file=out)
     return 0
 
 
@@ -495,7 +511,7 @@ def cmd_retrain(args) -> int:
         artifacts=args.artifacts,
         output=args.output,
     )
-    print(result.line())
+    print(result.line(), file=_messages(args.output) if args.output else sys.stdout)
     return 0
 
 
@@ -889,6 +905,21 @@ def _glue_values(argv: list[str]) -> list[str]:
     return out
 
 
+def check_common(args) -> None:
+    """The options many commands share, checked before any work: --storage, --study, --seed."""
+    storage = getattr(args, "storage", None)
+    if storage is not None and storage != "none":
+        from nasx.store.db import refuse_in_memory
+
+        refuse_in_memory(storage)
+    study = getattr(args, "study", None)
+    if study is not None and not study.strip():
+        raise NasxError("--study is empty: give a study name (see `nasx pareto`), or leave --study out")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= 2**32 - 1:  # numpy's seeds (Optuna's samplers, the explorer)
+        raise NasxError(f"--seed must be in 0..{2**32 - 1}, got {seed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings()
     argv = _glue_values(sys.argv[1:] if argv is None else list(argv))
@@ -904,6 +935,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        check_common(args)
         return args.func(args)
     except NasxError as e:
         print(f"nasx {args.command}: error: {e}", file=sys.stderr)

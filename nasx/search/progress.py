@@ -11,6 +11,13 @@ import optuna
 
 from nasx.util.fmt import duration
 
+# No ETA from fewer finished trials or fewer seconds of them: the first trials carry the warm-up (lazy imports,
+# the first build and calibration) and a run mixes instant rejections with timed networks, so a rate from one
+# or two trials was off by 30x (ETA 230m for a run of 7 minutes). After 5 trials and 30 s the mean holds
+# several of each kind and the warm-up is a small part of it.
+ETA_MIN_TRIALS = 5
+ETA_MIN_S = 30.0
+
 
 @dataclass
 class Progress:
@@ -29,6 +36,11 @@ class Progress:
     measure_s: float = 0.0
     enabled: bool = True
     times: dict = field(default_factory=dict)  # seconds per step of the trials run here (time_split)
+    trials_start: float | None = None  # when the trials began: the ETA's rate counts from it
+
+    def started(self) -> None:
+        """The trials begin now: what came before (opening the study) is not part of their rate."""
+        self.trials_start = time.perf_counter()
 
     def update(self, trial: optuna.trial.FrozenTrial) -> None:
         self.done += 1
@@ -57,10 +69,13 @@ class Progress:
         self.out.flush()
 
     def line(self) -> str:
-        elapsed = time.perf_counter() - self.start
+        now = time.perf_counter()
+        elapsed = now - self.start
+        running = now - (self.start if self.trials_start is None else self.trials_start)
         eta = ""
         if self.total:
-            eta = f" | ETA {duration(elapsed / self.done * (self.total - self.done))}"
+            if self.done >= ETA_MIN_TRIALS and running >= ETA_MIN_S:
+                eta = f" | ETA {duration(running / self.done * (self.total - self.done))}"
         elif self.timeout:
             eta = f" | ETA {duration(max(0.0, self.timeout - elapsed))}"
         best = f"{self.best_latency:.2f} ms" if self.best_latency < math.inf else "-"

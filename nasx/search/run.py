@@ -54,6 +54,8 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         f"{settings.sampler}\n"
     )
     progress = Progress(n_trials, settings.timeout, out, enabled=settings.progress)
+    interrupted = False
+    progress.started()
     stop = {"asked": False}
 
     def on_sigint(signum, frame):
@@ -70,7 +72,6 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigint)
-    interrupted = False
     try:
         study.optimize(
             objective,

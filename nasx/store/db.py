@@ -70,6 +70,20 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
+def refuse_in_memory(url: str) -> None:
+    """An in-memory SQLite database is gone when the command ends: a study or cache in it is lost, and
+    Optuna's storage fails on one with chained tracebacks. One line instead."""
+    if not url.startswith("sqlite"):
+        return
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    path, _, query = rest.lstrip("/").partition("?")
+    if not path or path.startswith(":memory:") or "mode=memory" in query:
+        raise StorageError(
+            f"storage {url!r} is an in-memory database, which cannot hold a study or cache that outlives the "
+            f"command; use a file, e.g. sqlite:///studies/nasx.db"
+        )
+
+
 def prepare_sqlite_dir(url: str) -> None:
     """SQLite creates the file but not its directory. The default's studies/ is made on first use; any other
     missing folder is more likely a typo than a wish, so it is refused rather than created."""

@@ -166,16 +166,19 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
     return latency_scale(front) + "\n" + render_table(header, rows, wrap=(families, 1) if status else (families,))
 
 
-def trial_record(t) -> dict:
-    """A trial as plain JSON: objectives, costs, status and the rebuildable arch (None where not recorded)."""
+def trial_record(t, knee=None) -> dict:
+    """A trial as plain JSON: objectives, costs, status and the rebuildable arch (None where not recorded);
+    what front_table shows: the raw median beside the (drift-corrected) latency, and `knee` marked."""
     a = t.user_attrs
     measured = t.values is not None and "latency" in a
     return {
         "trial": t.number,
         "status": trial_status(t),
+        "knee": knee is not None and t.number == knee.number,
         "latency_ms": latency_ms(t) if measured else None,
         "latency_iqr_ms": latency_iqr_ms(t),
         "latency_first_ms": t.values[0] if measured else None,
+        "latency_raw_ms": a.get("latency", {}).get("raw_median_ms") if measured else None,
         "latency_confirmed": "latency_confirmed" in a,
         "score": t.values[1] if measured else None,
         "madds": a.get("madds"),
@@ -191,8 +194,8 @@ def trial_record(t) -> dict:
     }
 
 
-def summary_json(trials: list) -> str:
-    return json.dumps([trial_record(t) for t in trials], indent=1)
+def summary_json(trials: list, knee=None) -> str:
+    return json.dumps([trial_record(t, knee) for t in trials], indent=1)
 
 
 def open_storage(url: str = DEFAULT_STORAGE) -> optuna.storages.RDBStorage:

@@ -42,7 +42,8 @@ class ExportResult:
     max_abs_ref: float | None = None
 
     def line(self) -> str:
-        text = f"wrote {self.path} ({self.format}, {self.path.stat().st_size:,} bytes)"
+        size = f", {self.path.stat().st_size:,} bytes" if self.path.is_file() else ""  # /dev/null has no size
+        text = f"wrote {self.path} ({self.format}{size})"
         if self.max_abs_diff is not None:
             text += (
                 f"; checked against torch on a random batch of {CHECK_BATCH}: max |diff| "

@@ -39,7 +39,7 @@ from nasx.store.db import Store
 from nasx.store.studies import front_table, knee_trial, latency_iqr_ms, study_front, trial_status
 from nasx.store.studies import latency_ms as shown_latency  # the re-timed latency of a front member
 from nasx.study.inspect import study_header
-from nasx.util.files import atomic_write
+from nasx.util.files import atomic_write, is_regular_target
 from nasx.util.fmt import fmt_corr, human, render_table
 from nasx.util.page import figure_divs, made_with_plotly, page, write_page
 from nasx.util.pareto import dominates
@@ -611,6 +611,9 @@ def make_report(
     reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)
     figs = figures(data)
     text = render_html(data, figs)
+    regular = is_regular_target(path)  # the PNGs are named from the page's stem: only a regular file has one
     path = write_page(path, text)
-    pngs = write_png(figs, path, out) if png else []
+    if png and not regular:
+        (out or sys.stderr).write(f"PNG export skipped: {path} is not a regular file, so no PNGs are named beside it\n")
+    pngs = write_png(figs, path, out) if png and regular else []
     return path, pngs, data

@@ -47,22 +47,24 @@ def parse_count(text, what: str = "budget") -> int:
         return _positive(float(text), str(text), what)
     if not isinstance(text, str) or len(text) > 64:
         raise BudgetError(f"{what} must be a number like 300M, 0.3G or 3e8, got {text!r}")
-    m = _COUNT.match(text.strip())
+    stripped = text.strip()
+    m = _COUNT.match(stripped.removeprefix("-"))
     if not m:
-        hint = " (a leading '-' is not allowed)" if text.strip().startswith("-") else ""
-        raise BudgetError(f"{what} {text!r} is not a number like 300M, 0.3G or 3e8 (suffixes K, M, G, T){hint}")
+        raise BudgetError(f"{what} {text!r} is not a number like 300M, 0.3G or 3e8 (suffixes K, M, G, T)")
+    if stripped.startswith("-"):  # -5M: the same words as 0
+        raise BudgetError(f"{what} {text!r} must be positive, e.g. 300M")
     return _positive(_number(m[1], m[2]) * _SCALE[m[3].upper()], text, what)
 
 
 def parse_size(text, what: str = "MAC budget") -> tuple[int, str]:
     """A MAC budget: elements ('20M') or bytes ('80MB', '1GiB'). Returns (value, 'elements'|'bytes')."""
     if isinstance(text, str):
-        m = _SIZE.match(text.strip())
+        stripped = text.strip()
+        m = _SIZE.match(stripped.removeprefix("-"))
         if m:
+            if stripped.startswith("-"):
+                raise BudgetError(f"{what} {text!r} must be positive, e.g. 80MB")
             return _positive(_number(m[1], m[2]) * _BYTES[m[3].upper()], text, what), "bytes"
-    try:
-        return parse_budget(text, what), "elements"
-    except BudgetError as e:
-        if "did you mean" in str(e):
-            raise
-        raise BudgetError(f"{what} {text!r} is neither an element count like 20M nor a byte size like 80MB") from None
+        if not _COUNT.match(stripped.removeprefix("-")):  # what is a count gets the count's own words (0M: positive)
+            raise BudgetError(f"{what} {text!r} is neither an element count like 20M nor a byte size like 80MB")
+    return parse_budget(text, what), "elements"
