@@ -123,3 +123,19 @@ def test_spreads_are_what_their_named_samples_give():
             per_space.append(statistics.pstdev(logs))
         assert statistics.fmean(per_space) == pytest.approx(cap.SPREADS[term], abs=6e-4), term
     assert cap.VERSION in cap.capacity.key
+
+
+def test_a_free_score_neither_waits_for_the_host_lock_nor_writes_a_cache_row(tmp_path, monkeypatch):
+    """capacity builds nothing: waiting for another process's timing to finish (the host lock) would put
+    that process's measurement into this search's score time, and a cache row per trial is a write for
+    microseconds of arithmetic."""
+    import nasx.score.cache
+
+    def no_lock(*args, **kwargs):
+        raise AssertionError("a free score took the host lock")
+
+    monkeypatch.setattr(nasx.score.cache, "host_lock", no_lock)
+    store = Store(f"sqlite:///{tmp_path}/c.db")
+    arch = zoo_arch("mobilenet_v2")
+    assert Scorer("capacity").score(store, arch).value == cap.capacity(None, arch.input, 0, arch=arch)
+    assert store.get_score(arch.content_hash(), Scorer("capacity").key(arch.input)) is None

@@ -24,11 +24,13 @@ class Scorer:
 
     def score(self, store, arch: Arch, module=None, arch_hash: str | None = None, lock: bool = True) -> CachedScore:
         """The score of `arch` (or of its already built `module`), through the score cache (`lock`: as
-        cached_score)."""
+        cached_score). A score that builds nothing (a cost-core count, capacity, a table lookup) takes
+        microseconds: it is computed, neither cached nor waiting for the host lock, which guards timings
+        from the CPU load of building and running networks."""
+        if not needs_module(self.fn):
+            return cached_score(None, "", "", lambda: call_score(self.fn, None, arch, WEIGHTS_SEED), lock=False)
 
         def compute():
-            if not needs_module(self.fn):  # a cost-core count or a table lookup: nothing to build
-                return call_score(self.fn, None, arch, WEIGHTS_SEED)
             network = (build_seeded(arch) if module is None else module).cpu()
             return call_score(self.fn, network, arch, WEIGHTS_SEED)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from nasx.build import WEIGHTS_SEED, build_seeded
 from nasx.cost import cost
 from nasx.errors import NasxError
-from nasx.score.base import call_score, needs_module
+from nasx.score.base import call_score
 from nasx.score.cache import cached_score, score_key
 from nasx.score.proxies import get_score
 from nasx.space.sample import sample_archs
@@ -269,8 +269,8 @@ def score_networks(result: Validation, networks, scorers: dict, store, out) -> V
         report, h = cost(arch), arch.content_hash()
         values = {}
         for p, scorer in scorers.items():
-            # the cost-core counts take microseconds: not worth a cache row; nothing here times, so no host lock
-            r = scorer.score(store if needs_module(scorer.fn) else None, arch, arch_hash=h, lock=False)
+            # nothing here times, so no host lock (a score that builds nothing is never cached: Scorer.score)
+            r = scorer.score(store, arch, arch_hash=h, lock=False)
             values[p] = r.value
             result.score_seconds[p] += r.seconds
         result.rows.append(
