@@ -224,7 +224,7 @@ def test_a_new_op_is_one_class():
         assert sum(p.numel() for p in nasx.build(arch).parameters()) == nasx.cost(arch).params
         assert [t.category for t in compare.census(arch)] == ["conv", "bn", "act", "elementwise"]
         assert layer_graph(arch.layers[1], (4, 4, 4)).out_shape == (4, 4, 4)
-        from nasx.summary import layer_summary
+        from nasx.store.summary import layer_summary
 
         assert layer_summary(layer_to_dict(arch.layers[1])) == "test_scale"
     finally:

@@ -48,7 +48,7 @@ FIELD_KINDS = ("int+", "int0", "int+?", "pair", "padding", "bool", "act", "act?"
 
 def kind(k: str, **extra: Any) -> dict[str, Any]:
     """Field metadata: the JSON value kind the loader checks (see nasx.layers), plus optional facts:
-    omit_default (left out of the canonical JSON at its default), and for nasx.summary's one-line
+    omit_default (left out of the canonical JSON at its default), and for nasx.store.summary's one-line
     summaries short (the label written before the value, e.g. "k" for a kernel), quiet (left out) and
     trivial (values left out, e.g. groups 1)."""
     return {"kind": k, **extra}

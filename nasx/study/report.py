@@ -552,7 +552,7 @@ knobs, output width and depth (stride-2 stages halve the resolution).</p>{arch_t
 def arch_tables(data: ReportData) -> str:
     """One HTML table per front member, a row per stage (more where its blocks differ): family, knobs,
     width, depth, stride."""
-    from nasx.summary import stages
+    from nasx.store.summary import stages
 
     out = []
     for t in data.front:
