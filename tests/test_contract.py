@@ -1,7 +1,7 @@
 """The contract every registered layer type keeps (ops and blocks), and the registries that hold them to it.
 
 For each layer type an arch file may name: its JSON round trip is exact, every op it expands into describes
-its arithmetic to nasx.compare's counter rules, and its costs equal the measurements of the torch module
+its arithmetic to nasx.measure.compare's counter rules, and its costs equal the measurements of the torch module
 nasx builds (FLOPs by FlopCounterMode, parameter counts, memory traffic: tests/test_cost_vs_torch.py's
 `check`), on cases drawn from test_cost_vs_torch's hypothesis strategies (a type with a default for every
 field and no strategy there: at its defaults; one with a required field fails until it has a strategy).
@@ -31,11 +31,11 @@ from test_cost_vs_torch import (
 )
 
 import nasx
-from nasx import compare
 from nasx.arch import layer_graph
 from nasx.blocks import DwsepBlock
 from nasx.graph import Graph
 from nasx.layers import FAMILIES, LAYER_TYPES, Block, Family, layer_from_dict, layer_to_dict, register
+from nasx.measure import compare
 from nasx.ops import OPS, Conv2d, Flatten, Op, Shape, Term, kind, numel, register_op
 
 # test_cost_vs_torch's strategies by the layer type they draw (group_shuffle has one per version)

@@ -65,7 +65,7 @@ def cmd_cost(args) -> int:
     if args.input:  # through the loader again, so the size limits and shape checks apply to the new input
         arch = Arch.from_dict({**arch.to_dict(), "input": list(parse_shape(args.input))}, force=args.force)
     if args.compare:
-        from nasx.compare import compare
+        from nasx.measure.compare import compare
 
         result = compare(arch, args.compare)
         print(json.dumps(result.to_json_dict(), indent=1) if args.json else result.table())
