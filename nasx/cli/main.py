@@ -296,7 +296,7 @@ def cmd_explore(args) -> int:
 def cmd_microbench(args) -> int:
     from nasx.cli.settings import check_threads
     from nasx.explore.microbench import parse_shapes, run, text_report, write_html
-    from nasx.measure.latency import fingerprint, resolve_device
+    from nasx.measure.device import fingerprint, resolve_device
     from nasx.util.units import parse_count
 
     check_threads(args.threads, args.oversubscribe)
@@ -334,7 +334,7 @@ def add_train_options(q, what: str, steps_default: int | None = None) -> None:
 
 
 def cmd_validate_score(args) -> int:
-    from nasx.measure.latency import resolve_device
+    from nasx.measure.device import resolve_device
     from nasx.score.data import load_data
     from nasx.score.train import DEFAULT_BATCH, DEFAULT_STEPS, TrainSettings
     from nasx.score.validate import PROXIES, validate_score
@@ -493,7 +493,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_retrain(args) -> int:
-    from nasx.measure.latency import resolve_device
+    from nasx.measure.device import resolve_device
     from nasx.store.studies import load_study
     from nasx.study.retrain import RETRAIN_STEPS, retrain
 
@@ -621,7 +621,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=cmd_cost)
 
-    from nasx.measure.latency import default_threads
+    from nasx.measure.device import default_threads
     from nasx.search.budgets import Budgets
     from nasx.search.settings import SearchSettings
     from nasx.space.config import DEFAULT_SPACE

@@ -31,7 +31,8 @@ from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError, NasxError
 from nasx.measure.cached import Timer
-from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint_hash, runtime_of
+from nasx.measure.device import fingerprint_hash, runtime_of
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.score.cached import Scorer
 from nasx.score.proxies import SCORES, needs_data
 from nasx.space.config import parse_space
