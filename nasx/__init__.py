@@ -5,11 +5,12 @@ here. The code is layered, lowest first; a package may import only the layers it
 (tests/test_layering.py holds the code to it):
 
 - nasx.errors: the exception types. nasx.util: pure helpers.
-- core: nasx.ops, nasx.graph, nasx.layers, nasx.blocks, nasx.arch, nasx.cost, nasx.build, nasx.summary,
-  nasx.compare, nasx.zoo: ops and block families, the arch format, cost, the torch builder. Pure arithmetic
-  but for build (torch, imported when building) and compare (the external counters).
-- nasx.space (search spaces), nasx.store (the database), nasx.measure (latency), nasx.score (accuracy
-  proxies and training; above measure, whose device and host lock it uses).
+- core: nasx.ops, nasx.graph, nasx.layers, nasx.blocks, nasx.arch, nasx.cost, nasx.build, nasx.zoo: ops
+  and block families, the arch format, cost, the torch builder. Pure arithmetic but for build (torch,
+  imported when building).
+- nasx.space (search spaces), nasx.store (the database, and one-line summaries of a trial's JSON),
+  nasx.measure (latency, and nasx's counts beside external FLOP counters), nasx.score (accuracy proxies
+  and training; above measure, whose device and host lock it uses).
 - nasx.search (the engine), nasx.study (faces reading a study), nasx.explore (the explorer): siblings that
   never import one another.
 - nasx.cli.

@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import nasx  # noqa: E402
 from nasx.arch import zoo_arch
-from nasx.measure.latency import default_threads, measure_interleaved  # noqa: E402
+from nasx.measure.device import default_threads  # noqa: E402
+from nasx.measure.latency import measure_interleaved  # noqa: E402
 
 
 def conv_bn(cin, cout, k, s=1, groups=1, act=nn.ReLU):

@@ -29,15 +29,8 @@ from torch.utils.benchmark import Timer
 
 import nasx
 from nasx.build import build_seeded
-from nasx.measure.latency import (
-    CALIBRATION_MODEL,
-    CALIBRATION_S,
-    default_threads,
-    fingerprint,
-    fingerprint_hash,
-    flushed_denormals,
-    measure_latency,
-)
+from nasx.measure.device import CALIBRATION_MODEL, default_threads, fingerprint, fingerprint_hash, flushed_denormals
+from nasx.measure.latency import CALIBRATION_S, measure_latency
 from nasx.measure.timing import timed
 from nasx.space.config import load_space
 from nasx.store.db import Store

@@ -26,7 +26,7 @@ import optuna
 
 from nasx.explore.run import explore
 from nasx.explore.settings import ExploreSettings
-from nasx.measure.latency import fingerprint, fingerprint_hash
+from nasx.measure.device import fingerprint, fingerprint_hash
 from nasx.measure.latency_model import load_model, within_share
 from nasx.search.budgets import Budgets
 from nasx.search.run import search

@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 import nasx  # noqa: E402
-from nasx.measure.latency import default_threads, measure_interleaved, ort_model  # noqa: E402
+from nasx.measure.device import default_threads  # noqa: E402
+from nasx.measure.latency import measure_interleaved, ort_model  # noqa: E402
 from nasx.space.config import load_space  # noqa: E402
 from nasx.util.pareto import nondominated  # noqa: E402
 from nasx.util.stats import kendall_tau_b  # noqa: E402

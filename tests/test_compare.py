@@ -1,7 +1,7 @@
-"""nasx.compare / `nasx cost NAME --compare fvcore|ptflops|thop`.
+"""nasx.measure.compare / `nasx cost NAME --compare fvcore|ptflops|thop`.
 
 The counters run on the module nasx builds; nasx re-counts its op graphs under each counter's rules
-(nasx.compare.COUNTER_RULES, pure arithmetic). Checked: for an arch holding every op type and block mode,
+(nasx.measure.compare.COUNTER_RULES, pure arithmetic). Checked: for an arch holding every op type and block mode,
 and for zoo models, each counter's total and each category equal nasx's re-count exactly, and the
 parameter counts agree; fvcore's total equals nasx's "fvcore" convention preset; a rule nasx got wrong is
 reported as a mismatch, not hidden; the CLI prints the table, JSON, and a one-line error when the counter
@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import nasx
-from nasx import compare as cmp
 from nasx.arch import Arch
 from nasx.cli.main import main as cli_main
+from nasx.measure import compare as cmp
 
 
 def usable(package: str) -> bool:

@@ -1,7 +1,7 @@
 """The contract every registered layer type keeps (ops and blocks), and the registries that hold them to it.
 
 For each layer type an arch file may name: its JSON round trip is exact, every op it expands into describes
-its arithmetic to nasx.compare's counter rules, and its costs equal the measurements of the torch module
+its arithmetic to nasx.measure.compare's counter rules, and its costs equal the measurements of the torch module
 nasx builds (FLOPs by FlopCounterMode, parameter counts, memory traffic: tests/test_cost_vs_torch.py's
 `check`), on cases drawn from test_cost_vs_torch's hypothesis strategies (a type with a default for every
 field and no strategy there: at its defaults; one with a required field fails until it has a strategy).
@@ -31,11 +31,11 @@ from test_cost_vs_torch import (
 )
 
 import nasx
-from nasx import compare
 from nasx.arch import layer_graph
 from nasx.blocks import DwsepBlock
 from nasx.graph import Graph
 from nasx.layers import FAMILIES, LAYER_TYPES, Block, Family, layer_from_dict, layer_to_dict, register
+from nasx.measure import compare
 from nasx.ops import OPS, Conv2d, Flatten, Op, Shape, Term, kind, numel, register_op
 
 # test_cost_vs_torch's strategies by the layer type they draw (group_shuffle has one per version)
@@ -224,7 +224,7 @@ def test_a_new_op_is_one_class():
         assert sum(p.numel() for p in nasx.build(arch).parameters()) == nasx.cost(arch).params
         assert [t.category for t in compare.census(arch)] == ["conv", "bn", "act", "elementwise"]
         assert layer_graph(arch.layers[1], (4, 4, 4)).out_shape == (4, 4, 4)
-        from nasx.summary import layer_summary
+        from nasx.store.summary import layer_summary
 
         assert layer_summary(layer_to_dict(arch.layers[1])) == "test_scale"
     finally:

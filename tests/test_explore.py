@@ -27,7 +27,7 @@ from nasx.explore.sampling import (
     subspace,
 )
 from nasx.explore.schema import explore_archs, explore_runs
-from nasx.measure.latency import fingerprint, fingerprint_hash
+from nasx.measure.device import fingerprint, fingerprint_hash
 from nasx.measure.latency_model import load_model
 from nasx.space.config import load_space, parse_space
 from nasx.store.db import Store, latency_cache

@@ -20,8 +20,8 @@ from torch import nn
 
 import nasx
 from nasx import zoo
-from nasx.compare import census
 from nasx.graph import Graph
+from nasx.measure.compare import census
 from nasx.ops import ACTIVATION_FNS, Activation, Add, ChannelSlice, Concat, Conv2d, Flatten, GlobalAvgPool
 from nasx.score.proxies import synflow
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import nasx
-from nasx.measure.latency import fingerprint, host_lock, measure_latency
+from nasx.measure.device import fingerprint, host_lock
+from nasx.measure.latency import measure_latency
 
 
 def conv_stack(n):
@@ -98,7 +99,7 @@ def test_a_slow_spell_is_taken_out(corrected, tmp_path, monkeypatch):
     (the calibration workload slowed down too); raw ones double (the negative control)."""
     import nasx.measure.latency
     import nasx.measure.timing
-    from nasx.measure.latency import fingerprint_hash
+    from nasx.measure.device import fingerprint_hash
     from nasx.measure.timing import timed
     from nasx.store.db import Store
 
@@ -147,7 +148,7 @@ def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path,
     measurement is taken again and keeps its scale; with one attempt (the negative control) it is halved."""
     import nasx.measure.latency
     import nasx.measure.timing
-    from nasx.measure.latency import fingerprint_hash
+    from nasx.measure.device import fingerprint_hash
     from nasx.measure.timing import timed
     from nasx.store.db import Store
 
@@ -184,7 +185,7 @@ def test_calibration_disagreement_by_hand():
 
 
 def test_drift_corrected_numbers_have_their_own_fingerprint():
-    from nasx.measure.latency import fingerprint_hash
+    from nasx.measure.device import fingerprint_hash
 
     raw = fingerprint("cpu", 2, 1, (3, 224, 224))
     corrected = fingerprint("cpu", 2, 1, (3, 224, 224), drift_corrected=True)
@@ -200,7 +201,7 @@ def test_measure_latency_times_the_calibration_around_the_network():
 
 
 def test_flush_probe_reads_what_torch_set():
-    from nasx.measure.latency import flush_denormal_enabled
+    from nasx.measure.device import flush_denormal_enabled
 
     try:
         if not torch.set_flush_denormal(True):

@@ -10,7 +10,7 @@ import scipy.optimize
 import scipy.stats
 
 from nasx.errors import NasxError
-from nasx.measure.latency import fingerprint, fingerprint_hash
+from nasx.measure.device import fingerprint, fingerprint_hash
 from nasx.measure.latency_model import LatencyModel, fit_linear, load_model, relative_errors, save_model, within_share
 from nasx.measure.prefilter import Prefilter, default_margin
 from nasx.search.budgets import Budgets

@@ -9,7 +9,8 @@ import torch
 
 import nasx
 from nasx.errors import NasxError
-from nasx.measure.latency import fingerprint, fingerprint_hash, measure_latency, ort_model
+from nasx.measure.device import fingerprint, fingerprint_hash
+from nasx.measure.latency import measure_latency, ort_model
 
 pytest.importorskip("onnxruntime")
 
@@ -95,7 +96,7 @@ def test_ort_latency_has_median_iqr_and_export_time_exported_once(tmp_path, monk
 
 def test_missing_onnxruntime_is_one_clear_line(monkeypatch, capsys, tmp_path):
     from nasx.cli.main import main
-    from nasx.measure.latency import check_runtime
+    from nasx.measure.device import check_runtime
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
     with pytest.raises(NasxError, match=r'pip install "nasx\[export\]"'):

@@ -344,7 +344,7 @@ def test_budgets_no_network_meets_are_refused_before_a_study_exists(nasx_cli, tm
 
 
 def test_more_threads_than_usable_cores_need_oversubscribe(nasx_cli, tmp_path):
-    from nasx.measure.latency import default_threads
+    from nasx.measure.device import default_threads
 
     many = default_threads() + 1
     for command in (["search", "--budget", "20M"], ["explore", "-n", "10"], ["microbench"]):
@@ -366,7 +366,7 @@ def test_more_threads_than_usable_cores_need_oversubscribe(nasx_cli, tmp_path):
 
 def test_another_thread_count_or_device_is_refused_on_resume(tmp_path):
     """Latencies timed with other threads or on another device are another workload: one study never mixes."""
-    from nasx.measure.latency import default_threads
+    from nasx.measure.device import default_threads
 
     url = f"sqlite:///{tmp_path}/x.db"
     space = load_space("cifar32")

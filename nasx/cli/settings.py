@@ -77,7 +77,7 @@ def search_space(args):
 
 def runtime_option(args) -> str:
     """--runtime, checked before any work: onnxruntime missing or on another device is one clear line."""
-    from nasx.measure.latency import check_runtime
+    from nasx.measure.device import check_runtime
 
     runtime = getattr(args, "runtime", "torch")
     check_runtime(runtime, args.device)
@@ -86,7 +86,7 @@ def runtime_option(args) -> str:
 
 def check_threads(threads: int | None, oversubscribe: bool) -> None:
     """More timing threads than usable cores time the scheduler, not the network: refused unless asked for."""
-    from nasx.measure.latency import default_threads
+    from nasx.measure.device import default_threads
 
     usable = default_threads()
     if threads is not None and threads > usable and not oversubscribe:

@@ -43,7 +43,8 @@ from nasx.explore.sampling import (
 from nasx.explore.schema import explore_archs, explore_runs
 from nasx.explore.settings import ExploreSettings
 from nasx.measure.cached import Timer
-from nasx.measure.latency import check_measure_time, resolve_device
+from nasx.measure.device import resolve_device
+from nasx.measure.latency import check_measure_time
 from nasx.measure.latency_model import LatencyModel, save_model
 from nasx.store.db import Store
 from nasx.util.fmt import duration, human

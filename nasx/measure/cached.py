@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from nasx.arch import Arch
 from nasx.build import build_seeded
-from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint, fingerprint_hash
+from nasx.measure.device import fingerprint, fingerprint_hash
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.measure.timing import timed
 
 
@@ -52,7 +53,7 @@ class Timer:
         max_time_s: float = DEFAULT_MEASURE_TIME_S,
         warmup_s: float = 0.25,
     ) -> Timer:
-        """A timer on this machine's fingerprint for these settings (runtime: nasx.measure.latency.RUNTIMES)."""
+        """A timer on this machine's fingerprint for these settings (runtime: nasx.measure.device.RUNTIMES)."""
         fp = fingerprint(device, threads, batch, input_shape, drift_corrected=drift_correction, runtime=runtime)
         return cls(store, fp, device=device, batch=batch, threads=threads, max_time_s=max_time_s, warmup_s=warmup_s)
 

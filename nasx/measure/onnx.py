@@ -2,7 +2,7 @@
 the ONNX Runtime session nasx times a network in (`--runtime onnxruntime`).
 
 The timing session is built with explicit options, so a latency says which runtime configuration produced
-it (all of them go into the device fingerprint, nasx.measure.latency.fingerprint):
+it (all of them go into the device fingerprint, nasx.measure.device.fingerprint):
 
 - intra-op threads = the measurement's threads (--threads), inter-op threads 1, ORT_SEQUENTIAL execution:
   one network, one operator at a time, parallel inside each operator, as torch eager runs it;

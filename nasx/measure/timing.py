@@ -3,6 +3,7 @@ storage's calibration reference when the device fingerprint says so (nasx.measur
 
 from __future__ import annotations
 
+from nasx.measure.device import runtime_of
 from nasx.measure.latency import (
     CALIBRATION_AGREEMENT,
     CALIBRATION_ATTEMPTS,
@@ -11,7 +12,6 @@ from nasx.measure.latency import (
     calibration_workload,
     drift_corrected,
     measure_latency,
-    runtime_of,
 )
 
 

@@ -48,7 +48,7 @@ FIELD_KINDS = ("int+", "int0", "int+?", "pair", "padding", "bool", "act", "act?"
 
 def kind(k: str, **extra: Any) -> dict[str, Any]:
     """Field metadata: the JSON value kind the loader checks (see nasx.layers), plus optional facts:
-    omit_default (left out of the canonical JSON at its default), and for nasx.summary's one-line
+    omit_default (left out of the canonical JSON at its default), and for nasx.store.summary's one-line
     summaries short (the label written before the value, e.g. "k" for a kernel), quiet (left out) and
     trivial (values left out, e.g. groups 1)."""
     return {"kind": k, **extra}
@@ -142,9 +142,9 @@ def numel(shape: Shape) -> int:
 @dataclass(frozen=True)
 class Term:
     """One piece of arithmetic of one nasx op, described well enough for any external counter's rule
-    (nasx.compare re-counts an arch's terms under each counter's rules)."""
+    (nasx.measure.compare re-counts an arch's terms under each counter's rules)."""
 
-    category: str  # a key of nasx.compare.CATEGORIES
+    category: str  # a key of nasx.measure.compare.CATEGORIES
     madds: int = 0  # conv / linear multiply-accumulates
     n_in: int = 0  # input elements
     n_out: int = 0  # output elements
@@ -243,7 +243,7 @@ class Op:
         raise NotImplementedError
 
     def terms(self, ins: tuple[Shape, ...], out: Shape, madds: int) -> list[Term]:
-        """The op's arithmetic for nasx.compare; `madds` is its own cost's. Pure data movement returns [].
+        """The op's arithmetic for nasx.measure.compare; `madds` is its own cost's. Pure data movement returns [].
         An op that does not say is reported as one nasx cannot describe to a counter."""
         return [Term("other", detail=self.name)]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nasx.build import WEIGHTS_SEED
-from nasx.measure.latency import host_lock
+from nasx.measure.device import host_lock
 
 
 def score_key(score: str, input_shape, extra: str = "", seed: int = WEIGHTS_SEED) -> str:

@@ -28,7 +28,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 
 from nasx.errors import NasxError
-from nasx.measure.latency import resolve_device
+from nasx.measure.device import resolve_device
 
 OPTIMIZERS = {"sgd": {"lr": 0.1, "weight_decay": 5e-4}, "adamw": {"lr": 2e-3, "weight_decay": 0.05}}
 DEFAULT_STEPS = 200

@@ -26,7 +26,7 @@ from nasx.score.train import TrainSettings
 from nasx.search.settings import SearchSettings
 from nasx.store.db import Store
 from nasx.store.studies import pareto_front, trial_id
-from nasx.summary import readable_attrs
+from nasx.store.summary import readable_attrs
 from nasx.util.fmt import human
 
 # what a trial records of its latency (the cache holds a few more fields)

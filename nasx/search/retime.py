@@ -186,7 +186,8 @@ def _retime(study, trials: list, objective, rounds: int, time_s: float, referenc
     """Time `trials` side by side (with the zoo reference when asked), record each one's latency_confirmed and
     return (members, reference, {trial number: record}, why the reference was left out or "")."""
     from nasx.build import build_seeded
-    from nasx.measure.latency import calibration_workload, measure_interleaved, runtime_of
+    from nasx.measure.device import runtime_of
+    from nasx.measure.latency import calibration_workload, measure_interleaved
     from nasx.store.db import set_finished_trial_user_attr
     from nasx.store.studies import trial_id
 

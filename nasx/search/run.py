@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from nasx.measure.latency import resolve_device
+from nasx.measure.device import resolve_device
 from nasx.search.objective import Objective
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings

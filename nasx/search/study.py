@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 
 from nasx.errors import NasxError, StorageError
-from nasx.measure.latency import default_threads
+from nasx.measure.device import default_threads
 from nasx.search.objective import score_study_attrs
 from nasx.search.settings import SearchSettings
 from nasx.store.db import (

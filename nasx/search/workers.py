@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 
 from nasx.errors import NasxError
-from nasx.measure.latency import default_threads
+from nasx.measure.device import default_threads
 from nasx.search.objective import Objective
 from nasx.search.progress import add_times, write_status
 from nasx.search.run import SearchResult, search

@@ -3,7 +3,7 @@
 Before serving, the study's Pareto-front figure (the report's, without reference models) is saved into the
 study, where optuna-dashboard shows it among the study's plots. What a trial shows is recorded by the
 search itself: "Arch summary", "Cost summary", "Latency summary" and "Status" user attrs (readable strings
-beside the numeric ones, see nasx.summary), and the `constraints` list optuna-dashboard 0.21 reads to mark
+beside the numeric ones, see nasx.store.summary), and the `constraints` list optuna-dashboard 0.21 reads to mark
 infeasible trials."""
 
 from __future__ import annotations

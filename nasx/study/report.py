@@ -31,7 +31,8 @@ from nasx.build import build_seeded
 from nasx.cost import cost
 from nasx.errors import ArchError, NasxError
 from nasx.measure.cached import Timer
-from nasx.measure.latency import DEFAULT_MEASURE_TIME_S, fingerprint_hash, runtime_of
+from nasx.measure.device import fingerprint_hash, runtime_of
+from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.score.cached import Scorer
 from nasx.score.proxies import SCORES, needs_data
 from nasx.space.config import parse_space
@@ -552,7 +553,7 @@ knobs, output width and depth (stride-2 stages halve the resolution).</p>{arch_t
 def arch_tables(data: ReportData) -> str:
     """One HTML table per front member, a row per stage (more where its blocks differ): family, knobs,
     width, depth, stride."""
-    from nasx.summary import stages
+    from nasx.store.summary import stages
 
     out = []
     for t in data.front:
