@@ -1,0 +1,261 @@
+"""The figures of `nasx report` (nasx.study.report): the Pareto front, cost vs latency with its rank
+correlations, the block-family mix of the front, and the reference models as labelled points."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+from nasx.store.studies import latency_iqr_ms
+from nasx.store.studies import latency_ms as shown_latency  # the re-timed latency of a front member
+from nasx.util.fmt import fmt_corr, human
+
+if TYPE_CHECKING:
+    from nasx.study.report import ReportData
+
+GREY = "#b8b8b8"
+REF_COLOR = "#d62728"
+
+
+def _trial_hover(t) -> str:
+    a = t.user_attrs
+    fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
+    lat = a.get("latency", {})
+    raw = ""
+    if "raw_median_ms" in lat:  # of the first measurement where the front was re-timed
+        raw = f" (raw {lat['raw_median_ms']:.3f} ms{', first' if 'latency_confirmed' in a else ''})"
+    return (
+        f"<b>trial {t.number}</b><br>latency {shown_latency(t):.3f} ± {latency_iqr_ms(t) or 0:.3f}"
+        f" ms{raw}<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
+        f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}"
+    )
+
+
+def _axis_type(values) -> str:
+    """'log' when positive values span more than 20x (one slow outlier would squash the rest), else 'linear'."""
+    v = [x for x in values if x is not None and x > 0]
+    return "log" if v and max(v) > 20 * min(v) else "linear"
+
+
+def _label(fig, xs, ys, labels) -> None:
+    """Reference labels as annotations: drawn above every trace (a trace's text sits under later traces'
+    markers, and the front's markers hid them), on a white box, pointing at their marker from above."""
+    for x, y, text in zip(xs, ys, labels, strict=True):
+        fig.add_annotation(
+            x=x,
+            y=y,
+            text=html.escape(text),
+            showarrow=True,
+            arrowhead=0,
+            arrowcolor=REF_COLOR,
+            ax=0,
+            ay=-28,
+            font=dict(size=11, color=REF_COLOR),
+            bgcolor="rgba(255,255,255,0.85)",
+        )
+
+
+def _scale_note(data: ReportData) -> str:
+    """The latency scale in a few words, for axis titles (the full line is nasx.store.studies.latency_scale)."""
+    from nasx.store.studies import latency_scale
+
+    line = latency_scale(data.measured + data.infeasible).splitlines()[0]
+    return line.removeprefix("latency ms: ").split(";")[0]
+
+
+def front_figure(data: ReportData):
+    import plotly.graph_objects as go
+
+    a = data.study.user_attrs
+    fig = go.Figure()
+    on_front = {t.number for t in data.front}
+    rest = [t for t in data.measured if t.number not in on_front]
+    madds = [t.user_attrs["madds"] for t in data.measured] or [0]
+    color = dict(colorscale="Viridis", cmin=min(madds), cmax=max(madds) if max(madds) > min(madds) else min(madds) + 1)
+    if rest:
+        fig.add_trace(
+            go.Scatter(
+                x=[shown_latency(t) for t in rest],
+                y=[t.values[1] for t in rest],
+                mode="markers",
+                name="feasible trials",
+                marker=dict(
+                    size=8,
+                    color=[t.user_attrs["madds"] for t in rest],
+                    opacity=0.75,
+                    **color,
+                    colorbar=dict(title="MAdds"),
+                ),
+                hovertext=[_trial_hover(t) for t in rest],
+                hoverinfo="text",
+            )
+        )
+    if data.front:
+        fig.add_trace(
+            go.Scatter(
+                x=[shown_latency(t) for t in data.front],
+                y=[t.values[1] for t in data.front],
+                mode="lines+markers+text",
+                name="Pareto front",
+                line=dict(shape="hv", color="black", width=1),
+                textposition="bottom right",
+                textfont=dict(size=10),
+                cliponaxis=False,  # trial numbers stay readable in the static PNG too
+                marker=dict(
+                    size=12,
+                    color=[t.user_attrs["madds"] for t in data.front],
+                    **color,
+                    line=dict(color="black", width=2),
+                    showscale=not rest,
+                    colorbar=dict(title="MAdds"),
+                ),
+                text=[f"#{t.number}" for t in data.front],
+                hovertext=[_trial_hover(t) for t in data.front],
+                hoverinfo="text",
+            )
+        )
+    if data.knee is not None:
+        k = data.knee
+        fig.add_trace(
+            go.Scatter(
+                x=[shown_latency(k)],
+                y=[k.values[1]],
+                mode="markers+text",
+                name=f"knee: trial {k.number} (recommended)",
+                marker=dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1)),
+                text=["knee"],
+                textposition="bottom center",
+                hovertext=[_trial_hover(k)],
+                hoverinfo="text",
+                cliponaxis=False,
+            )
+        )
+    if data.infeasible:
+        fig.add_trace(
+            go.Scatter(
+                x=[shown_latency(t) for t in data.infeasible],
+                y=[t.values[1] for t in data.infeasible],
+                mode="markers",
+                name="infeasible (constraint violated)",
+                marker=dict(size=8, color=GREY),
+                hovertext=[_trial_hover(t) for t in data.infeasible],
+                hoverinfo="text",
+            )
+        )
+    if data.rejected:  # never measured: no position on these axes, but counted in the legend
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(size=8, color=GREY, symbol="x"),
+                name=f"{len(data.rejected)} rejected over budget (never measured)",
+            )
+        )
+    refs = [p for p in data.refs if p.score is not None]
+    if refs:
+        fig.add_trace(
+            go.Scatter(
+                x=[p.latency_ms for p in refs],
+                y=[p.score for p in refs],
+                mode="markers",
+                name="reference models",
+                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
+                hovertext=[p.hover for p in refs],
+                hoverinfo="text",
+            )
+        )
+        _label(fig, [p.latency_ms for p in refs], [p.score for p in refs], [p.label for p in refs])
+    lat = [shown_latency(t) for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
+    fig.update_xaxes(type=_axis_type(lat))
+    fig.update_layout(
+        title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
+        xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')}; {_scale_note(data)})",
+        yaxis_title=f"score ({a.get('score')}, higher is better)",
+        template="plotly_white",
+        legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+def cost_latency_figure(data: ReportData, key: str, label: str):
+    import plotly.graph_objects as go
+
+    rho, tau, n = data.corr(key)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[t.user_attrs[key] for t in data.measured],
+            y=[shown_latency(t) for t in data.measured],
+            mode="markers",
+            name="measured trials",
+            marker=dict(size=8, color="#1f77b4", opacity=0.8),
+            hovertext=[_trial_hover(t) for t in data.measured],
+            hoverinfo="text",
+        )
+    )
+    if data.refs:
+        xs = [p.madds if key == "madds" else p.mac for p in data.refs]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[p.latency_ms for p in data.refs],
+                mode="markers",
+                name="reference models (not in the correlation)",
+                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
+                hovertext=[p.hover for p in data.refs],
+                hoverinfo="text",
+            )
+        )
+        _label(fig, xs, [p.latency_ms for p in data.refs], [p.label for p in data.refs])
+    fig.add_annotation(
+        xref="paper",
+        yref="paper",
+        x=1.0,
+        y=1.02,
+        xanchor="right",
+        yanchor="bottom",
+        showarrow=False,
+        align="right",
+        bgcolor="rgba(255,255,255,0.9)",
+        bordercolor="#888",
+        borderwidth=1,
+        text=f"Spearman ρ = {fmt_corr(rho)} · Kendall τ<sub>b</sub> = {fmt_corr(tau)} · n = {n} measured trials",
+    )
+    fig.update_yaxes(type=_axis_type([shown_latency(t) for t in data.measured] + [p.latency_ms for p in data.refs]))
+    fig.update_layout(
+        title=f"{label} vs latency",
+        xaxis_title=label,
+        yaxis_title=f"latency, ms (median; {_scale_note(data)})",
+        template="plotly_white",
+        legend=dict(orientation="h", y=-0.2),
+        margin=dict(t=90),
+    )
+    return fig
+
+
+def family_figure(data: ReportData):
+    import plotly.graph_objects as go
+
+    families = sorted({f for t in data.front for f in t.user_attrs.get("families", {})})
+    x = [f"#{t.number} ({shown_latency(t):.2f} ms)" for t in data.front]
+    fig = go.Figure()
+    for fam in families:
+        fig.add_trace(go.Bar(name=fam, x=x, y=[t.user_attrs.get("families", {}).get(fam, 0) for t in data.front]))
+    fig.update_layout(
+        barmode="stack",
+        title="Block families of the Pareto front (fastest first)",
+        xaxis_title="front member",
+        yaxis_title="blocks",
+        template="plotly_white",
+    )
+    return fig
+
+
+def figures(data: ReportData) -> dict:
+    return {
+        "front": front_figure(data),
+        "madds_latency": cost_latency_figure(data, "madds", "MAdds"),
+        "mac_latency": cost_latency_figure(data, "mac_elements", "MAC (elements)"),
+        "families": family_figure(data),
+    }
