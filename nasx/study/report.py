@@ -245,14 +245,19 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
 def make_report(
     study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None, out=None
 ) -> tuple[Path, list[Path], ReportData]:
-    """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's."""
+    """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's.
+    Notes (references or PNGs skipped, and why) land in data.notes, which the page lists and the CLI prints."""
     data = collect(study, url)
     reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)
     figs = figures(data)
-    text = render_html(data, figs)
     regular = is_regular_target(path)  # the PNGs are named from the page's stem: only a regular file has one
-    path = write_page(path, text)
     if png and not regular:
-        (out or sys.stderr).write(f"PNG export skipped: {path} is not a regular file, so no PNGs are named beside it\n")
-    pngs = write_png(figs, path, out) if png and regular else []
+        data.notes.append(f"PNG export skipped: {path} is not a regular file, so no PNGs are named beside it")
+    path = write_page(path, render_html(data, figs))
+    pngs = []
+    if png and regular:
+        before = len(data.notes)
+        pngs = write_png(figs, path, data.notes)
+        if len(data.notes) > before:  # the page lists every note the command prints: written again with it
+            path = write_page(path, render_html(data, figs))
     return path, pngs, data

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from nasx.study.report import ReportData
 
 GREY = "#b8b8b8"
-REF_COLOR = "#d62728"
 
 
 def _trial_hover(t) -> str:
@@ -37,21 +36,31 @@ def _axis_type(values) -> str:
     return "log" if v and max(v) > 20 * min(v) else "linear"
 
 
-def _label(fig, xs, ys, labels) -> None:
-    """Reference labels as annotations: drawn above every trace (a trace's text sits under later traces'
-    markers, and the front's markers hid them), on a white box, pointing at their marker from above."""
-    for x, y, text in zip(xs, ys, labels, strict=True):
-        fig.add_annotation(
-            x=x,
-            y=y,
-            text=html.escape(text),
-            showarrow=True,
-            arrowhead=0,
-            arrowcolor=REF_COLOR,
-            ax=0,
-            ay=-28,
-            font=dict(size=11, color=REF_COLOR),
-            bgcolor="rgba(255,255,255,0.85)",
+# one legend entry per reference model, each its own marker: names beside the markers overlapped where
+# references lie close together (mobilenet_v3_large under mobilenet_v2), a legend never does
+REF_SYMBOLS = ("diamond", "square", "triangle-up", "cross", "pentagon", "triangle-down", "hexagon", "star-diamond")
+REF_COLORS = ("#d62728", "#8c1c13", "#ff7f0e")
+
+
+def _ref_traces(fig, refs, xs, ys, group: str) -> None:
+    """One trace per reference model, named by its label, in a legend group titled `group`."""
+    import plotly.graph_objects as go
+
+    for i, (p, x, y) in enumerate(zip(refs, xs, ys, strict=True)):
+        color = REF_COLORS[i // len(REF_SYMBOLS) % len(REF_COLORS)]
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[y],
+                mode="markers",
+                name=p.label,
+                legendgroup="refs",
+                legendgrouptitle_text=group if i == 0 else None,
+                marker=dict(symbol=REF_SYMBOLS[i % len(REF_SYMBOLS)], size=11, color=color, line=dict(width=1)),
+                hovertext=[p.hover],
+                hoverinfo="text",
+                cliponaxis=False,
+            )
         )
 
 
@@ -154,24 +163,15 @@ def front_figure(data: ReportData):
         )
     refs = [p for p in data.refs if p.score is not None]
     if refs:
-        fig.add_trace(
-            go.Scatter(
-                x=[p.latency_ms for p in refs],
-                y=[p.score for p in refs],
-                mode="markers",
-                name="reference models",
-                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
-                hovertext=[p.hover for p in refs],
-                hoverinfo="text",
-            )
-        )
-        _label(fig, [p.latency_ms for p in refs], [p.score for p in refs], [p.label for p in refs])
+        _ref_traces(fig, refs, [p.latency_ms for p in refs], [p.score for p in refs], "reference models")
     lat = [shown_latency(t) for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
     fig.update_xaxes(type=_axis_type(lat))
     fig.update_layout(
         title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
         xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')}; {_scale_note(data)})",
         yaxis_title=f"score ({a.get('score')}, higher is better)",
+        xaxis=dict(automargin=True),
+        yaxis=dict(automargin=True),
         template="plotly_white",
         legend=dict(orientation="h", y=-0.2),
     )
@@ -196,18 +196,8 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
     )
     if data.refs:
         xs = [p.madds if key == "madds" else p.mac for p in data.refs]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[p.latency_ms for p in data.refs],
-                mode="markers",
-                name="reference models (not in the correlation)",
-                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
-                hovertext=[p.hover for p in data.refs],
-                hoverinfo="text",
-            )
-        )
-        _label(fig, xs, [p.latency_ms for p in data.refs], [p.label for p in data.refs])
+        ys = [p.latency_ms for p in data.refs]
+        _ref_traces(fig, data.refs, xs, ys, "reference models (not in the correlation)")
     fig.add_annotation(
         xref="paper",
         yref="paper",
@@ -224,12 +214,14 @@ def cost_latency_figure(data: ReportData, key: str, label: str):
     )
     fig.update_yaxes(type=_axis_type([shown_latency(t) for t in data.measured] + [p.latency_ms for p in data.refs]))
     fig.update_layout(
-        title=f"{label} vs latency",
+        # the latency scale goes under the title: in the y-axis title it was longer than the plot is high
+        title=dict(text=f"{label} vs latency<br><sup>latency: median, {html.escape(_scale_note(data))}</sup>"),
         xaxis_title=label,
-        yaxis_title=f"latency, ms (median; {_scale_note(data)})",
+        yaxis=dict(title="latency, ms", automargin=True),
+        xaxis=dict(automargin=True),
         template="plotly_white",
         legend=dict(orientation="h", y=-0.2),
-        margin=dict(t=90),
+        margin=dict(t=110),
     )
     return fig
 

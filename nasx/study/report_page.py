@@ -4,7 +4,7 @@ correlations and the notes, and the PNGs beside it."""
 from __future__ import annotations
 
 import html
-import sys
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,18 @@ def refs_table(data: ReportData) -> str:
     return render_table(["reference", "dominated by front trials", "MAdds", "latency ms", "score"], rows)
 
 
+def activations_sentence(score: str, rho: float, n: int) -> str:
+    """What the activations-vs-score correlation shown on the page says, for the study's own score."""
+    if n < 3 or not math.isfinite(rho):
+        return f"too few measured trials ({n}) to say how activations track the study's score, {score}."
+    strength = "closely" if abs(rho) >= 0.8 else "partly" if abs(rho) >= 0.5 else "hardly"
+    way = "" if rho >= 0 or strength == "hardly" else " (inversely: more activations, a lower score)"
+    return (
+        f"here activations {strength} track the study's score, {score} (Spearman ρ = {fmt_corr(rho)} "
+        f"over {n} trials){way}."
+    )
+
+
 def render_html(data: ReportData, figs: dict) -> str:
     blocks = figure_divs(figs, "560px")
     rho_m, tau_m, n = data.corr("madds")
@@ -53,7 +65,8 @@ def render_html(data: ReportData, figs: dict) -> str:
         f'<td id="kendall-activations">{fmt_corr(tau_a)}</td></tr></table>'
         f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
         f"tau is tau-b. Activations (conv output elements, from the cost core) against the score says how "
-        f"much of a training-free score a cost count already predicts: NASWOT tracks it closely.</p>"
+        f'much of a training-free score a cost count already predicts: <span id="activations-says">'
+        f"{html.escape(activations_sentence(data.study.user_attrs.get('score', 'naswot'), rho_a, n))}</span></p>"
     )
     body = f"""<pre>{header}</pre>
 <h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
@@ -109,14 +122,14 @@ def arch_tables(data: ReportData) -> str:
     return "".join(out) or "<p>no front yet</p>"
 
 
-def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
-    """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note otherwise."""
-    out = out or sys.stderr
+def write_png(figs: dict, html_path: Path, notes: list[str]) -> list[Path]:
+    """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note in `notes`
+    (the page's, which the command prints too) otherwise."""
     written = []
     try:
         import kaleido  # noqa: F401
     except ImportError:
-        out.write('PNG export skipped: kaleido is not installed (pip install "nasx[report]")\n')
+        notes.append('PNG export skipped: kaleido is not installed (pip install "nasx[report]")')
         return written
     for key, fig in figs.items():
         png = html_path.with_name(f"{html_path.stem}-{key}.png")
@@ -124,7 +137,7 @@ def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
             atomic_write(png, lambda tmp, fig=fig: fig.write_image(tmp, format="png", width=1100, height=560), ".png")
         except Exception as e:  # kaleido needs a Chrome/Chromium; any failure only skips the PNGs
             text = str(e).strip().splitlines()
-            out.write(f"PNG export skipped: {text[0][:200] if text else type(e).__name__}\n")
+            notes.append(f"PNG export skipped: {text[0][:200] if text else type(e).__name__}")
             return written
         written.append(png)
     return written
