@@ -271,7 +271,8 @@ def main() -> int:
             print(f"  {key}: {held}/{len(fs)} fronts still dominate {BASELINE} after re-timing")
 
     if args.report:
-        from nasx.study.report import make_report, refs_table
+        from nasx.study.report import make_report
+        from nasx.study.report_page import refs_table
 
         key = next(k for k in studies if k.endswith("tpe"))
         _, _, data = make_report(studies[key][0], args.storage, args.report, png=False)

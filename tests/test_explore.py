@@ -250,3 +250,18 @@ def test_explore_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and text in err and err.count("\n") == 1, (args, err)
     assert not (tmp_path / "x.db").exists()  # refused before the database was touched
+
+
+def test_explore_page_says_no_model_was_fitted(tmp_path):
+    """--measure 10 fits no latency model (12 or more needed), yet the page said "filled: train half, open:
+    held out"."""
+    from conftest import run_nasx
+
+    args = ["explore", "--config", "cifar32", "-n", "60", "--measure", "10", "--threads", "1"]
+    args += ["--measure-time", "0.03", "--storage", f"sqlite:///{tmp_path}/e.db", "-o", str(tmp_path / "e.html")]
+    r = run_nasx(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "too few measured architectures to fit" in r.stdout + r.stderr
+    text = (tmp_path / "e.html").read_text()
+    assert "held out" not in text
+    assert "no latency model fitted: 10 measured are too few (--measure 12 or more)" in text

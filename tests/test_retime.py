@@ -186,7 +186,8 @@ def test_export_knee_of_a_small_front_is_one_clear_line(tmp_path, capsys):
 
 
 def test_report_front_figure_marks_the_knee(tmp_path):
-    from nasx.study.report import collect, front_figure
+    from nasx.study.report_data import collect
+    from nasx.study.report_figures import front_figure
 
     url = f"sqlite:///{tmp_path}/h.db"
     study = hand_made_study(url, [(1.0, 0.0), (2.0, 0.9), (10.0, 1.0)])

@@ -77,7 +77,8 @@ def cmd_export(args) -> int:
 def cmd_report(args) -> int:
     from nasx.measure.latency import check_measure_time
     from nasx.store.studies import load_study
-    from nasx.study.report import make_report, refs_table
+    from nasx.study.report import make_report
+    from nasx.study.report_page import refs_table
 
     check_measure_time(args.measure_time)
     refs = None if args.refs is None else [r.strip() for r in args.refs.split(",") if r.strip() and r.strip() != "none"]

@@ -145,11 +145,15 @@ def figures(result: ExploreResult) -> dict:
     )
     figs["edf"] = edf_fig
     if result.subset:
+
+        def split_of(x) -> str:  # no model fitted: no half was held out, every point is filled
+            return (x.split or "train") if result.predictors else "train"
+
         for key, label in (("madds", "MAdds"), ("mac", "MAC (elements)")):
             fig = go.Figure()
             for name in result.populations:
                 for split, symbol in (("train", "circle"), ("test", "circle-open")):
-                    pts = [x for x in result.subset if x.population == name and (x.split or "train") == split]
+                    pts = [x for x in result.subset if x.population == name and split_of(x) == split]
                     if not pts:
                         continue
                     fig.add_trace(
@@ -160,12 +164,13 @@ def figures(result: ExploreResult) -> dict:
                             name=name,
                             legendgroup=name,
                             showlegend=split == "train"
-                            or not any(x.population == name and x.split != "test" for x in result.subset),
+                            or not any(x.population == name and split_of(x) != "test" for x in result.subset),
                             marker=dict(color=colors[name], size=10, symbol=symbol, line=dict(width=2)),
                             error_y=dict(type="data", array=[x.iqr_ms / 2 for x in pts], visible=True, thickness=1),
                             hovertext=[
                                 f"{name} #{x.index}<br>{human(x.madds)} MAdds, MAC {human(x.mac)}, params "
-                                f"{human(x.params)}<br>{x.latency_ms:.2f} ± {x.iqr_ms:.2f} ms ({split})"
+                                f"{human(x.params)}<br>{x.latency_ms:.2f} ± {x.iqr_ms:.2f} ms"
+                                + (f" ({split})" if result.predictors else "")
                                 for x in pts
                             ],
                             hoverinfo="text",
@@ -176,7 +181,11 @@ def figures(result: ExploreResult) -> dict:
             fig.update_layout(
                 title=f"latency vs {label} (all {len(xs)} measured: Kendall τb "
                 f"{fmt_corr(kendall_tau_b(xs, ys))}, Spearman ρ {fmt_corr(spearman(xs, ys))}); "
-                f"filled: train half, open: held out",
+                + (
+                    "filled: train half, open: held out"
+                    if result.predictors
+                    else f"no latency model fitted: {len(result.subset)} measured are too few (--measure 12 or more)"
+                ),
                 template="plotly_white",
                 xaxis_title=label,
                 yaxis_title="latency, ms (median; bars: IQR)",

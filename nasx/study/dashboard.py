@@ -15,7 +15,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from nasx.errors import NasxError
 from nasx.store.studies import load_study, open_storage
-from nasx.study.report import collect, front_figure
+from nasx.study.report_data import collect
+from nasx.study.report_figures import front_figure
 
 FIGURE_ID = "nasx-pareto-front"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

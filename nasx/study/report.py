@@ -1,8 +1,9 @@
 """`nasx report`: one standalone HTML page per study (plotly.js inlined, works offline).
 
-Figures: the Pareto front (latency vs score, coloured by MAdds, infeasible greyed), MAdds vs latency and
-MAC vs latency with their Spearman and Kendall rank correlations printed on the plot, the block-family mix
-of the front, and reference models from the zoo as labelled points.
+Figures (nasx.study.report_figures; the page: nasx.study.report_page): the Pareto front (latency vs
+score, coloured by MAdds, infeasible greyed), MAdds vs latency and MAC vs latency with their Spearman and
+Kendall rank correlations printed on the plot, the block-family mix of the front, and reference models from
+the zoo as labelled points.
 
 Reference models are re-instantiated at the study's input shape when it differs from theirs (same layers,
 their 1000-class heads kept; a 224-px model at 32x32 is a different workload from the one its paper
@@ -22,7 +23,6 @@ import dataclasses
 import html
 import math
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from nasx import zoo
@@ -37,70 +37,18 @@ from nasx.score.cached import Scorer
 from nasx.score.proxies import SCORES, needs_data
 from nasx.space.config import parse_space
 from nasx.store.db import Store
-from nasx.store.studies import front_table, knee_trial, latency_iqr_ms, study_front, trial_status
 from nasx.store.studies import latency_ms as shown_latency  # the re-timed latency of a front member
-from nasx.study.inspect import study_header
-from nasx.util.files import atomic_write, is_regular_target
-from nasx.util.fmt import fmt_corr, human, render_table
-from nasx.util.page import figure_divs, made_with_plotly, page, write_page
+from nasx.study.report_data import Point, ReportData, collect
+from nasx.study.report_figures import figures
+from nasx.study.report_page import render_html, write_png
+from nasx.util.files import is_regular_target
+from nasx.util.fmt import human
+from nasx.util.page import write_page
 from nasx.util.pareto import dominates
-from nasx.util.stats import kendall_tau_b, spearman
 
 # references for a study no zoo model matches (another input shape, or no compute budget)
 DEFAULT_REFS = ("mobilenet_v2", "mobilenet_v3_small", "shufflenet_v2_1.0", "fasternet_t0", "resnet18")
 NEAR_BUDGET = 2.0  # a zoo model up to this many times the study's compute budget is a fair comparison
-GREY = "#b8b8b8"
-REF_COLOR = "#d62728"
-
-
-# --- data ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Point:
-    label: str
-    latency_ms: float
-    score: float | None
-    madds: int
-    mac: int
-    params: int
-    hover: str
-    dominated_by: list[int] = field(default_factory=list)  # front trials that dominate this reference
-
-
-@dataclass
-class ReportData:
-    study: object
-    url: str
-    measured: list  # feasible, measured trials
-    infeasible: list  # measured but violating a constraint
-    rejected: list  # never measured (over budget)
-    failed: list
-    front: list
-    refs: list[Point] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    knee: object = None  # the front's knee (nasx.store.studies.knee_trial), the one recommendation
-
-    def corr(self, key: str, objective: int = 0) -> tuple[float, float, int]:
-        """Rank correlations of a cost attribute with latency (objective 0) or score (1), measured trials."""
-        x = [t.user_attrs[key] for t in self.measured]
-        y = [t.values[objective] for t in self.measured]
-        return spearman(x, y), kendall_tau_b(x, y), len(x)
-
-
-def collect(study, url: str) -> ReportData:
-    measured, infeasible, rejected, failed = [], [], [], []
-    for t in study.get_trials(deepcopy=False):
-        status = trial_status(t)
-        if status == "feasible" and t.values is not None and "latency" in t.user_attrs:
-            violated = any(v > 0 for v in (getattr(t, "constraints", None) or {}).values())
-            (infeasible if violated else measured).append(t)
-        elif status == "rejected":
-            rejected.append(t)
-        elif status == "failed":
-            failed.append(t)
-    front = study_front(study)
-    return ReportData(study, url, measured, infeasible, rejected, failed, front, knee=knee_trial(front))
 
 
 def budget_refs(input_shape, budget: int | None, metric: str = "madds") -> tuple[str, ...]:
@@ -162,21 +110,6 @@ def _measuring(study, url: str, fp: dict, measure_time_s: float) -> tuple[Timer,
         return timer, Scorer(a.get("score", "naswot"))
     except Exception:  # e.g. a CUDA study read on a machine without CUDA
         return None
-
-
-def refs_table(data: ReportData) -> str:
-    """The reference models as measured for this report, and which front members dominate each."""
-    rows = [
-        [
-            p.label,
-            ", ".join(f"#{n}" for n in p.dominated_by) or "none",
-            human(p.madds),
-            f"{p.latency_ms:.2f}",
-            "n/a" if p.score is None else f"{p.score:.2f}",
-        ]
-        for p in data.refs
-    ]
-    return render_table(["reference", "dominated by front trials", "MAdds", "latency ms", "score"], rows)
 
 
 def reference_points(data: ReportData, names, measure_time_s: float | None = None, out=None) -> None:
@@ -258,363 +191,22 @@ def reference_points(data: ReportData, names, measure_time_s: float | None = Non
         )
 
 
-# --- figures ------------------------------------------------------------------------------------------
-
-
-def _trial_hover(t) -> str:
-    a = t.user_attrs
-    fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
-    lat = a.get("latency", {})
-    raw = ""
-    if "raw_median_ms" in lat:  # of the first measurement where the front was re-timed
-        raw = f" (raw {lat['raw_median_ms']:.3f} ms{', first' if 'latency_confirmed' in a else ''})"
-    return (
-        f"<b>trial {t.number}</b><br>latency {shown_latency(t):.3f} ± {latency_iqr_ms(t) or 0:.3f}"
-        f" ms{raw}<br>score {t.values[1]:.2f}<br>MAdds {human(a.get('madds', 0))} · MAC "
-        f"{human(a.get('mac_elements', 0))} · params {human(a.get('params', 0))}<br>{html.escape(fams)}"
-    )
-
-
-def _axis_type(values) -> str:
-    """'log' when positive values span more than 20x (one slow outlier would squash the rest), else 'linear'."""
-    v = [x for x in values if x is not None and x > 0]
-    return "log" if v and max(v) > 20 * min(v) else "linear"
-
-
-def _label(fig, xs, ys, labels) -> None:
-    """Reference labels as annotations: drawn above every trace (a trace's text sits under later traces'
-    markers, and the front's markers hid them), on a white box, pointing at their marker from above."""
-    for x, y, text in zip(xs, ys, labels, strict=True):
-        fig.add_annotation(
-            x=x,
-            y=y,
-            text=html.escape(text),
-            showarrow=True,
-            arrowhead=0,
-            arrowcolor=REF_COLOR,
-            ax=0,
-            ay=-28,
-            font=dict(size=11, color=REF_COLOR),
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-
-
-def _scale_note(data: ReportData) -> str:
-    """The latency scale in a few words, for axis titles (the full line is nasx.store.studies.latency_scale)."""
-    from nasx.store.studies import latency_scale
-
-    line = latency_scale(data.measured + data.infeasible).splitlines()[0]
-    return line.removeprefix("latency ms: ").split(";")[0]
-
-
-def front_figure(data: ReportData):
-    import plotly.graph_objects as go
-
-    a = data.study.user_attrs
-    fig = go.Figure()
-    on_front = {t.number for t in data.front}
-    rest = [t for t in data.measured if t.number not in on_front]
-    madds = [t.user_attrs["madds"] for t in data.measured] or [0]
-    color = dict(colorscale="Viridis", cmin=min(madds), cmax=max(madds) if max(madds) > min(madds) else min(madds) + 1)
-    if rest:
-        fig.add_trace(
-            go.Scatter(
-                x=[shown_latency(t) for t in rest],
-                y=[t.values[1] for t in rest],
-                mode="markers",
-                name="feasible trials",
-                marker=dict(
-                    size=8,
-                    color=[t.user_attrs["madds"] for t in rest],
-                    opacity=0.75,
-                    **color,
-                    colorbar=dict(title="MAdds"),
-                ),
-                hovertext=[_trial_hover(t) for t in rest],
-                hoverinfo="text",
-            )
-        )
-    if data.front:
-        fig.add_trace(
-            go.Scatter(
-                x=[shown_latency(t) for t in data.front],
-                y=[t.values[1] for t in data.front],
-                mode="lines+markers+text",
-                name="Pareto front",
-                line=dict(shape="hv", color="black", width=1),
-                textposition="bottom right",
-                textfont=dict(size=10),
-                cliponaxis=False,  # trial numbers stay readable in the static PNG too
-                marker=dict(
-                    size=12,
-                    color=[t.user_attrs["madds"] for t in data.front],
-                    **color,
-                    line=dict(color="black", width=2),
-                    showscale=not rest,
-                    colorbar=dict(title="MAdds"),
-                ),
-                text=[f"#{t.number}" for t in data.front],
-                hovertext=[_trial_hover(t) for t in data.front],
-                hoverinfo="text",
-            )
-        )
-    if data.knee is not None:
-        k = data.knee
-        fig.add_trace(
-            go.Scatter(
-                x=[shown_latency(k)],
-                y=[k.values[1]],
-                mode="markers+text",
-                name=f"knee: trial {k.number} (recommended)",
-                marker=dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1)),
-                text=["knee"],
-                textposition="bottom center",
-                hovertext=[_trial_hover(k)],
-                hoverinfo="text",
-                cliponaxis=False,
-            )
-        )
-    if data.infeasible:
-        fig.add_trace(
-            go.Scatter(
-                x=[shown_latency(t) for t in data.infeasible],
-                y=[t.values[1] for t in data.infeasible],
-                mode="markers",
-                name="infeasible (constraint violated)",
-                marker=dict(size=8, color=GREY),
-                hovertext=[_trial_hover(t) for t in data.infeasible],
-                hoverinfo="text",
-            )
-        )
-    if data.rejected:  # never measured: no position on these axes, but counted in the legend
-        fig.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="markers",
-                marker=dict(size=8, color=GREY, symbol="x"),
-                name=f"{len(data.rejected)} rejected over budget (never measured)",
-            )
-        )
-    refs = [p for p in data.refs if p.score is not None]
-    if refs:
-        fig.add_trace(
-            go.Scatter(
-                x=[p.latency_ms for p in refs],
-                y=[p.score for p in refs],
-                mode="markers",
-                name="reference models",
-                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
-                hovertext=[p.hover for p in refs],
-                hoverinfo="text",
-            )
-        )
-        _label(fig, [p.latency_ms for p in refs], [p.score for p in refs], [p.label for p in refs])
-    lat = [shown_latency(t) for t in data.measured + data.infeasible] + [p.latency_ms for p in refs]
-    fig.update_xaxes(type=_axis_type(lat))
-    fig.update_layout(
-        title=f"Pareto front of {data.study.study_name}: latency vs {a.get('score', 'score')}",
-        xaxis_title=f"latency, ms (median; {a.get('device')}, batch {a.get('batch')}; {_scale_note(data)})",
-        yaxis_title=f"score ({a.get('score')}, higher is better)",
-        template="plotly_white",
-        legend=dict(orientation="h", y=-0.2),
-    )
-    return fig
-
-
-def cost_latency_figure(data: ReportData, key: str, label: str):
-    import plotly.graph_objects as go
-
-    rho, tau, n = data.corr(key)
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=[t.user_attrs[key] for t in data.measured],
-            y=[shown_latency(t) for t in data.measured],
-            mode="markers",
-            name="measured trials",
-            marker=dict(size=8, color="#1f77b4", opacity=0.8),
-            hovertext=[_trial_hover(t) for t in data.measured],
-            hoverinfo="text",
-        )
-    )
-    if data.refs:
-        xs = [p.madds if key == "madds" else p.mac for p in data.refs]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[p.latency_ms for p in data.refs],
-                mode="markers",
-                name="reference models (not in the correlation)",
-                marker=dict(symbol="diamond", size=11, color=REF_COLOR),
-                hovertext=[p.hover for p in data.refs],
-                hoverinfo="text",
-            )
-        )
-        _label(fig, xs, [p.latency_ms for p in data.refs], [p.label for p in data.refs])
-    fig.add_annotation(
-        xref="paper",
-        yref="paper",
-        x=1.0,
-        y=1.02,
-        xanchor="right",
-        yanchor="bottom",
-        showarrow=False,
-        align="right",
-        bgcolor="rgba(255,255,255,0.9)",
-        bordercolor="#888",
-        borderwidth=1,
-        text=f"Spearman ρ = {fmt_corr(rho)} · Kendall τ<sub>b</sub> = {fmt_corr(tau)} · n = {n} measured trials",
-    )
-    fig.update_yaxes(type=_axis_type([shown_latency(t) for t in data.measured] + [p.latency_ms for p in data.refs]))
-    fig.update_layout(
-        title=f"{label} vs latency",
-        xaxis_title=label,
-        yaxis_title=f"latency, ms (median; {_scale_note(data)})",
-        template="plotly_white",
-        legend=dict(orientation="h", y=-0.2),
-        margin=dict(t=90),
-    )
-    return fig
-
-
-def family_figure(data: ReportData):
-    import plotly.graph_objects as go
-
-    families = sorted({f for t in data.front for f in t.user_attrs.get("families", {})})
-    x = [f"#{t.number} ({shown_latency(t):.2f} ms)" for t in data.front]
-    fig = go.Figure()
-    for fam in families:
-        fig.add_trace(go.Bar(name=fam, x=x, y=[t.user_attrs.get("families", {}).get(fam, 0) for t in data.front]))
-    fig.update_layout(
-        barmode="stack",
-        title="Block families of the Pareto front (fastest first)",
-        xaxis_title="front member",
-        yaxis_title="blocks",
-        template="plotly_white",
-    )
-    return fig
-
-
-def figures(data: ReportData) -> dict:
-    return {
-        "front": front_figure(data),
-        "madds_latency": cost_latency_figure(data, "madds", "MAdds"),
-        "mac_latency": cost_latency_figure(data, "mac_elements", "MAC (elements)"),
-        "families": family_figure(data),
-    }
-
-
-# --- page ---------------------------------------------------------------------------------------------
-
-
-def render_html(data: ReportData, figs: dict) -> str:
-    blocks = figure_divs(figs, "560px")
-    rho_m, tau_m, n = data.corr("madds")
-    rho_c, tau_c, _ = data.corr("mac_elements")
-    rho_a, tau_a, _ = data.corr("activations", 1)
-    header = html.escape(study_header(data.study, data.url, data.front))
-    table = html.escape(front_table(data.front, knee=data.knee)) if data.front else "no feasible trial yet"
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
-    refs = html.escape(refs_table(data)) if data.refs else "none measured (see Notes)"
-    corr = (
-        f'<table class="corr"><tr><th></th><th>Spearman ρ</th><th>Kendall τ<sub>b</sub></th></tr>'
-        f'<tr><td>MAdds vs latency</td><td id="spearman-madds">{fmt_corr(rho_m)}</td>'
-        f'<td id="kendall-madds">{fmt_corr(tau_m)}</td></tr>'
-        f'<tr><td>MAC vs latency</td><td id="spearman-mac">{fmt_corr(rho_c)}</td>'
-        f'<td id="kendall-mac">{fmt_corr(tau_c)}</td></tr>'
-        f'<tr><td>activations vs score</td><td id="spearman-activations">{fmt_corr(rho_a)}</td>'
-        f'<td id="kendall-activations">{fmt_corr(tau_a)}</td></tr></table>'
-        f'<p class="small">over the {n} measured trials (references excluded); ties get average ranks, '
-        f"tau is tau-b. Activations (conv output elements, from the cost core) against the score says how "
-        f"much of a training-free score a cost count already predicts: NASWOT tracks it closely.</p>"
-    )
-    body = f"""<pre>{header}</pre>
-<h2>Pareto front</h2>{blocks[0]}<pre>{table}</pre>
-<h2>Architectures on the front</h2><p class="small">each front member stage by stage: its blocks' family and
-knobs, output width and depth (stride-2 stages halve the resolution).</p>{arch_tables(data)}
-<h2>Reference models</h2><p class="small">timed and scored as the study's trials were, through the same caches
-(scripts/bench_search.py measures them the same way).</p><pre id="refs-table">{refs}</pre>
-<h2>Cost vs latency and score</h2>{corr}{blocks[1]}{blocks[2]}
-<h2>Block families on the front</h2>{blocks[3]}
-<h2>Notes</h2><ul>{notes or "<li>none</li>"}</ul>
-<p class="small">{made_with_plotly()}; MAdds = conv + linear multiply-accumulates
-(BN folded); MAC = elements read + written, conv+BN+act fused.</p>"""
-    return page(
-        f"nasx report: {data.study.study_name}",
-        body,
-        css="table.corr td,table.corr th{padding:.2em .8em;text-align:right}"
-        "table.arch{border-collapse:collapse;margin:.6em 0 1.2em}"
-        "table.arch td,table.arch th{border-bottom:1px solid #ddd;padding:.15em .7em;text-align:left}"
-        "table.arch caption{text-align:left;font-weight:600;padding:.2em 0}",
-    )
-
-
-def arch_tables(data: ReportData) -> str:
-    """One HTML table per front member, a row per stage (more where its blocks differ): family, knobs,
-    width, depth, stride."""
-    from nasx.store.summary import stages
-
-    out = []
-    for t in data.front:
-        arch = t.user_attrs.get("arch")
-        if not arch:
-            continue
-        rows = []
-        for i, stage in enumerate(stages(arch, t.params), 1):
-            for j, b in enumerate(stage["blocks"]):
-                head = f'<td rowspan="{len(stage["blocks"])}">{i}</td>' if j == 0 else ""
-                tail = (
-                    f'<td rowspan="{len(stage["blocks"])}">{stage["out"]}</td><td rowspan="{len(stage["blocks"])}">'
-                    f'{stage["depth"]}</td><td rowspan="{len(stage["blocks"])}">{stage["stride"]}</td>'
-                    if j == 0
-                    else ""
-                )
-                count = f" ×{b['count']}" if b["count"] > 1 else ""
-                rows.append(
-                    f"<tr>{head}<td>{html.escape(b['family'])}{count}</td><td>{html.escape(b['knobs'])}</td>{tail}</tr>"
-                )
-        out.append(
-            f'<table class="arch" id="arch-{t.number}"><caption>trial {t.number}: {shown_latency(t):.2f} ms, score '
-            f"{t.values[1]:.2f}, {human(t.user_attrs.get('madds', 0))} MAdds</caption><tr><th>stage</th>"
-            f"<th>family</th><th>knobs</th><th>width</th><th>depth</th><th>stride</th></tr>{''.join(rows)}"
-            f"</table>"
-        )
-    return "".join(out) or "<p>no front yet</p>"
-
-
-def write_png(figs: dict, html_path: Path, out=None) -> list[Path]:
-    """One PNG per figure beside the page (report-front.png, ...) where kaleido works; a note otherwise."""
-    out = out or sys.stderr
-    written = []
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
-        out.write('PNG export skipped: kaleido is not installed (pip install "nasx[report]")\n')
-        return written
-    for key, fig in figs.items():
-        png = html_path.with_name(f"{html_path.stem}-{key}.png")
-        try:
-            atomic_write(png, lambda tmp, fig=fig: fig.write_image(tmp, format="png", width=1100, height=560), ".png")
-        except Exception as e:  # kaleido needs a Chrome/Chromium; any failure only skips the PNGs
-            text = str(e).strip().splitlines()
-            out.write(f"PNG export skipped: {text[0][:200] if text else type(e).__name__}\n")
-            return written
-        written.append(png)
-    return written
-
-
 def make_report(
     study, url: str, path, refs=None, png: bool = True, measure_time_s: float | None = None, out=None
 ) -> tuple[Path, list[Path], ReportData]:
-    """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's."""
+    """refs None: the zoo models near the study's budget (default_refs); measure_time_s None: the study's.
+    Notes (references or PNGs skipped, and why) land in data.notes, which the page lists and the CLI prints."""
     data = collect(study, url)
     reference_points(data, default_refs(study) if refs is None else refs, measure_time_s, out)
     figs = figures(data)
-    text = render_html(data, figs)
     regular = is_regular_target(path)  # the PNGs are named from the page's stem: only a regular file has one
-    path = write_page(path, text)
     if png and not regular:
-        (out or sys.stderr).write(f"PNG export skipped: {path} is not a regular file, so no PNGs are named beside it\n")
-    pngs = write_png(figs, path, out) if png and regular else []
+        data.notes.append(f"PNG export skipped: {path} is not a regular file, so no PNGs are named beside it")
+    path = write_page(path, render_html(data, figs))
+    pngs = []
+    if png and regular:
+        before = len(data.notes)
+        pngs = write_png(figs, path, data.notes)
+        if len(data.notes) > before:  # the page lists every note the command prints: written again with it
+            path = write_page(path, render_html(data, figs))
     return path, pngs, data
