@@ -124,7 +124,7 @@ def front_table(front: list, status: bool = False, knee=None) -> str:
         lat = a.get("latency", {})
         fams = ", ".join(f"{k} {v}" for k, v in sorted(a.get("families", {}).items(), key=lambda kv: -kv[1]))
         measured = t.values is not None and "latency" in a
-        shown = f"{latency_ms(t):.2f} ± {latency_iqr_ms(t) or 0:.2f}" if measured else "-"
+        shown = f"{latency_ms(t):.2f} ± {_spread(latency_iqr_ms(t) or 0)}" if measured else "-"
         first = f"{lat.get('median_ms', t.values[0]):.2f}" if measured and "latency_confirmed" in a else "-"
         row = [
             t.number,
@@ -297,3 +297,9 @@ def counts(study: optuna.Study) -> dict[str, int]:
         s = trial_status(t)
         out[s] = out.get(s, 0) + 1
     return out
+
+
+def _spread(iqr_ms: float) -> str:
+    """An IQR in 4 digits at most: a noisy measurement's spread (120.98 ms on a loaded machine) must not widen
+    the latency column past the 100 columns the table keeps to, and its hundredths say nothing there."""
+    return f"{iqr_ms:.2f}" if iqr_ms < 10 else f"{iqr_ms:.1f}" if iqr_ms < 100 else f"{iqr_ms:.0f}"
