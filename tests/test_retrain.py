@@ -29,6 +29,8 @@ def study_url(tmp_path_factory):
         score="params",
         measure_time_s=0.05,
         progress=False,
+        retime=False,  # retraining is under test, not the front's timing
+        drift_correction=False,
     )
     result = search(settings, out=open("/dev/null", "w"))
     assert result.front, "need a feasible trial"
