@@ -42,6 +42,8 @@ def finished(tmp_path_factory):
         "10",
         "--seed",
         "3",
+        "--measure-time",
+        "0.2",  # the search's path is under test, not a 2 s measurement (tests/test_latency.py's)
         "--quiet",
     ]
     from conftest import run_nasx
@@ -224,6 +226,9 @@ def test_bad_inputs_do_not_lose_stored_trials(nasx_cli, tmp_path):
         url,
         "--n-trials",
         "4",
+        "--measure-time",
+        "0.1",  # stored trials are under test, not their timing
+        "--no-retime",
         "--quiet",
         "--study",
         "keep",
