@@ -119,7 +119,7 @@ def subnet_dict(ks, e, d) -> dict:
 
 
 def subnet_arch(subnet: Subnet):
+    """The subnet as a checked Arch."""
     from nasx.arch import load_arch
 
-    arch = load_arch(subnet_dict(subnet.ks, subnet.e, subnet.d))
-    return arch
+    return load_arch(subnet_dict(subnet.ks, subnet.e, subnet.d))
