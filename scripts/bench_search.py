@@ -33,7 +33,7 @@ import nasx
 from nasx.arch import zoo_arch
 from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.search.budgets import Budgets
-from nasx.search.objective import Objective
+from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.run import search
 from nasx.search.settings import SearchSettings
 from nasx.space.config import load_space
@@ -89,7 +89,12 @@ def main() -> int:
         help="space(s) to search, comma-separated: several are compared side by side in one run",
     )
     ap.add_argument("--storage", default="sqlite:///studies/bench_search.db")
-    ap.add_argument("--samplers", default="tpe,random")
+    ap.add_argument(
+        "--samplers",
+        default="tpe,random",
+        help="samplers compared, comma-separated; NAME@N searches with --max-resample N (tpe@0: repeats "
+        "evaluated as trials, as before nasx re-sampled them)",
+    )
     ap.add_argument(
         "--score",
         default="naswot",
@@ -154,7 +159,8 @@ def main() -> int:
     for seed in range(args.seeds):  # seed-major: see the module docstring
         for sp in spaces:
             for sampler in samplers:
-                run = f"{args.budget}-{args.score}-{sampler}-seed{seed}-n{args.trials}"
+                sampler_name, _, resample = sampler.partition("@")
+                run = f"{args.budget}-{args.score}-{sampler.replace('@', 'r')}-seed{seed}-n{args.trials}"
                 name = f"bench-{sp.name}-{sp.config_hash}-{run}"
                 try:
                     optuna.delete_study(study_name=name, storage=args.storage)
@@ -166,7 +172,8 @@ def main() -> int:
                     storage=args.storage,
                     study_name=name,
                     n_trials=args.trials,
-                    sampler=sampler,
+                    sampler=sampler_name,
+                    max_resample=int(resample) if resample else SearchSettings.max_resample,
                     seed=seed,
                     progress=False,
                     measure_time_s=args.measure_time,
@@ -179,11 +186,15 @@ def main() -> int:
                 front = pareto_front(result.study)
                 fronts.setdefault(label(sp, sampler), []).append(front)
                 studies.setdefault(label(sp, sampler), []).append(result.study)
-                feasible = sum(t.state == optuna.trial.TrialState.COMPLETE for t in result.study.trials)
+                trials = [t for t in result.study.trials if "repeat_of" not in t.user_attrs]
+                counted = [t for t in result.study.trials if not is_uncounted_repeat(t)]
+                feasible = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+                distinct = len({t.user_attrs.get("arch_hash") for t in counted})
                 hv = hypervolume(normalised([tuple(t.values) for t in front], lat_unit, score_unit), REF_POINT)
                 print(
                     f"{label(sp, sampler):>6} seed {seed}: {len(front)} on the front, {feasible}/{args.trials} "
-                    f"feasible, HV {hv:.4f}, {time.perf_counter() - t0:.0f} s",
+                    f"feasible, {distinct}/{len(counted)} distinct, {len(result.study.trials) - len(trials)} "
+                    f"re-sampled repeats, HV {hv:.4f}, {time.perf_counter() - t0:.0f} s",
                     flush=True,
                 )
 

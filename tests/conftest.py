@@ -11,6 +11,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL_CACHES = {".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
 
 
+def counted(trials):
+    """The trials --n-trials counts: not the repeats a search re-sampled (tests/test_repeats.py)."""
+    return [t for t in trials if "repeat_of" not in t.user_attrs or t.user_attrs.get("repeat_counted")]
+
+
 def run_nasx(*args, cwd=None, timeout=600, env=None):
     """Run the CLI as a user would: a fresh interpreter, `python -m nasx ...`, this checkout's nasx (the
     working directory is a temporary folder, not the repository)."""

@@ -18,7 +18,7 @@ from nasx.search.budgets import Budgets
 from nasx.search.run import search
 from nasx.search.settings import SearchSettings
 from nasx.space import load_space_function
-from tests.conftest import ROOT, run_nasx
+from tests.conftest import ROOT, counted, run_nasx
 
 EXAMPLE = os.path.join(ROOT, "examples", "channel_bench_macro.py")
 FAST = ("--measure-time", "0.1", "--threads", "1", "--quiet", "--no-retime", "--seed", "0")
@@ -50,7 +50,7 @@ def test_search_pareto_export_and_resume_through_the_cli(tmp_path):
     assert a["space_kind"] == "function" and a["space_function"] == f"{space_file}:mobilenet"
     assert a["space_sha256"] == hashlib.sha256(space_file.read_bytes()).hexdigest()
     assert a["input"] == [3, 32, 32] and a["classes"] == 10
-    assert len(study.trials) == 3
+    assert len(counted(study.trials)) == 3
 
     # pareto and export read the arch JSON the trials hold: the function is not needed, not even present
     hidden = space_file.rename(tmp_path / "elsewhere.py")
@@ -74,7 +74,7 @@ def test_search_pareto_export_and_resume_through_the_cli(tmp_path):
     r = run_nasx(*base, "--n-trials", "4", "--force-space", *FAST, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     study = optuna.load_study(study_name="dbr", storage=url)
-    assert len(study.trials) == 4
+    assert len(counted(study.trials)) == 4
     assert study.user_attrs["space_sha256"] == hashlib.sha256(space_file.read_bytes()).hexdigest()
     assert study.user_attrs["space_sha256_before"] == [a["space_sha256"]]
     assert study.trials[3].user_attrs["arch"]["head"][0]["out"] == 512  # the new source made it
@@ -139,7 +139,10 @@ def test_python_api_search_settings_round_trip_and_errors_mid_search(tmp_path):
     assert json.loads(settings.to_json())["space"] == {"function": space.spec}
     with open(os.devnull, "w") as devnull:
         result = search(settings, out=devnull)
-    assert len(result.study.trials) == 2 and result.study.user_attrs["config_name"] == "channel_bench_macro.mobilenet"
+    assert (
+        len(counted(result.study.trials)) == 2
+        and result.study.user_attrs["config_name"] == "channel_bench_macro.mobilenet"
+    )
 
     # a function that fails on a later trial stops the search with one ConfigError naming it
     flaky = tmp_path / "flaky.py"

@@ -9,6 +9,8 @@ import uuid
 import optuna
 import pytest
 
+from tests.conftest import counted
+
 MYSQL = os.environ.get("NASX_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
@@ -55,7 +57,7 @@ def test_search_and_pareto_on_mysql(nasx_cli, tmp_path):
         )
         assert r.returncode == 0, r.stderr
         trials = optuna.load_study(study_name=name, storage=MYSQL).trials
-        assert len(trials) == 4
+        assert len(counted(trials)) == 4
         p = nasx_cli("pareto", "--storage", MYSQL, "--study", name, "--json", cwd=tmp_path)
         assert p.returncode == 0, p.stderr
         front = json.loads(p.stdout)

@@ -11,6 +11,8 @@ import uuid
 import optuna
 import pytest
 
+from tests.conftest import counted
+
 PG = os.environ.get("NASX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -93,14 +95,17 @@ def test_three_workers_twelve_trials_each(study_name, tmp_path):
     for p in procs:
         out, err = p.communicate(timeout=400)
         assert p.returncode == 0, err
-    ts = trials(study_name)
-    assert len(ts) == 36 and all(t.state in FINISHED for t in ts)
-    assert sorted(t.number for t in ts) == list(range(36))
+    every = trials(study_name)
+    assert sorted(t.number for t in every) == list(range(len(every)))
+    ts = counted(every)  # re-sampled repeats of an architecture already held are stored beside them
+    assert len(ts) == 36 and all(t.state in FINISHED for t in every)
     assert len({t.user_attrs["worker"] for t in ts}) == 3
     for t in ts:  # every completed trial's attrs are intact
         a = t.user_attrs
         assert {"arch", "arch_hash", "madds", "mac_elements", "params", "feasible", "worker"} <= set(a)
-        if t.state == optuna.trial.TrialState.COMPLETE:
+        if "repeat_of" in a:
+            assert a["reason"].startswith("repeat of trial")
+        elif t.state == optuna.trial.TrialState.COMPLETE:
             assert a["feasible"] is True and a["latency"]["median_ms"] == t.values[0] and "score" in a
         else:
             assert a["feasible"] is False and a["reason"]
@@ -142,7 +147,7 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     victim.wait(10)
     killed = [t for t in trials(study_name) if t.state == optuna.trial.TrialState.RUNNING]
     assert len(killed) == 1
-    done_before = len([t for t in trials(study_name) if t.state in FINISHED])
+    done_before = len([t for t in counted(trials(study_name)) if t.state in FINISHED])
     time.sleep(3.5)  # past the grace period
     survivor = subprocess.run(
         search_cmd(study_name, 6, "--heartbeat", "1", "--more"),
@@ -160,7 +165,7 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     # the retry keeps every choice the killed trial had made (it may have died mid-sampling) and completes it
     assert killed[0].params.items() <= retries[0].params.items()
     assert [t for t in ts if t.state == optuna.trial.TrialState.FAIL] == [by_number[killed[0].number]]
-    assert len([t for t in ts if t.state in FINISHED]) == done_before + 6
+    assert len([t for t in counted(ts) if t.state in FINISHED]) == done_before + 6
 
 
 def _safe_trials(name):
@@ -181,12 +186,12 @@ def test_sigint_finishes_the_current_trial_and_resumes(study_name, tmp_path):
     assert "Resume with the same command" in out and "Traceback" not in err
     ts = trials(study_name)
     assert all(t.state in FINISHED for t in ts), [t.state for t in ts]  # the current trial finished cleanly
-    n = len(ts)
+    n = len(counted(ts))
     again = subprocess.run(
         search_cmd(study_name, 4, "--more"), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0 and "resuming study" in again.stderr
-    assert len(trials(study_name)) == n + 4
+    assert len(counted(trials(study_name))) == n + 4
 
 
 def test_sigterm_is_handled_like_ctrl_c(study_name, tmp_path):
@@ -205,7 +210,7 @@ def test_workers_option_splits_trials_exactly(study_name, tmp_path):
         search_cmd(study_name, 7, "--workers", "2"), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
-    ts = trials(study_name)
+    ts = counted(trials(study_name))
     assert len(ts) == 7 and all(t.state in FINISHED for t in ts)
     assert len({t.user_attrs["worker"] for t in ts}) == 2
 
@@ -216,7 +221,7 @@ def test_two_workers_on_sqlite_are_safe(tmp_path):
         search_cmd("sq", 8, "--workers", "2", storage=url), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
-    ts = optuna.load_study(study_name="sq", storage=url).trials
+    ts = counted(optuna.load_study(study_name="sq", storage=url).trials)
     assert len(ts) == 8 and all(t.state in FINISHED for t in ts)
 
 

@@ -21,6 +21,22 @@ class _DefaultsHelp(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def candidates_line(trials) -> str:
+    """What this run's trials were: distinct architectures (feasible, rejected), and the repeats re-sampled."""
+    import optuna
+
+    finished = [t for t in trials if t.state.is_finished() and "arch_hash" in t.user_attrs]
+    new = [t for t in finished if "repeat_of" not in t.user_attrs]
+    distinct = {t.user_attrs["arch_hash"] for t in new}
+    feasible = {t.user_attrs["arch_hash"] for t in new if t.state == optuna.trial.TrialState.COMPLETE}
+    repeats = len(finished) - len(new)
+    return (
+        f"candidates: {len(distinct)} distinct architectures ({len(feasible)} feasible, "
+        f"{len(distinct) - len(feasible)} rejected or not timed); {repeats} proposals repeated an architecture "
+        f"already held and were re-sampled"
+    )
+
+
 def cmd_search(args) -> int:
     from nasx.cli.settings import search_settings_from_args
     from nasx.search.run import search
@@ -39,6 +55,7 @@ def cmd_search(args) -> int:
         f"\n{new} trials in {result.elapsed_s:.1f} s ({result.measure_s:.1f} s = {share} measuring latency); "
         f"study {study.study_name!r} now holds {len(study.trials)} trials"
     )
+    print(candidates_line(study.trials[result.resumed_from :]))
     print(result.time_split())
     if result.retime is not None:
         print(result.retime.summary())
@@ -145,6 +162,14 @@ def add_search_parser(sub, space_help: str) -> None:
         help="Optuna sampler",
     )
     g.add_argument("--seed", type=int, help="sampler seed (default: none, a different search each time)")
+    g.add_argument(
+        "--max-resample",
+        type=int,
+        metavar="N",
+        default=default(SearchSettings, "max_resample"),
+        help="a proposal whose architecture the study already holds is stored as a repeat and re-sampled, not "
+        "counted in --n-trials, up to N times in a row (0: evaluate repeats as trials)",
+    )
     g.add_argument(
         "--score",
         default=default(SearchSettings, "score"),

@@ -30,6 +30,8 @@ def search_settings_from_args(args) -> SearchSettings:
             raise NasxError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
     check_threads(args.threads, args.oversubscribe)
     check_measure_time(args.measure_time)
+    if getattr(args, "max_resample", 0) < 0:
+        raise NasxError(f"--max-resample must be 0 (evaluate repeats) or more, got {args.max_resample}")
     if args.timeout is not None and args.timeout <= 0:
         raise NasxError(f"--timeout must be positive seconds, got {args.timeout}")
     check_score(args.score)
@@ -45,6 +47,7 @@ def search_settings_from_args(args) -> SearchSettings:
         n_trials=args.n_trials,
         timeout=args.timeout,
         sampler=args.sampler,
+        max_resample=getattr(args, "max_resample", SearchSettings.max_resample),
         seed=args.seed,
         device=args.device,
         threads=args.threads,

@@ -29,6 +29,8 @@ from nasx.store.studies import pareto_front, trial_id
 from nasx.store.summary import readable_attrs
 from nasx.util.fmt import human
 
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
 # what a trial records of its latency (the cache holds a few more fields)
 LATENCY_ATTRS = (
     "median_ms",
@@ -78,6 +80,8 @@ class Objective:
         self.fp, self.fp_hash = self.timer.fp, self.timer.fp_hash
         self.score_fn = make_score(settings)
         self.scorer = Scorer(settings.score, self.score_fn)
+        self.seen = SeenArchs()
+        self.repeats_in_a_row = 0
         self.prefilter = None
         if settings.prefilter:  # before any study is opened: no model is one clear error
             self.prefilter = Prefilter.load(store, self.fp_hash, self.fp, settings.prefilter_margin)
@@ -97,6 +101,11 @@ class Objective:
             report = cost(arch)
         except ArchError as e:
             return self._reject(trial, attrs, {"valid": 1.0}, f"invalid architecture: {e}", t0)
+        violations = self.s.budgets.violations(report)
+        first = self.seen.first(trial, attrs["arch_hash"]) if self.s.max_resample else None
+        if first is not None:
+            return self._repeat(trial, attrs, violations, first)
+        self.repeats_in_a_row = 0
         attrs.update(
             madds=report.madds,
             flops=report.flops,
@@ -105,7 +114,6 @@ class Objective:
             mac_bytes=report.mac_bytes,
             activations=report.activations,
         )
-        violations = self.s.budgets.violations(report)
         over = {k: v for k, v in violations.items() if v > 0}
         if over:
             reason = "; ".join(self._over_text(k, report) for k in over)
@@ -136,6 +144,25 @@ class Objective:
         self._set_constraints(trial, violations)
         record(trial, attrs)
         raise optuna.TrialPruned(reason)
+
+    def _repeat(self, trial: optuna.Trial, attrs: dict, violations: dict, first: optuna.trial.FrozenTrial):
+        """A proposal whose architecture the study already holds: recorded as a repeat of that trial (PRUNED,
+        with the same constraint values, so TPE learns to look elsewhere) and re-sampled, not counted in --n-trials, up
+        to --max-resample times in a row; the next one in a row counts, so a space whose feasible networks are
+        all seen still ends."""
+        counted = self.repeats_in_a_row >= self.s.max_resample
+        self.repeats_in_a_row = 0 if counted else self.repeats_in_a_row + 1
+        why = f"{self.s.max_resample} repeats in a row before it: counted" if counted else "re-sampled"
+        attrs.update(
+            repeat_of=first.number,
+            repeat_counted=counted,
+            feasible=first.user_attrs.get("feasible"),
+            reason=f"repeat of trial {first.number} ({why})",
+        )
+        attrs.update(readable_attrs(attrs))
+        self._set_constraints(trial, violations)
+        record(trial, attrs)
+        raise optuna.TrialPruned(attrs["reason"])
 
     def evaluate_arch(self, arch: Arch) -> dict:
         """Build, time and score `arch` outside any trial (reference models), exactly as a trial does,
@@ -202,6 +229,30 @@ class Objective:
         attrs["Status"] = verdict.reason
         record(trial, attrs)
         raise optuna.TrialPruned(verdict.reason)
+
+
+class SeenArchs:
+    """The architectures a study holds (feasible, rejected or screened; not repeats, failures or trials still
+    running), read incrementally: the first trial of each architecture hash."""
+
+    def __init__(self):
+        self.by_hash: dict[str, optuna.trial.FrozenTrial] = {}
+        self.read: set[int] = set()  # trial numbers already looked at
+
+    def first(self, trial: optuna.Trial, arch_hash: str) -> optuna.trial.FrozenTrial | None:
+        for t in trial.study.get_trials(deepcopy=False, states=FINISHED):
+            if t.number in self.read:
+                continue
+            self.read.add(t.number)
+            h = t.user_attrs.get("arch_hash")
+            if h and "repeat_of" not in t.user_attrs and h not in self.by_hash:
+                self.by_hash[h] = t
+        return self.by_hash.get(arch_hash)
+
+
+def is_uncounted_repeat(t: optuna.trial.FrozenTrial) -> bool:
+    """A re-sampled repeat: stored, but not one of --n-trials."""
+    return "repeat_of" in t.user_attrs and not t.user_attrs.get("repeat_counted")
 
 
 def make_score(settings: SearchSettings):

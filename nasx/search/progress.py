@@ -32,6 +32,7 @@ class Progress:
     rejected: int = 0
     failed: int = 0
     prefiltered: int = 0
+    repeats: int = 0  # re-sampled proposals of an architecture the study already held (not in done)
     best_latency: float = math.inf
     measure_s: float = 0.0
     enabled: bool = True
@@ -43,9 +44,12 @@ class Progress:
         self.trials_start = time.perf_counter()
 
     def update(self, trial: optuna.trial.FrozenTrial) -> None:
-        self.done += 1
         attrs = trial.user_attrs
-        if trial.state == optuna.trial.TrialState.COMPLETE:
+        repeat = "repeat_of" in attrs
+        self.done += not repeat or bool(attrs.get("repeat_counted"))
+        if repeat:
+            self.repeats += 1
+        elif trial.state == optuna.trial.TrialState.COMPLETE:
             self.feasible += 1
             self.best_latency = min(self.best_latency, trial.values[0])
         elif attrs.get("prefiltered"):
@@ -83,7 +87,8 @@ class Progress:
         return (
             f"trial {self.done}{total} | feasible {self.feasible} | rejected {self.rejected}"
             f"{f' | failed {self.failed}' if self.failed else ''}"
-            f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''} | best latency {best}"
+            f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''}"
+            f"{f' | repeats re-sampled {self.repeats}' if self.repeats else ''} | best latency {best}"
             f" | {duration(elapsed)}{eta}"
         )
 

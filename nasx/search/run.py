@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import optuna
 
 from nasx.measure.device import resolve_device
-from nasx.search.objective import Objective
+from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
 from nasx.search.study import finished_trials, open_study, trials_to_run
@@ -64,23 +64,29 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         stop["asked"] = True
         out.write("\nstopping after the current trial (Ctrl-C again to abandon it)\n")
 
+    started = {"counted": 0}
+
     def after_trial(study, trial):
         progress.update(trial)
+        # a re-sampled repeat takes no slot of this run's n_trials (a failed trial does: as before)
+        started["counted"] += not is_uncounted_repeat(trial)
+        run_done = n_trials is not None and started["counted"] >= n_trials
         total_reached = not settings.more and n_trials and finished_trials(study) >= settings.n_trials
-        if stop["asked"] or total_reached:  # the total also counts trials other processes finished meanwhile
+        if stop["asked"] or run_done or total_reached:  # the total also counts other processes' trials
             study.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=settings.timeout,
-            callbacks=[after_trial],
-            catch=(RuntimeError,),
-            gc_after_trial=False,
-        )
+        if n_trials != 0:  # n_trials=None below runs until after_trial stops it (or --timeout)
+            study.optimize(
+                objective,
+                n_trials=None,
+                timeout=settings.timeout,
+                callbacks=[after_trial],
+                catch=(RuntimeError,),
+                gc_after_trial=False,
+            )
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -42,6 +42,7 @@ class SearchSettings:
     runtime: str = "torch"  # torch (eager) or onnxruntime: what each candidate is timed in (nasx.measure.onnx)
     retime: bool = True  # re-time the front side by side at the end (nasx.search.retime)
     workers: int = 1  # processes of this search running trials of one study at once (nasx.search.workers)
+    max_resample: int = 10  # proposals of an architecture already held re-sampled in a row (0: evaluated again)
     force_space: bool = False  # resume a define-by-run study whose function's source changed
 
     def concurrent(self) -> bool:

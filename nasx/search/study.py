@@ -6,7 +6,7 @@ import optuna
 
 from nasx.errors import NasxError, StorageError
 from nasx.measure.device import default_threads
-from nasx.search.objective import score_study_attrs
+from nasx.search.objective import FINISHED, is_uncounted_repeat, score_study_attrs
 from nasx.search.settings import SearchSettings
 from nasx.store.db import (
     commits_without_fsync,
@@ -180,12 +180,10 @@ def refuse_other_timing(name: str, attrs: dict, settings: SearchSettings) -> Non
         )
 
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
 def finished_trials(study: optuna.Study) -> int:
-    """Feasible and rejected trials: what --n-trials counts (failed ones do not; a retry replaces them)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Feasible and rejected trials: what --n-trials counts (failed ones do not, a retry replaces them; nor do
+    re-sampled repeats of an architecture the study already held)."""
+    return sum(not is_uncounted_repeat(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def trials_to_run(study: optuna.Study, settings: SearchSettings) -> tuple[int | None, str]:

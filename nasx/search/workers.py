@@ -19,7 +19,7 @@ import optuna
 
 from nasx.errors import NasxError
 from nasx.measure.device import default_threads
-from nasx.search.objective import Objective
+from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.progress import add_times, write_status
 from nasx.search.run import SearchResult, search
 from nasx.search.settings import SearchSettings
@@ -134,14 +134,17 @@ def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> Searc
 
 def _show_progress(study, before: int, n_trials: int | None, workers: int, start: float, out) -> None:
     trials = study.get_trials(deepcopy=False)[before:]
-    done = [t for t in trials if t.state.is_finished()]
+    finished = [t for t in trials if t.state.is_finished()]
+    repeats = sum("repeat_of" in t.user_attrs for t in finished)
+    done = [t for t in finished if not is_uncounted_repeat(t)]
     feasible = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE]
     best = min((t.values[0] for t in feasible), default=math.inf)
     total = f"/{n_trials}" if n_trials is not None else ""
     write_status(
         out,
         f"trials {len(done)}{total} | feasible {len(feasible)} | rejected "
-        f"{sum(t.state == optuna.trial.TrialState.PRUNED for t in done)} | best latency "
+        f"{sum(t.state == optuna.trial.TrialState.PRUNED and 'repeat_of' not in t.user_attrs for t in done)}"
+        f"{f' | repeats re-sampled {repeats}' if repeats else ''} | best latency "
         f"{'-' if best == math.inf else f'{best:.2f} ms'} | {workers} workers | "
         f"{duration(time.perf_counter() - start)}",
     )

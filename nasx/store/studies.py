@@ -74,8 +74,11 @@ STATES = {"COMPLETE": "feasible", "PRUNED": "rejected", "FAIL": "failed", "RUNNI
 
 
 def trial_status(t) -> str:
-    """feasible | rejected (over budget, never built) | failed | running | waiting | pruned (not by nasx)."""
+    """feasible | rejected (over budget, never built) | repeat (of an earlier trial's architecture, re-sampled)
+    | prefiltered | failed | running | waiting | pruned (not by nasx)."""
     status = STATES.get(t.state.name, t.state.name.lower())
+    if status == "rejected" and "repeat_of" in t.user_attrs:  # an architecture an earlier trial holds
+        return "repeat"
     if status == "rejected" and t.user_attrs.get("prefiltered"):
         return "prefiltered"
     return "pruned" if status == "rejected" and t.user_attrs.get("feasible") is not False else status
