@@ -9,11 +9,12 @@ import json
 import optuna
 import pytest
 
+from nasx.errors import NasxError
 from nasx.search.budgets import Budgets
 from nasx.search.run import search
 from nasx.search.settings import SearchSettings
 from nasx.space import load_space_function
-from nasx.store.studies import pareto_front, trial_status
+from nasx.store.studies import feasible_trial, pareto_front, trial_status
 from tests.conftest import run_nasx
 
 # three widths: exactly three architectures, a space a sampler exhausts at once
@@ -61,6 +62,8 @@ def test_repeats_are_resampled_not_counted_and_point_at_the_trial_holding_them(t
         assert t.state == optuna.trial.TrialState.PRUNED and trial_status(t) == "repeat"
         assert not t.user_attrs["repeat_counted"]
     assert all("repeat_of" not in t.user_attrs for t in pareto_front(result.study))
+    with pytest.raises(NasxError, match=f"a repeat of trial {repeats[0].user_attrs['repeat_of']}'s architecture"):
+        feasible_trial(result.study, repeats[0].number)  # what export, inspect and retrain pick a trial with
 
 
 def test_an_exhausted_space_still_ends_counting_a_repeat_after_max_resample_in_a_row(tmp_path):

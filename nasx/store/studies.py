@@ -287,6 +287,8 @@ def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial
         why = f"rejected ({t.user_attrs.get('reason') or 'over budget'}): it was never built or measured"
     elif status == "failed":
         why = f"failed ({t.system_attrs.get('fail_reason') or 'no reason recorded'})"
+    elif status == "repeat":
+        why = f"a repeat of trial {t.user_attrs['repeat_of']}'s architecture (re-sampled, never measured again)"
     else:
         why = f"{status}: it has no measured architecture"
     raise NasxError(
