@@ -76,6 +76,13 @@ def text_report(result: ExploreResult) -> str:
         ]
         lat = [x.latency_ms for x in result.subset]
         lines.append(f"latency {min(lat):.2f} .. {max(lat):.2f} ms (median {np.median(lat):.2f} ms)")
+        if result.layers:
+            ratio = [x.latency_ms / x.layer_sum_ms for x in result.subset if x.layer_sum_ms]
+            lines.append(
+                f"block table: their {result.layers} distinct layers timed alone ({result.layers_timed_now} timed now, "
+                f"{result.layers - result.layers_timed_now} from the table, in {result.layers_s:.0f} s); whole / sum "
+                f"of layers {min(ratio):.2f} .. {max(ratio):.2f} (median {np.median(ratio):.2f})"
+            )
     if result.predictors:
         n_test = len(result.test)
         lines += [
@@ -106,6 +113,12 @@ def text_report(result: ExploreResult) -> str:
             f"({'stored; nasx search --prefilter uses it' if s.store_model else 'not stored'}): "
             f"{result.model.formula()}",
         ]
+    if result.block_model:
+        lines.append(
+            f"block model for fingerprint {result.fingerprint_hash} "
+            f"({'stored; nasx latency --predict uses it' if s.store_model else 'not stored'}): "
+            f"{result.block_model.formula()}"
+        )
     lines.append(f"run {result.run_id} stored in {s.storage} ({total:,} architectures, {len(result.subset)} measured)")
     return "\n".join(lines)
 
