@@ -11,7 +11,7 @@ from nasx.cli.common import DRIFT_HELP, RUNTIME_HELP, message_stream
 
 def cmd_explore(args) -> int:
     from nasx.cli.settings import explore_settings_from_args
-    from nasx.explore.output import text_report, write_html
+    from nasx.explore.output import judgement, text_report, write_html
     from nasx.explore.run import explore
     from nasx.util.files import atomic_write_text, check_target, is_stdout
 
@@ -21,18 +21,7 @@ def cmd_explore(args) -> int:
         check_target(args.json, ".json")  # an unwritable FILE is refused before any work
     result = explore(settings)
     if args.json is not None:
-        text = json.dumps(
-            {
-                "run": result.run_id,
-                "fingerprint_hash": result.fingerprint_hash,
-                "populations": {k: len(v) for k, v in result.populations.items()},
-                # each: name, n_heldout, within_5pct, within_10pct, kendall_tau_b and the fit (on held-out networks)
-                "predictors": [p.as_dict() for p in result.predictors],
-                "model": result.model.to_dict() if result.model else None,
-                "block_model": result.block_model.to_dict() if result.block_model else None,
-            },
-            indent=1,
-        )
+        text = json.dumps(judgement(result), indent=1)
         if args.json == "-":
             print(text)
         else:

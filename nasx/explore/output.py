@@ -123,6 +123,23 @@ def text_report(result: ExploreResult) -> str:
     return "\n".join(lines)
 
 
+def judgement(result: ExploreResult) -> dict:
+    """The JSON document of `nasx explore --json`: the run, every predictor fitted on the training half and judged
+    on the held-out half (each with name, n_heldout, within_5pct, within_10pct, kendall_tau_b and its fit), and
+    the stored models."""
+    return {
+        "run": result.run_id,
+        "config": result.settings.space.name,
+        "fingerprint_hash": result.fingerprint_hash,
+        "populations": {k: len(v) for k, v in result.populations.items()},
+        "measured": len(result.subset),
+        "layers": result.layers,
+        "predictors": [p.as_dict() for p in result.predictors],
+        "model": result.model.to_dict() if result.model else None,
+        "block_model": result.block_model.to_dict() if result.block_model else None,
+    }
+
+
 PALETTE = ("#222222", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
