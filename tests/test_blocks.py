@@ -18,6 +18,7 @@ import nasx.measure.latency
 from nasx.arch import Arch
 from nasx.build import build_seeded
 from nasx.errors import NasxError
+from nasx.explore.predictors import blocks_name
 from nasx.explore.sampling import draw
 from nasx.measure.block_model import FORMS, BlockModel, fit_block_model, predict_latency
 from nasx.measure.blocks import BlockTable, arch_layers, layer_hash, layer_module
@@ -174,7 +175,7 @@ def test_explore_judges_and_stores_the_block_model_and_latency_predicts_with_it(
     argv = ["explore", "--config", "cifar32", "-n", "30", "--measure", "12", "--threads", "1", "--storage", url]
     assert main([*argv, "-o", "none", "--quiet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "block model for fingerprint" in text and "blocks (scale)" in text
+    assert "block model for fingerprint" in text and all(blocks_name(f) in text for f in FORMS)
     judged = json.loads(out.read_text())
     names = [p["name"] for p in judged["predictors"]]
     assert "blocks" in names and "a·MAdds + b·MAC + c" in names
@@ -182,7 +183,7 @@ def test_explore_judges_and_stores_the_block_model_and_latency_predicts_with_it(
         assert {"name", "n_heldout", "within_5pct", "within_10pct", "kendall_tau_b"} <= set(p)
         assert p["n_heldout"] == 4  # 12 measured: 8 train, 4 held out (odd populations train their odd one)
     blocks = judged["predictors"][names.index("blocks")]
-    exact = judged["predictors"][names.index("blocks (scale+layer+const)")]  # the stub's own form: exact
+    exact = judged["predictors"][names.index(blocks_name("scale+layer+const"))]  # the stub's own form: exact
     assert exact["within_5pct"] == 1.0 and exact["kendall_tau_b"] == pytest.approx(1.0)
     assert blocks["within_10pct"] >= 0.5
     path = tmp_path / "a.json"
