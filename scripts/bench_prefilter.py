@@ -100,6 +100,7 @@ def main(argv=None) -> int:
                 storage=args.storage,
                 threads=args.threads,
                 progress=not args.quiet,
+                blocks=False,  # the prefilter uses the linear model only
             )
         ).model
     print(

@@ -175,6 +175,7 @@ def explored(tmp_path_factory):
         "1",
         "--measure-time",
         "0.03",
+        "--no-blocks",  # the block table's path is tests/test_blocks.py's, with stubbed timings
         "--storage",
         url,
         "-o",
@@ -257,7 +258,7 @@ def test_explore_page_says_no_model_was_fitted(tmp_path):
     held out"."""
     from conftest import run_nasx
 
-    args = ["explore", "--config", "cifar32", "-n", "60", "--measure", "10", "--threads", "1"]
+    args = ["explore", "--config", "cifar32", "-n", "60", "--measure", "10", "--threads", "1", "--no-blocks"]
     args += ["--measure-time", "0.03", "--storage", f"sqlite:///{tmp_path}/e.db", "-o", str(tmp_path / "e.html")]
     r = run_nasx(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -11,27 +11,25 @@ from nasx.cli.common import DRIFT_HELP, RUNTIME_HELP, message_stream
 
 def cmd_explore(args) -> int:
     from nasx.cli.settings import explore_settings_from_args
-    from nasx.explore.output import text_report, write_html
+    from nasx.explore.output import judgement, text_report, write_html
     from nasx.explore.run import explore
+    from nasx.util.files import atomic_write_text, check_target, is_stdout
 
-    result = explore(explore_settings_from_args(args))
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "run": result.run_id,
-                    "fingerprint_hash": result.fingerprint_hash,
-                    "populations": {k: len(v) for k, v in result.populations.items()},
-                    "predictors": [p.as_dict() for p in result.predictors],
-                    "model": result.model.to_dict() if result.model else None,
-                },
-                indent=1,
-            )
-        )
-    else:
+    settings = explore_settings_from_args(args)
+    to_stdout = args.json == "-" or (args.json is not None and is_stdout(args.json))
+    if args.json not in (None, "-"):
+        check_target(args.json, ".json")  # an unwritable FILE is refused before any work
+    result = explore(settings)
+    if args.json is not None:
+        text = json.dumps(judgement(result), indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            print(f"wrote {atomic_write_text(args.json, text + chr(10), '.json')}", file=sys.stderr)
+    if not to_stdout:
         print(text_report(result))
     if args.output != "none":
-        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if args.json else message_stream(args.output))
+        print(f"wrote {write_html(result, args.output)}", file=sys.stderr if to_stdout else message_stream(args.output))
     return 0
 
 
@@ -101,8 +99,21 @@ def add_explore_parsers(sub, space_help: str) -> None:
     )
     x.add_argument("--runtime", choices=("torch", "onnxruntime"), default=explore_default["runtime"], help=RUNTIME_HELP)
     x.add_argument("-o", "--output", default="explore.html", help="HTML file (default explore.html; none: skip)")
-    x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency model")
-    x.add_argument("--json", action="store_true", help="print the predictors and model as JSON")
+    x.add_argument("--no-store-model", action="store_true", help="do not store the fitted latency and block models")
+    x.add_argument(
+        "--no-blocks",
+        action="store_true",
+        help="do not time the measured networks' layers into the block table, nor fit the block model",
+    )
+    x.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the run, every predictor's held-out judgement (name, n_heldout, within_5pct, within_10pct, "
+        "kendall_tau_b) and the models as JSON to FILE (the text report still printed), or to stdout alone "
+        "without FILE",
+    )
     x.add_argument("--quiet", action="store_true", help="no progress lines")
     x.set_defaults(func=cmd_explore)
 

@@ -10,6 +10,7 @@ import warnings
 from nasx.cli.accuracy_cmds import add_accuracy_parsers
 from nasx.cli.cost_cmds import add_cost_parser, add_zoo_parser
 from nasx.cli.explore_cmds import add_explore_parsers
+from nasx.cli.latency_cmds import add_latency_parser
 from nasx.cli.search_cmds import add_search_parser
 from nasx.cli.study_cmds import add_study_parsers
 from nasx.errors import NasxError
@@ -41,6 +42,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_search_parser(sub, space_help)
     add_study_parsers(sub)
     add_explore_parsers(sub, space_help)
+    add_latency_parser(sub)
     add_accuracy_parsers(sub)
     add_zoo_parser(sub)
     return p

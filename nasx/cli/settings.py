@@ -138,4 +138,5 @@ def explore_settings_from_args(args) -> ExploreSettings:
         progress=not args.quiet,
         drift_correction=not args.no_drift_correction,
         runtime=runtime_option(args),
+        blocks=not getattr(args, "no_blocks", False),
     )

@@ -76,6 +76,13 @@ def text_report(result: ExploreResult) -> str:
         ]
         lat = [x.latency_ms for x in result.subset]
         lines.append(f"latency {min(lat):.2f} .. {max(lat):.2f} ms (median {np.median(lat):.2f} ms)")
+        if result.layers:
+            ratio = [x.latency_ms / x.layer_sum_ms for x in result.subset if x.layer_sum_ms]
+            lines.append(
+                f"block table: their {result.layers} distinct layers timed alone ({result.layers_timed_now} timed now, "
+                f"{result.layers - result.layers_timed_now} from the table, in {result.layers_s:.0f} s); whole / sum "
+                f"of layers {min(ratio):.2f} .. {max(ratio):.2f} (median {np.median(ratio):.2f})"
+            )
     if result.predictors:
         n_test = len(result.test)
         lines += [
@@ -106,8 +113,31 @@ def text_report(result: ExploreResult) -> str:
             f"({'stored; nasx search --prefilter uses it' if s.store_model else 'not stored'}): "
             f"{result.model.formula()}",
         ]
+    if result.block_model:
+        lines.append(
+            f"block model for fingerprint {result.fingerprint_hash} "
+            f"({'stored; nasx latency --predict uses it' if s.store_model else 'not stored'}): "
+            f"{result.block_model.formula()}"
+        )
     lines.append(f"run {result.run_id} stored in {s.storage} ({total:,} architectures, {len(result.subset)} measured)")
     return "\n".join(lines)
+
+
+def judgement(result: ExploreResult) -> dict:
+    """The JSON document of `nasx explore --json`: the run, every predictor fitted on the training half and judged
+    on the held-out half (each with name, n_heldout, within_5pct, within_10pct, kendall_tau_b and its fit), and
+    the stored models."""
+    return {
+        "run": result.run_id,
+        "config": result.settings.space.name,
+        "fingerprint_hash": result.fingerprint_hash,
+        "populations": {k: len(v) for k, v in result.populations.items()},
+        "measured": len(result.subset),
+        "layers": result.layers,
+        "predictors": [p.as_dict() for p in result.predictors],
+        "model": result.model.to_dict() if result.model else None,
+        "block_model": result.block_model.to_dict() if result.block_model else None,
+    }
 
 
 PALETTE = ("#222222", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")

@@ -18,19 +18,25 @@
    (see nasx.measure.latency_model for why) and judged on the other: Kendall's tau-b, Spearman's rho and the
    share predicted within ±10% (nn-Meter's measure). The combination is stored as the latency model of
    this device fingerprint, which `nasx search --prefilter` uses.
+4. Blocks (unless --no-blocks). Every distinct layer of the measured networks is timed alone into the block
+   latency table (nasx.measure.blocks; layers already there are not timed again), and the block model
+   (nasx.measure.block_model: a correction of each network's layer sum) is fitted on the same training half
+   and judged on the same held-out half, in each of its forms; DEFAULT_FORM's, `blocks`, is stored for the
+   fingerprint (`nasx latency --predict` uses it).
 
 Everything (the run, every sampled architecture's choices and costs, the measured latencies) is stored
 in the same database as the searches."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import time
 from dataclasses import dataclass
 
 from nasx.errors import NasxError
-from nasx.explore.predictors import COMBINATION, COSTS, PredictorResult, predictor_table
+from nasx.explore.predictors import COMBINATION, COSTS, PredictorResult, evaluate_blocks, predictor_table
 from nasx.explore.sampling import (
     ALL,
     Sample,
@@ -42,6 +48,8 @@ from nasx.explore.sampling import (
 )
 from nasx.explore.schema import explore_archs, explore_runs
 from nasx.explore.settings import ExploreSettings
+from nasx.measure.block_model import BlockModel, save_block_model
+from nasx.measure.blocks import BlockTable, LayerEntry, arch_layers
 from nasx.measure.cached import Timer
 from nasx.measure.device import resolve_device
 from nasx.measure.latency import check_measure_time
@@ -65,6 +73,10 @@ class ExploreResult:
     sample_s: float
     measure_s: float
     measured_now: int
+    block_model: BlockModel | None = None
+    layers: int = 0  # distinct layers of the measured networks (the block table's entries they use)
+    layers_timed_now: int = 0
+    layers_s: float = 0.0
 
 
 def explore_timer(settings: ExploreSettings, store) -> Timer:
@@ -104,6 +116,31 @@ def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, ou
     return timed
 
 
+def time_layers(subset: list[Sample], timer: Timer, progress: bool = True, out=sys.stderr) -> tuple[int, int]:
+    """Every distinct layer of the measured networks into the block table (those it lacks timed now); each
+    sample gets its layer sum. Returns (distinct layers, timed now)."""
+    table, start = BlockTable(timer), time.perf_counter()
+
+    def report(i: int, n: int, entry: LayerEntry, ms: float) -> None:
+        elapsed = time.perf_counter() - start
+        out.write(
+            f"layer {i}/{n} | {entry.section}{entry.index} {entry.layer.name:<13} | "  # type: ignore[attr-defined]
+            f"{'x'.join(map(str, entry.in_shape)):>11} | {ms:7.3f} ms | {duration(elapsed)} | ETA "
+            f"{duration(elapsed / i * (n - i))}" + ("\r" if out.isatty() else "\n")
+        )
+        out.flush()
+
+    timed_now = table.fill([s.arch for s in subset], report if progress else None)
+    if progress and timed_now and out.isatty():
+        out.write("\n")
+    hashes: set[str] = set()
+    for s in subset:
+        times = table.layer_times(s.arch, time_missing=False)
+        s.layer_sum_ms, s.n_layers = times.total_ms, times.n_layers
+        hashes.update(e.hash for e in arch_layers(s.arch))
+    return len(hashes), timed_now
+
+
 def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
     if settings.n < 1:
         raise NasxError(f"-n must be at least 1, got {settings.n}")
@@ -132,15 +169,29 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
     train: list[Sample] = []
     test: list[Sample] = []
     predictors: list[PredictorResult] = []
-    model, measured_now, measure_s = None, 0, 0.0
+    model, measured_now, measure_s, block_model = None, 0, 0.0, None
+    layers, layers_timed_now, layers_s = 0, 0, 0.0
     if settings.measure:
         subset = stratified_subset(populations, settings.measure)
         t = time.perf_counter()
         measured_now = measure_subset(subset, tm, settings.progress, out)
         measure_s = time.perf_counter() - t
+        if settings.blocks:
+            t = time.perf_counter()
+            layers, layers_timed_now = time_layers(subset, tm, settings.progress, out)
+            layers_s = time.perf_counter() - t
         train, test = split_halves(subset, settings.seed)
         if len(train) >= 3 and len(test) >= 3:
             predictors = predictor_table(train, test)
+            if settings.blocks:
+                block_model = dataclasses.replace(
+                    evaluate_blocks(train, test)[1],
+                    config=settings.space.name,
+                    fingerprint_hash=tm.fp_hash,
+                    fingerprint=tm.fp,
+                )
+                if settings.store_model:
+                    save_block_model(store, block_model)
             comb = predictors[len(COSTS)]
             model = LatencyModel(
                 COMBINATION,
@@ -173,6 +224,10 @@ def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
         sample_s,
         measure_s,
         measured_now,
+        block_model,
+        layers,
+        layers_timed_now,
+        layers_s,
     )
     result.run_id = store_run(store, result)
     return result
@@ -187,6 +242,7 @@ def store_run(store, result: ExploreResult) -> int:
         "measured": len(result.subset),
         "predictors": [p.as_dict() for p in result.predictors],
         "model": result.model.to_dict() if result.model else None,
+        "block_model": result.block_model.to_dict() if result.block_model else None,
     }
     with store.engine.begin() as c:
         run_id = c.execute(

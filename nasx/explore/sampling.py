@@ -95,6 +95,8 @@ class Sample:
     iqr_ms: float | None = None
     cached: bool = False
     split: str | None = None
+    layer_sum_ms: float | None = None  # its layers timed alone (the block table), summed
+    n_layers: int = 0
 
     def value(self, key: str) -> float:
         return getattr(self, key)

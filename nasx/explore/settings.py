@@ -27,3 +27,4 @@ class ExploreSettings:
     progress: bool = True
     drift_correction: bool = True  # as nasx search: its --prefilter finds the model under the same fingerprint
     runtime: str = "torch"  # as nasx search --runtime: the latency model is kept per runtime (its fingerprint)
+    blocks: bool = True  # time the measured networks' layers alone into the block table; fit the block model

@@ -144,6 +144,7 @@ class _Timer:
         channels_last: bool,
         runtime: str,
         seed: int,
+        calibration_shape=None,
     ):
         import torch
 
@@ -158,26 +159,38 @@ class _Timer:
             raise NasxError(f"--runtime onnxruntime times float32 networks, not {dtype}")
         self.input_shape, self.batch, self.threads, self.runtime = tuple(input_shape), batch, threads, runtime
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.randn((batch, *input_shape), generator=gen)
-        if runtime == "onnxruntime":
-            self.x = x.numpy()
-        else:
-            self.x = x.to(self.dev, self.torch_dtype, memory_format=self.memory_format)
+        self.seed = seed
+        self.x = self._input(self.input_shape)
+        # the calibration workload runs on its own input when the timed module's differs (a layer of a network:
+        # the calibration stays the network's, so a layer's time is on the scale of its network's reference)
+        self.calibration_shape = tuple(calibration_shape or input_shape)
+        same = self.calibration_shape == self.input_shape
+        self.x_calibration = self.x if same else self._input(self.calibration_shape)
         self.cuda = self.dev.type == "cuda"
         self.lock_wait_s = 0.0
 
-    def prepare(self, module):
+    def _input(self, shape):
+        """The fixed random input (batch, *shape) under `seed`, as the runtime takes it."""
+        import torch
+
+        x = torch.randn((self.batch, *shape), generator=torch.Generator().manual_seed(self.seed))
+        if self.runtime == "onnxruntime":
+            return x.numpy()
+        fmt = self.memory_format if x.dim() == 4 else torch.preserve_format  # a layer's input may be (batch, C)
+        return x.to(self.dev, self.torch_dtype, memory_format=fmt)
+
+    def prepare(self, module, calibration: bool = False):
         """In eval mode on the device (torch), or exported into an ONNX Runtime session (onnxruntime)."""
         if self.runtime == "onnxruntime":
             module.eval()
-            return ort_model(module, self.input_shape, self.batch, self.threads)
+            shape = self.calibration_shape if calibration else self.input_shape
+            return ort_model(module, shape, self.batch, self.threads)
         return module.eval().to(self.dev, self.torch_dtype, memory_format=self.memory_format)
 
-    def call(self, m) -> float:
+    def call(self, m, x=None) -> float:
         import torch
 
-        x = self.x
+        x = self.x if x is None else x
         if self.cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
@@ -209,11 +222,12 @@ class _Timer:
             yield
 
     def calibration_median(self, calibration) -> float:
+        x = self.x_calibration
         for _ in range(3):  # its caches and kernels back in place after the other network ran
-            self.call(calibration)
+            self.call(calibration, x)
         samples, end = [], time.perf_counter() + CALIBRATION_S
         while len(samples) < 3 or time.perf_counter() < end:
-            samples.append(self.call(calibration))
+            samples.append(self.call(calibration, x))
         return statistics.median(samples)
 
     def samples(
@@ -268,6 +282,7 @@ def measure_latency(
     seed: int = 0,
     calibration=None,
     runtime: str = "torch",
+    calibration_shape=None,
 ) -> Latency:
     """Median forward latency of `module` on a random (batch, *input_shape) input, in milliseconds.
 
@@ -276,18 +291,19 @@ def measure_latency(
     `rel_tol`, or at `max_time_s` / `max_repeats`. The module is put in eval mode and moved to the device.
     With `calibration` (a module taking the same input), that module is timed for CALIBRATION_S right
     before and right after, under the same lock and settings; `calibration_ms` is the mean of the two
-    medians, both kept (see drift_corrected and nasx.measure.timing).
+    medians, both kept (see drift_corrected and nasx.measure.timing). `calibration_shape`: the calibration
+    module's own input shape when it differs from `input_shape` (a layer timed alone, calibrated as its network).
 
     runtime "onnxruntime": the module (and the calibration workload) is exported to ONNX once and timed in
     an ONNX Runtime session with explicit options (nasx.measure.onnx); `export_s` says what the export cost,
     outside the timed window."""
     threads = threads or default_threads()
-    timer = _Timer(input_shape, device, batch, threads, dtype, channels_last, runtime, seed)
+    timer = _Timer(input_shape, device, batch, threads, dtype, channels_last, runtime, seed, calibration_shape)
     fp = fingerprint(device, threads, batch, input_shape, dtype, channels_last, runtime=runtime)
     m = timer.prepare(module)
     export_s = getattr(m, "export_s", None)
     if calibration is not None:
-        calibration = timer.prepare(calibration)
+        calibration = timer.prepare(calibration, calibration=True)
     with timer.settings(lock):
         t0 = time.perf_counter()
         calibration_before = timer.calibration_median(calibration) if calibration is not None else None

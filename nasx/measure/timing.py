@@ -27,10 +27,14 @@ def timed(
     threads: int | None = None,
     max_time_s: float = DEFAULT_MEASURE_TIME_S,
     warmup_s: float = 0.25,
+    calibration_shape=None,
 ) -> dict:
     """The latency dict the caches store; with fp["calibration"], every time statistic is rescaled by
     reference / calibration and the raw median and the drift are kept beside it. A measurement whose
-    calibrations before and after disagree is taken again (`attempts` says how many were taken)."""
+    calibrations before and after disagree is taken again (`attempts` says how many were taken).
+
+    `calibration_shape`: the input the calibration workload runs on when it is not `input_shape` (a layer
+    timed alone for the block table: calibrated at its network's input, against its network's reference)."""
     settings = {"device": device, "batch": batch, "threads": threads, "runtime": runtime_of(fp)}
     if "calibration" not in fp:
         lat = measure_latency(module, input_shape, max_time_s=max_time_s, warmup_s=warmup_s, **settings).as_dict()
@@ -42,7 +46,8 @@ def timed(
             input_shape,
             max_time_s=max_time_s,
             warmup_s=warmup_s,
-            calibration=calibration_workload(input_shape),
+            calibration=calibration_workload(calibration_shape or input_shape),
+            calibration_shape=calibration_shape,
             **settings,
         ).as_dict()
         attempts.append(lat)

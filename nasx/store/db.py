@@ -1,5 +1,6 @@
 """nasx's own tables beside Optuna's, in the same database: a latency cache keyed by
-(arch hash, device fingerprint) and a score cache keyed by (arch hash, score name, seed, input)."""
+(arch hash, device fingerprint), its block latency table (one layer timed alone) keyed by (device fingerprint,
+runtime, threads, batch, layer hash) and a score cache keyed by (arch hash, score name, seed, input)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,24 @@ latency_cache = Table(
     metadata,
     Column("arch_hash", String(32), primary_key=True),
     Column("fingerprint_hash", String(32), primary_key=True),
+    Column("fingerprint", JSON, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("median_ms", Float, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
+# one layer of a network (its spec as the arch JSON writes it, on one input shape) timed alone, as a whole network
+# is timed under the same fingerprint (nasx.measure.blocks); runtime, threads and batch are in the fingerprint
+# too, and named in the key so a row says what it is
+block_latency = Table(
+    "nasx_block_latency",
+    metadata,
+    Column("fingerprint_hash", String(32), primary_key=True),
+    Column("runtime", String(32), primary_key=True),
+    Column("threads", Integer, primary_key=True),
+    Column("batch", Integer, primary_key=True),
+    Column("layer_hash", String(32), primary_key=True),
+    Column("layer", JSON, nullable=False),  # {"layer": the spec's JSON, "input": [C, H, W]}
     Column("fingerprint", JSON, nullable=False),
     Column("result", JSON, nullable=False),
     Column("median_ms", Float, nullable=False),
@@ -196,6 +215,43 @@ class Store:
             latency_cache,
             arch_hash=arch_hash,
             fingerprint_hash=fp_hash,
+            fingerprint=fingerprint,
+            result=result,
+            median_ms=result["median_ms"],
+        )
+
+    def get_block_latencies(self, key: tuple[str, str, int, int], layer_hashes) -> dict[str, float]:
+        """The stored median (ms) of each of `layer_hashes` found under key = (fingerprint hash, runtime,
+        threads, batch); a layer not stored under exactly that key is absent."""
+        fp_hash, runtime, threads, batch = key
+        wanted, out = sorted(set(layer_hashes)), {}
+        t = block_latency.c
+        with self.engine.connect() as c:
+            for i in range(0, len(wanted), 500):  # bounded IN lists
+                rows = c.execute(
+                    select(t.layer_hash, t.median_ms).where(
+                        t.fingerprint_hash == fp_hash,
+                        t.runtime == runtime,
+                        t.threads == threads,
+                        t.batch == batch,
+                        t.layer_hash.in_(wanted[i : i + 500]),
+                    )
+                )
+                out.update({h: ms for h, ms in rows})
+        return out
+
+    def put_block_latency(
+        self, key: tuple[str, str, int, int], layer_hash: str, layer: dict, fingerprint: dict, result: dict
+    ) -> None:
+        fp_hash, runtime, threads, batch = key
+        self._insert(
+            block_latency,
+            fingerprint_hash=fp_hash,
+            runtime=runtime,
+            threads=threads,
+            batch=batch,
+            layer_hash=layer_hash,
+            layer=layer,
             fingerprint=fingerprint,
             result=result,
             median_ms=result["median_ms"],

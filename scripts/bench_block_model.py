@@ -1,0 +1,109 @@
+"""How well does the block latency table predict whole networks? `nasx explore` on each space, judged held out.
+
+For each space (default mobile224, mobile224_layers, cifar32) this runs what `nasx explore --config SPACE --json
+FILE` runs (sampling, --measure networks timed whole, every distinct layer of them timed alone into the block
+table, every predictor fitted on one half and judged on the other) and writes that JSON to OUT/explore-SPACE-
+RUNTIME.json. It then prints, per space, each predictor's held-out judgement (within ±5%, ±10%, Kendall tau-b),
+the whole / layer-sum ratios, and a second judgement of the block model's forms: leave-one-out over every
+measured network (each predicted by the form fitted on all the others), so 40 held-out points instead of 20.
+
+    python scripts/bench_block_model.py --storage sqlite:////tmp/pred/pred.db --out /tmp/pred
+    python scripts/bench_block_model.py --configs mobile224 --runtime onnxruntime --storage ... --out ...
+    python scripts/bench_block_model.py --configs cifar32 --measure 12 -n 60 --measure-time 0.05 --out /tmp/x  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from nasx.explore.output import judgement  # noqa: E402
+from nasx.explore.run import explore  # noqa: E402
+from nasx.explore.settings import ExploreSettings  # noqa: E402
+from nasx.measure.block_model import FORMS, fit_block_model  # noqa: E402
+from nasx.space.config import load_space  # noqa: E402
+from nasx.util.fmt import render_table  # noqa: E402
+from nasx.util.stats import kendall_tau_b  # noqa: E402
+
+GOAL = (0.9, 0.9)  # issue 24: at least 90% of held-out networks within ±10%, Kendall tau-b at least 0.9
+
+
+def leave_one_out(subset, form: str) -> tuple[float, float, float]:
+    """(within ±5%, within ±10%, tau-b) of each network predicted by `form` fitted on all the others."""
+    s = np.array([x.layer_sum_ms for x in subset])
+    n = np.array([x.n_layers for x in subset])
+    y = np.array([x.latency_ms for x in subset])
+    pred = np.empty(len(y))
+    for i in range(len(y)):
+        rest = np.arange(len(y)) != i
+        pred[i] = fit_block_model(s[rest], n[rest], y[rest], form).predict(s[i], n[i])
+    err = np.abs(pred - y) / y
+    return float(np.mean(err <= 0.05 + 1e-12)), float(np.mean(err <= 0.1 + 1e-12)), kendall_tau_b(pred, y)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", default="mobile224,mobile224_layers,cifar32")
+    p.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"))
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("-n", type=int, default=1000)
+    p.add_argument("--measure", type=int, default=40)
+    p.add_argument("--measure-time", type=float, default=0.5)
+    p.add_argument("--storage", required=True)
+    p.add_argument("--out", required=True, help="folder for the explore JSON files")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    summary = []
+    for config in args.configs.split(","):
+        result = explore(
+            ExploreSettings(
+                load_space(config),
+                n=args.n,
+                measure=args.measure,
+                storage=args.storage,
+                threads=args.threads,
+                measure_time_s=args.measure_time,
+                runtime=args.runtime,
+                progress=not args.quiet,
+            )
+        )
+        doc = judgement(result)
+        path = os.path.join(args.out, f"explore-{config}-{args.runtime}.json")
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=1)
+        ratio = [x.latency_ms / x.layer_sum_ms for x in result.subset]
+        fp = result.fingerprint
+        print(
+            f"\n{config} ({args.runtime}, {fp['threads']} threads, {fp['hardware']}): {len(result.subset)} networks "
+            f"timed whole ({result.measured_now} now), {result.layers} distinct layers ({result.layers_timed_now} "
+            f"timed now, {result.layers_s:.0f} s); whole / sum of layers {min(ratio):.3f} .. {max(ratio):.3f} "
+            f"(median {np.median(ratio):.3f}); wrote {path}"
+        )
+        rows = [
+            [q["name"], q["n_heldout"], f"{q['within_5pct']:.0%}", f"{q['within_10pct']:.0%}"]
+            + [f"{q['kendall_tau_b']:+.3f}"]
+            for q in doc["predictors"]
+        ]
+        print(render_table(["predictor (half held out)", "n", "±5%", "±10%", "tau-b"], rows))
+        loo = []
+        for form in FORMS:
+            w5, w10, tau = leave_one_out(result.subset, form)
+            loo.append([form, len(result.subset), f"{w5:.0%}", f"{w10:.0%}", f"{tau:+.3f}"])
+            summary.append((config, form, w10, tau))
+        print(render_table(["block form (leave one out)", "n", "±5%", "±10%", "tau-b"], loo))
+    print("\nforms meeting the goal (leave one out: ≥90% within ±10%, tau-b ≥ 0.9) on every space:")
+    for form in FORMS:
+        met = all(w10 >= GOAL[0] and tau >= GOAL[1] for c, f, w10, tau in summary if f == form)
+        print(f"  {form}: {'yes' if met else 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
