@@ -61,22 +61,31 @@ def evaluate_predictor(
     # rank statistics of the predictor itself: for one cost, its raw value (a fitted line of positive slope
     # ranks the same); for a combination, the fitted prediction
     ranker = Xt[:, 0] if len(features) == 1 else pred
-    err = np.abs(relative_errors(pred, yt)) if len(test) else np.array([math.nan])
+    method = "relative least squares" if relative else "least squares"
+    return judged(name, features, method, tuple(map(float, coef)), intercept, pred, yt, len(train), ranker)
+
+
+def judged(name, features, method, coef, intercept, pred, yt, n_train: int, ranker=None, formula="") -> PredictorResult:
+    """A fitted predictor's held-out judgement: its predictions `pred` against the measured `yt` (ranks by
+    `ranker` where given: a single cost ranks as its raw value)."""
+    ranker = pred if ranker is None else ranker
+    err = np.abs(relative_errors(pred, yt)) if len(yt) else np.array([math.nan])
     return PredictorResult(
         name,
         features,
-        "relative least squares" if relative else "least squares",
-        tuple(map(float, coef)),
+        method,
+        coef,
         intercept,
         kendall_tau_b(ranker, yt),
         spearman(ranker, yt),
         within_share(pred, yt),
         float(np.median(err)),
         float(np.quantile(err, 0.9)),
-        len(train),
-        len(test),
+        n_train,
+        len(yt),
         [float(p) for p in pred],
         within_share(pred, yt, 0.05),
+        formula,
     )
 
 
@@ -94,26 +103,20 @@ def evaluate_blocks(
     )
     yt = np.array([s.latency_ms for s in test], dtype=float)
     pred = np.asarray(model.predict([s.layer_sum_ms for s in test], [s.n_layers for s in test]), float)
-    err = np.abs(relative_errors(pred, yt)) if len(test) else np.array([math.nan])
     coef = {"layer_sum": model.scale, "layers": model.per_layer_ms}
-    result = PredictorResult(
+    terms = tuple(t for t in FORMS[form] if t != "const")
+    result = judged(
         blocks_name(form),
-        tuple(t for t in FORMS[form] if t != "const"),
+        terms,
         "relative least squares",
-        tuple(coef[t] for t in FORMS[form] if t != "const"),
+        tuple(coef[t] for t in terms),
         model.constant_ms,
-        kendall_tau_b(pred, yt),
-        spearman(pred, yt),
-        within_share(pred, yt),
-        float(np.median(err)),
-        float(np.quantile(err, 0.9)),
+        pred,
+        yt,
         len(train),
-        len(test),
-        [float(p) for p in pred],
-        within_share(pred, yt, 0.05),
-        model.formula().removeprefix("latency ms ≈ "),
+        formula=model.formula().removeprefix("latency ms ≈ "),
     )
-    judged = dataclasses.replace(
+    fitted = dataclasses.replace(
         model,
         n_train=len(train),
         n_test=len(test),
@@ -121,7 +124,7 @@ def evaluate_blocks(
         within5=result.within5,
         within10=result.within10,
     )
-    return result, judged
+    return result, fitted
 
 
 def predictor_table(train: list[Sample], test: list[Sample]) -> list[PredictorResult]:

@@ -25,17 +25,15 @@ the table lacks and returns a Prediction (always flagged predicted)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, select
 
 from nasx.errors import NasxError
 from nasx.measure.blocks import BlockTable
-from nasx.store.db import metadata
+from nasx.store.db import fitted_models_table, load_fitted, save_fitted
 
 # form -> the terms of its fit: the layer sum (ms), the layer count, a constant
 FORMS = {
@@ -45,15 +43,7 @@ FORMS = {
 }
 DEFAULT_FORM = "scale+const"  # provisional: see the module docstring
 
-block_models = Table(
-    "nasx_block_model",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("fingerprint_hash", String(32), nullable=False, index=True),
-    Column("fingerprint", JSON, nullable=False),
-    Column("model", JSON, nullable=False),
-    Column("created", DateTime, nullable=False),
-)
+block_models = fitted_models_table("nasx_block_model")
 
 
 def _design(form: str, layer_sums, n_layers) -> np.ndarray:
@@ -116,35 +106,15 @@ def fit_block_model(layer_sums, n_layers, measured, form: str = DEFAULT_FORM) ->
     return BlockModel(form, float(sol["layer_sum"]), float(sol.get("layers", 0.0)), float(sol.get("const", 0.0)))
 
 
-def ensure_tables(store) -> None:
-    block_models.create(store.engine, checkfirst=True)
-
-
 def save_block_model(store, model: BlockModel) -> None:
     """Store `model` for its fingerprint (the newest one is the one `load_block_model` returns)."""
-    ensure_tables(store)
-    with store.engine.begin() as c:
-        c.execute(
-            block_models.insert().values(
-                fingerprint_hash=model.fingerprint_hash,
-                fingerprint=model.fingerprint,
-                model=model.to_dict(),
-                created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-            )
-        )
+    save_fitted(store, block_models, model.fingerprint_hash, model.fingerprint, model.to_dict())
 
 
 def load_block_model(store, fingerprint_hash: str) -> BlockModel | None:
     """The most recent block model fitted on networks timed with this fingerprint, or None."""
-    ensure_tables(store)
-    with store.engine.connect() as c:
-        row = c.execute(
-            select(block_models.c.model)
-            .where(block_models.c.fingerprint_hash == fingerprint_hash)
-            .order_by(block_models.c.id.desc())
-            .limit(1)
-        ).first()
-    return BlockModel.from_dict(dict(row[0])) if row else None
+    d = load_fitted(store, block_models, fingerprint_hash)
+    return None if d is None else BlockModel.from_dict(d)
 
 
 def require_block_model(store, fp: dict, fp_hash: str) -> BlockModel:

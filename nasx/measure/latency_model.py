@@ -15,27 +15,17 @@ the fingerprint hash of the measurements it was fitted on; `load_model` returns 
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, select
 
 from nasx.errors import NasxError
-from nasx.store.db import metadata
+from nasx.store.db import fitted_models_table, load_fitted, save_fitted
 
 WITHIN = 0.10  # nn-Meter's accuracy measure: share of predictions within ±10% of the measured latency
 
-latency_models = Table(
-    "nasx_latency_model",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("fingerprint_hash", String(32), nullable=False, index=True),
-    Column("fingerprint", JSON, nullable=False),
-    Column("model", JSON, nullable=False),
-    Column("created", DateTime, nullable=False),
-)
+latency_models = fitted_models_table("nasx_latency_model")
 
 
 def fit_linear(X, y, relative: bool = True) -> tuple[np.ndarray, float]:
@@ -129,32 +119,12 @@ class LatencyModel:
         return cls(**d)
 
 
-def ensure_tables(store) -> None:
-    latency_models.create(store.engine, checkfirst=True)
-
-
 def save_model(store, model: LatencyModel) -> None:
     """Store `model` for its fingerprint (the newest one is the one `load_model` returns)."""
-    ensure_tables(store)
-    with store.engine.begin() as c:
-        c.execute(
-            latency_models.insert().values(
-                fingerprint_hash=model.fingerprint_hash,
-                fingerprint=model.fingerprint,
-                model=model.to_dict(),
-                created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-            )
-        )
+    save_fitted(store, latency_models, model.fingerprint_hash, model.fingerprint, model.to_dict())
 
 
 def load_model(store, fingerprint_hash: str) -> LatencyModel | None:
     """The most recent model fitted on measurements with this fingerprint, or None."""
-    ensure_tables(store)
-    with store.engine.connect() as c:
-        row = c.execute(
-            select(latency_models.c.model)
-            .where(latency_models.c.fingerprint_hash == fingerprint_hash)
-            .order_by(latency_models.c.id.desc())
-            .limit(1)
-        ).first()
-    return LatencyModel.from_dict(dict(row[0])) if row else None
+    d = load_fitted(store, latency_models, fingerprint_hash)
+    return None if d is None else LatencyModel.from_dict(d)

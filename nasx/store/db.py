@@ -72,6 +72,48 @@ calibrations = Table(
     Column("created", DateTime, nullable=False),
 )
 
+
+def fitted_models_table(name: str) -> Table:
+    """A table of models fitted on one device fingerprint's measurements (nasx.measure.latency_model,
+    nasx.measure.block_model): one row per fit, the newest the one read (save_fitted, load_fitted)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("fingerprint_hash", String(32), nullable=False, index=True),
+        Column("fingerprint", JSON, nullable=False),
+        Column("model", JSON, nullable=False),
+        Column("created", DateTime, nullable=False),
+    )
+
+
+def save_fitted(store, table: Table, fingerprint_hash: str, fingerprint: dict, model: dict) -> None:
+    """Store one fitted model's dict for its fingerprint."""
+    table.create(store.engine, checkfirst=True)
+    with store.engine.begin() as c:
+        c.execute(
+            table.insert().values(
+                fingerprint_hash=fingerprint_hash,
+                fingerprint=fingerprint,
+                model=model,
+                created=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+            )
+        )
+
+
+def load_fitted(store, table: Table, fingerprint_hash: str) -> dict | None:
+    """The dict of the most recent model fitted for this fingerprint, or None."""
+    table.create(store.engine, checkfirst=True)
+    with store.engine.connect() as c:
+        row = c.execute(
+            select(table.c.model)
+            .where(table.c.fingerprint_hash == fingerprint_hash)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        ).first()
+    return dict(row[0]) if row else None
+
+
 pareto_snapshots = Table(
     "nasx_pareto",
     metadata,
