@@ -77,7 +77,7 @@ def trial_status(t) -> str:
     """feasible | rejected (over budget, never built) | repeat (of an earlier trial's architecture, re-sampled)
     | prefiltered | failed | running | waiting | pruned (not by nasx)."""
     status = STATES.get(t.state.name, t.state.name.lower())
-    if status == "rejected" and "repeat_of" in t.user_attrs:  # an architecture an earlier trial holds
+    if status in ("feasible", "rejected") and "repeat_of" in t.user_attrs:  # an architecture an earlier trial holds
         return "repeat"
     if status == "rejected" and t.user_attrs.get("prefiltered"):
         return "prefiltered"
