@@ -14,7 +14,7 @@ from nasx.search.objective import Objective
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
 from nasx.search.study import finished_trials, open_study, trials_to_run
-from nasx.store.db import Store
+from nasx.store.db import Store, storage_failures
 from nasx.store.studies import pareto_front
 
 
@@ -36,7 +36,13 @@ class SearchResult:
 
 
 def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
-    """Run (or resume) a search; Ctrl-C finishes the current trial, keeps everything, and returns."""
+    """Run (or resume) a search; Ctrl-C finishes the current trial, keeps everything, and returns. A storage
+    that fails under it (a full disk, a server gone past the wait) is one StorageError line."""
+    with storage_failures(settings.storage):
+        return _search(settings, out)
+
+
+def _search(settings: SearchSettings, out) -> SearchResult:
     resolve_device(settings.device)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = Store(settings.storage)

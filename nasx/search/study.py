@@ -15,6 +15,7 @@ from nasx.store.db import (
     explain,
     prepare_sqlite_dir,
 )
+from nasx.store.rdb import ReconnectingStorage
 from nasx.store.studies import experimental_optuna
 
 METRICS = ("latency_ms", "score")
@@ -49,7 +50,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
     try:
         with experimental_optuna():
             storage = created_by_one_of_racing_workers(
-                lambda: optuna.storages.RDBStorage(
+                lambda: ReconnectingStorage(  # waits out a server restart mid-search
                     url,
                     engine_kwargs=engine_kwargs(url),
                     heartbeat_interval=settings.heartbeat_s,
