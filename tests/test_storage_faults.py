@@ -1,14 +1,20 @@
 """The storage failing under a search, in process: a server that goes away is waited for and announced in
-one line each way, then given up on in one line; a full disk and Optuna's wrapped errors are one line. The same
-faults end to end, for minutes: tests/test_soak.py."""
+one line each way, then given up on in one line; a full disk and Optuna's wrapped errors are one line; a resumed
+command retries the trials of a killed process even when the study already holds its total.
+The same faults end to end, for minutes: tests/test_soak.py."""
 
 import io
+import os
+import time
 
 import optuna
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from nasx.errors import StorageError
+from nasx.search.budgets import Budgets
+from nasx.search.settings import SearchSettings
+from nasx.space.config import load_space
 from nasx.store import reconnect
 from nasx.store.db import explain, storage_failure
 from nasx.store.reconnect import Reconnect, server_unreachable
@@ -74,3 +80,43 @@ def test_a_full_disk_is_one_line_naming_the_disk(tmp_path):
     except Exception as err:
         assert "is full" in str(storage_failure(f"sqlite:///{tmp_path}/s.db", err))
     assert storage_failure("sqlite:///x.db", KeyError("x")) is None
+
+
+def settings(url, n, **kw):
+    return SearchSettings(
+        space=load_space("cifar32"),
+        budgets=Budgets(compute=12_000_000),
+        storage=url,
+        study_name="s",
+        n_trials=n,
+        seed=0,
+        sampler="random",
+        measure_time_s=0.05,
+        drift_correction=False,
+        retime=False,
+        progress=False,
+        heartbeat_s=1,
+        **kw,
+    )
+
+
+def test_a_resume_retries_a_killed_trial_when_the_total_is_reached(tmp_path):
+    """A worker killed as the others finished the total: its RUNNING trial turns stale after 3 heartbeats; the
+    same command run again fails it and runs its retry, though the study holds its total already."""
+    from nasx.search.run import search
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    first = search(settings(url, 3), out=io.StringIO())
+    with pytest.warns(UserWarning, match="Heartbeat"):  # optuna's: asked outside optimize, as a test does
+        killed = first.study.ask()  # a trial whose process died: RUNNING, one heartbeat, never another
+    first.study._storage.record_heartbeat(killed._trial_id)
+    time.sleep(4.2)  # more than 3 heartbeats of silence, on SQLite's whole-second clock: stale
+    out = io.StringIO()
+    again = search(settings(url, 3), out=out)
+    assert "running the 1 retries of interrupted trials" in out.getvalue()
+    ts = again.study.trials
+    assert ts[killed.number].state.name == "FAIL"
+    retry = [t for t in ts if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retry) == 1 and retry[0].state.name in ("COMPLETE", "PRUNED")
+    assert not [t for t in ts if t.state.name in ("RUNNING", "WAITING")]
+    assert os.path.exists(tmp_path / "s.db")

@@ -13,7 +13,7 @@ from nasx.measure.device import resolve_device
 from nasx.search.objective import Objective
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
-from nasx.search.study import finished_trials, open_study, trials_to_run
+from nasx.search.study import fail_stale_trials, open_study, total_reached, trials_to_run
 from nasx.store.db import Store, storage_failures
 from nasx.store.studies import pareto_front
 
@@ -48,6 +48,7 @@ def _search(settings: SearchSettings, out) -> SearchResult:
     store = Store(settings.storage)
     objective = Objective(settings, store)  # before the study: a bad --prefilter is one clear error
     study, resumed = open_study(settings)
+    fail_stale_trials(study)  # a process that died mid-trial: its trial is retried first
     before = len(study.trials)
     n_trials, plan = trials_to_run(study, settings)
     if resumed:
@@ -72,8 +73,8 @@ def _search(settings: SearchSettings, out) -> SearchResult:
 
     def after_trial(study, trial):
         progress.update(trial)
-        total_reached = not settings.more and n_trials and finished_trials(study) >= settings.n_trials
-        if stop["asked"] or total_reached:  # the total also counts trials other processes finished meanwhile
+        # the total also counts trials other processes finished meanwhile
+        if stop["asked"] or (n_trials and total_reached(study, settings)):
             study.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)

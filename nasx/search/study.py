@@ -189,15 +189,38 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def retries_waiting(study: optuna.Study) -> int:
+    """Retries of interrupted trials not yet run (WAITING: queued by the heartbeat's retry callback)."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the trials whose process stopped beating (killed, its machine gone) and queue their retries now, as
+    Optuna does before each trial: a resumed command that has nothing left to run still retries them."""
+    with experimental_optuna():
+        optuna.storages.fail_stale_trials(study)
+
+
+def total_reached(study: optuna.Study, settings: SearchSettings) -> bool:
+    """The study holds its --n-trials finished trials and no retry waits to run (without --more)."""
+    if settings.more or settings.n_trials is None or finished_trials(study) < settings.n_trials:
+        return False
+    return not retries_waiting(study)
+
+
 def trials_to_run(study: optuna.Study, settings: SearchSettings) -> tuple[int | None, str]:
     """How many trials this run starts, and the words for it: --n-trials is the study's total, so re-running
     an interrupted command finishes it; with --more it is that many more."""
-    total, done = settings.n_trials, finished_trials(study)
+    total, done, waiting = settings.n_trials, finished_trials(study), retries_waiting(study)
     if total is None:
         return None, "until --timeout"
     if settings.more:
         return total, f"running {total} more (--more: {done + total} in all)"
     left = max(0, total - done)
+    if waiting > left:  # a killed trial is retried even when others finished the total meanwhile
+        return waiting, (
+            f"running the {waiting} retries of interrupted trials (it holds {done} finished of --n-trials {total})"
+        )
     if not left:
         return 0, (
             f"it already holds {done} finished of --n-trials {total}: nothing to run (raise --n-trials, or "
