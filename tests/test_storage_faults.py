@@ -1,6 +1,7 @@
 """The storage failing under a search, in process: a server that goes away is waited for and announced in
-one line each way, then given up on in one line; a full disk and Optuna's wrapped errors are one line; a resumed
-command retries the trials of a killed process even when the study already holds its total.
+one line each way, then given up on in one line; a full disk and Optuna's wrapped errors are one line; a trial
+another worker failed as stale does not stop this one; a resumed command retries the trials of a killed process
+even when the study already holds its total.
 The same faults end to end, for minutes: tests/test_soak.py."""
 
 import io
@@ -98,6 +99,29 @@ def settings(url, n, **kw):
         heartbeat_s=1,
         **kw,
     )
+
+
+def test_a_trial_failed_by_another_worker_does_not_stop_this_one(tmp_path, monkeypatch, capfd):
+    """A storage away for more than 3 heartbeats: another worker fails this one's running trial as stale and
+    queues its retry; this worker's result cannot be told, and it goes on with the next trial."""
+    from nasx.search import run
+
+    real = run.Objective.__call__
+    done = []
+
+    def failed_meanwhile(self, trial):
+        if not done:
+            done.append(trial.number)
+            trial.storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        return real(self, trial)
+
+    monkeypatch.setattr(run.Objective, "__call__", failed_meanwhile)
+    out = io.StringIO()
+    result = run.search(settings(f"sqlite:///{tmp_path}/s.db", 4), out=out)
+    assert "failed by another worker" in out.getvalue() and "Traceback" not in capfd.readouterr().err
+    states = [t.state.name for t in result.study.trials]
+    assert states[0] == "FAIL" and states.count("FAIL") == 1
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states) == 4
 
 
 def test_a_resume_retries_a_killed_trial_when_the_total_is_reached(tmp_path):

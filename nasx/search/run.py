@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import time
@@ -15,6 +16,7 @@ from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
 from nasx.search.study import fail_stale_trials, open_study, total_reached, trials_to_run
 from nasx.store.db import Store, storage_failures
+from nasx.store.reconnect import chain
 from nasx.store.studies import pareto_front
 
 
@@ -80,14 +82,7 @@ def _search(settings: SearchSettings, out) -> SearchResult:
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=settings.timeout,
-            callbacks=[after_trial],
-            catch=(RuntimeError,),
-            gc_after_trial=False,
-        )
+        optimize(study, objective, n_trials, settings.timeout, after_trial, progress, out)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -116,3 +111,61 @@ def _search(settings: SearchSettings, out) -> SearchResult:
         retimed,
         progress.times,
     )
+
+
+def optimize(study, objective, n_trials: int | None, timeout: float | None, after_trial, progress, out) -> None:
+    """study.optimize, going on when another process failed this one's running trial: its heartbeat went silent
+    for 3x --heartbeat (the storage away that long, the process stopped), and a worker that found it stale
+    failed it and queued its retry. Optuna then cannot tell the trial's result and raises; the retry, run by
+    whichever worker takes it, replaces the trial in the count."""
+    start = time.perf_counter()
+    quiet = TakenOverTrials()
+    log = logging.getLogger("optuna.study._optimize")
+    log.addFilter(quiet)
+    try:
+        while True:
+            try:
+                study.optimize(
+                    objective,
+                    n_trials=None if n_trials is None else max(0, n_trials - progress.done),
+                    timeout=None if timeout is None else max(0.0, timeout - (time.perf_counter() - start)),
+                    callbacks=[after_trial],
+                    catch=(RuntimeError,),
+                    gc_after_trial=False,
+                )
+                return
+            except Exception as e:
+                if not taken_over(e):
+                    raise
+                out.write(
+                    "a trial of this process was failed by another worker (its heartbeat was silent for 3x "
+                    "--heartbeat); its retry runs it again\n"
+                )
+    finally:
+        log.removeFilter(quiet)
+
+
+def taken_over(err: BaseException) -> bool:
+    """Whether `err` is Optuna's refusal to finish a trial that another process has already failed."""
+    return any(
+        isinstance(e, optuna.exceptions.UpdateFinishedTrialError)
+        or (isinstance(e, ValueError) and str(e).startswith("Cannot tell a FAIL trial"))
+        for e in chain(err)
+    )
+
+
+class TakenOverTrials(logging.Filter):
+    """Drops Optuna's two warnings (one with a traceback) about a trial another process failed; optimize says
+    it in one line."""
+
+    def __init__(self):
+        super().__init__()
+        self.numbers: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        number = text.split(" ", 2)[1] if text.startswith("Trial ") else ""
+        if "UpdateFinishedTrialError" in text:
+            self.numbers.add(number)
+            return False
+        return not (number in self.numbers and "failed with value" in text)
