@@ -125,22 +125,25 @@ def test_a_trial_failed_by_another_worker_does_not_stop_this_one(tmp_path, monke
 
 
 def test_a_resume_retries_a_killed_trial_when_the_total_is_reached(tmp_path):
-    """A worker killed as the others finished the total: its RUNNING trial turns stale after 3 heartbeats; the
-    same command run again fails it and runs its retry, though the study holds its total already."""
+    """A worker killed as the others finished the total: its RUNNING trial turns stale after 3 heartbeats (one
+    killed before its first heartbeat too); the same command run again fails it and runs its retry, though the
+    study holds its total already."""
     from nasx.search.run import search
 
     url = f"sqlite:///{tmp_path}/s.db"
     first = search(settings(url, 3), out=io.StringIO())
     with pytest.warns(UserWarning, match="Heartbeat"):  # optuna's: asked outside optimize, as a test does
         killed = first.study.ask()  # a trial whose process died: RUNNING, one heartbeat, never another
+        unborn = first.study.ask()  # killed between creating its trial and the first beat: no heartbeat at all
     first.study._storage.record_heartbeat(killed._trial_id)
     time.sleep(4.2)  # more than 3 heartbeats of silence, on SQLite's whole-second clock: stale
     out = io.StringIO()
     again = search(settings(url, 3), out=out)
-    assert "running the 1 retries of interrupted trials" in out.getvalue()
+    assert "running the 2 retries of interrupted trials" in out.getvalue()
     ts = again.study.trials
-    assert ts[killed.number].state.name == "FAIL"
-    retry = [t for t in ts if t.system_attrs.get("failed_trial") == killed.number]
-    assert len(retry) == 1 and retry[0].state.name in ("COMPLETE", "PRUNED")
+    for dead in (killed, unborn):
+        assert ts[dead.number].state.name == "FAIL"
+        retry = [t for t in ts if t.system_attrs.get("failed_trial") == dead.number]
+        assert len(retry) == 1 and retry[0].state.name in ("COMPLETE", "PRUNED")
     assert not [t for t in ts if t.state.name in ("RUNNING", "WAITING")]
     assert os.path.exists(tmp_path / "s.db")

@@ -1,14 +1,17 @@
 """Optuna's RDB storage as a search uses it: every call waits out a database server's restart
 (nasx.store.reconnect), and a trial's heartbeat never kills its thread with a traceback. A heartbeat that
 cannot be written (the server gone past the wait, SQLite's full disk) is skipped: the trial's own next write
-meets the same error and reports it as one line."""
+meets the same error and reports it as one line. A trial whose process died before its first heartbeat is
+stale too (Optuna's own check sees only trials that beat at least once)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
 
 from nasx.store.reconnect import Reconnect, for_url
 
@@ -40,7 +43,6 @@ RETRIED = (
     "_get_trials",
     "get_best_trial",
     "_get_best_trial_id",
-    "_get_stale_trial_ids",
 )
 
 
@@ -78,6 +80,35 @@ class ReconnectingStorage(RDBStorage):
                 raise
 
         return self.reconnect.call(once)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = self.reconnect.call(RDBStorage._get_stale_trial_ids, self, study_id)
+        return stale + self.reconnect.call(self._never_beaten, study_id)
+
+    def _never_beaten(self, study_id: int) -> list[int]:
+        """RUNNING trials without a heartbeat, started more than the grace period ago: their process was killed
+        between creating the trial and its first beat (the soak's SIGKILLs found one, RUNNING for good)."""
+        grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
+        # the creating process's clock, stored as naive UTC (optuna 5's TrialModel)
+        cutoff = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=grace)
+        session = self.scoped_session()
+        try:
+            rows = (
+                session.query(models.TrialModel.trial_id)
+                .outerjoin(
+                    models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id
+                )
+                .filter(
+                    models.TrialModel.study_id == study_id,
+                    models.TrialModel.state == optuna.trial.TrialState.RUNNING,
+                    models.TrialHeartbeatModel.trial_heartbeat_id.is_(None),
+                    models.TrialModel._datetime_start_utc < cutoff,
+                )
+                .all()
+            )
+        finally:
+            session.close()
+        return [r[0] for r in rows]
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
