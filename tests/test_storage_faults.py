@@ -147,3 +147,24 @@ def test_a_resume_retries_a_killed_trial_when_the_total_is_reached(tmp_path):
         assert len(retry) == 1 and retry[0].state.name in ("COMPLETE", "PRUNED")
     assert not [t for t in ts if t.state.name in ("RUNNING", "WAITING")]
     assert os.path.exists(tmp_path / "s.db")
+
+
+def test_two_workers_timing_one_arch_at_once_share_the_first_stored_latency(tmp_path, monkeypatch):
+    """Both missed the cache and timed it; the second's insert loses: it takes the stored number, so the two
+    trials of one arch carry one latency (the 300-trial SQLite soak found its stored front listing an arch by a
+    trial whose duplicate, timed apart, showed another latency)."""
+    from nasx.arch import zoo_arch
+    from nasx.measure import cached
+    from nasx.store.db import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    timer = cached.Timer.here(store, (3, 224, 224), drift_correction=False)
+    arch = zoo_arch("mobilenet_v2")
+
+    def timed_while_the_other_stores(*args, **kwargs):
+        store.put_latency(arch.content_hash(), timer.fp_hash, timer.fp, {"median_ms": 12.5, "from": "the other"})
+        return {"median_ms": 7.0}
+
+    monkeypatch.setattr(cached, "timed", timed_while_the_other_stores)
+    m = timer.measure(arch, module=object())
+    assert m.latency == {"median_ms": 12.5, "from": "the other"} and not m.cached
