@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import time
@@ -13,8 +14,9 @@ from nasx.measure.device import resolve_device
 from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
-from nasx.search.study import finished_trials, open_study, trials_to_run
-from nasx.store.db import Store
+from nasx.search.study import fail_stale_trials, open_study, total_reached, trials_to_run
+from nasx.store.db import Store, storage_failures
+from nasx.store.reconnect import chain
 from nasx.store.studies import pareto_front
 
 
@@ -36,12 +38,19 @@ class SearchResult:
 
 
 def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
-    """Run (or resume) a search; Ctrl-C finishes the current trial, keeps everything, and returns."""
+    """Run (or resume) a search; Ctrl-C finishes the current trial, keeps everything, and returns. A storage
+    that fails under it (a full disk, a server gone past the wait) is one StorageError line."""
+    with storage_failures(settings.storage):
+        return _search(settings, out)
+
+
+def _search(settings: SearchSettings, out) -> SearchResult:
     resolve_device(settings.device)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = Store(settings.storage)
     objective = Objective(settings, store)  # before the study: a bad --prefilter is one clear error
     study, resumed = open_study(settings)
+    fail_stale_trials(study)  # a process that died mid-trial: its trial is retried first
     before = len(study.trials)
     n_trials, plan = trials_to_run(study, settings)
     if resumed:
@@ -71,22 +80,14 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         # a re-sampled repeat takes no slot of this run's n_trials (a failed trial does: as before)
         started["counted"] += not is_uncounted_repeat(trial)
         run_done = n_trials is not None and started["counted"] >= n_trials
-        total_reached = not settings.more and n_trials and finished_trials(study) >= settings.n_trials
-        if stop["asked"] or run_done or total_reached:  # the total also counts other processes' trials
+        # the total also counts trials other processes finished meanwhile
+        if stop["asked"] or run_done or (n_trials and total_reached(study, settings)):
             study.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
-        if n_trials != 0:  # n_trials=None below runs until after_trial stops it (or --timeout)
-            study.optimize(
-                objective,
-                n_trials=None,
-                timeout=settings.timeout,
-                callbacks=[after_trial],
-                catch=(RuntimeError,),
-                gc_after_trial=False,
-            )
+        optimize(study, objective, n_trials, settings.timeout, after_trial, progress, out)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -115,3 +116,65 @@ def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
         retimed,
         progress.times,
     )
+
+
+def optimize(study, objective, n_trials: int | None, timeout: float | None, after_trial, progress, out) -> None:
+    """study.optimize, going on when another process failed this one's running trial: its heartbeat went silent
+    for 3x --heartbeat (the storage away that long, the process stopped), and a worker that found it stale
+    failed it and queued its retry. Optuna then cannot tell the trial's result and raises; the retry, run by
+    whichever worker takes it, replaces the trial in the count."""
+    start = time.perf_counter()
+    quiet = TakenOverTrials()
+    log = logging.getLogger("optuna.study._optimize")
+    log.addFilter(quiet)
+    try:
+        while True:
+            try:
+                if n_trials is not None and progress.done >= n_trials:
+                    return
+                # no n_trials: after_trial stops the study once this run's counted trials are done (a
+                # re-sampled repeat is not one of them)
+                study.optimize(
+                    objective,
+                    n_trials=None,
+                    timeout=None if timeout is None else max(0.0, timeout - (time.perf_counter() - start)),
+                    callbacks=[after_trial],
+                    catch=(RuntimeError,),
+                    gc_after_trial=False,
+                )
+                return
+            except Exception as e:
+                if not taken_over(e):
+                    raise
+                out.write(
+                    "a trial of this process was failed by another worker (its heartbeat was silent for 3x "
+                    "--heartbeat); its retry runs it again\n"
+                )
+    finally:
+        log.removeFilter(quiet)
+
+
+def taken_over(err: BaseException) -> bool:
+    """Whether `err` is Optuna's refusal to finish a trial that another process has already failed."""
+    return any(
+        isinstance(e, optuna.exceptions.UpdateFinishedTrialError)
+        or (isinstance(e, ValueError) and str(e).startswith("Cannot tell a FAIL trial"))
+        for e in chain(err)
+    )
+
+
+class TakenOverTrials(logging.Filter):
+    """Drops Optuna's two warnings (one with a traceback) about a trial another process failed; optimize says
+    it in one line."""
+
+    def __init__(self):
+        super().__init__()
+        self.numbers: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        number = text.split(" ", 2)[1] if text.startswith("Trial ") else ""
+        if "UpdateFinishedTrialError" in text:
+            self.numbers.add(number)
+            return False
+        return not (number in self.numbers and "failed with value" in text)

@@ -15,6 +15,7 @@ from nasx.store.db import (
     explain,
     prepare_sqlite_dir,
 )
+from nasx.store.rdb import ReconnectingStorage
 from nasx.store.studies import experimental_optuna
 
 METRICS = ("latency_ms", "score")
@@ -49,7 +50,7 @@ def open_study(settings: SearchSettings, create: bool = True) -> tuple[optuna.St
     try:
         with experimental_optuna():
             storage = created_by_one_of_racing_workers(
-                lambda: optuna.storages.RDBStorage(
+                lambda: ReconnectingStorage(  # waits out a server restart mid-search
                     url,
                     engine_kwargs=engine_kwargs(url),
                     heartbeat_interval=settings.heartbeat_s,
@@ -186,15 +187,38 @@ def finished_trials(study: optuna.Study) -> int:
     return sum(not is_uncounted_repeat(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def retries_waiting(study: optuna.Study) -> int:
+    """Retries of interrupted trials not yet run (WAITING: queued by the heartbeat's retry callback)."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the trials whose process stopped beating (killed, its machine gone) and queue their retries now, as
+    Optuna does before each trial: a resumed command that has nothing left to run still retries them."""
+    with experimental_optuna():
+        optuna.storages.fail_stale_trials(study)
+
+
+def total_reached(study: optuna.Study, settings: SearchSettings) -> bool:
+    """The study holds its --n-trials finished trials and no retry waits to run (without --more)."""
+    if settings.more or settings.n_trials is None or finished_trials(study) < settings.n_trials:
+        return False
+    return not retries_waiting(study)
+
+
 def trials_to_run(study: optuna.Study, settings: SearchSettings) -> tuple[int | None, str]:
     """How many trials this run starts, and the words for it: --n-trials is the study's total, so re-running
     an interrupted command finishes it; with --more it is that many more."""
-    total, done = settings.n_trials, finished_trials(study)
+    total, done, waiting = settings.n_trials, finished_trials(study), retries_waiting(study)
     if total is None:
         return None, "until --timeout"
     if settings.more:
         return total, f"running {total} more (--more: {done + total} in all)"
     left = max(0, total - done)
+    if waiting > left:  # a killed trial is retried even when others finished the total meanwhile
+        return waiting, (
+            f"running the {waiting} retries of interrupted trials (it holds {done} finished of --n-trials {total})"
+        )
     if not left:
         return 0, (
             f"it already holds {done} finished of --n-trials {total}: nothing to run (raise --n-trials, or "

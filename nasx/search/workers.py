@@ -24,7 +24,7 @@ from nasx.search.progress import add_times, write_status
 from nasx.search.run import SearchResult, search
 from nasx.search.settings import SearchSettings
 from nasx.search.study import open_study, trials_to_run
-from nasx.store.db import Store
+from nasx.store.db import Store, storage_failures
 from nasx.store.studies import pareto_front
 from nasx.util.fmt import duration
 
@@ -62,6 +62,11 @@ def worker_settings(
 def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> SearchResult:
     """Start `workers` processes of this same search on one storage and wait for them, showing the
     study's combined progress. SIGINT/SIGTERM are passed on: each worker finishes its current trial."""
+    with storage_failures(settings.storage):
+        return _run_workers(settings, workers, out)
+
+
+def _run_workers(settings: SearchSettings, workers: int, out) -> SearchResult:
     if settings.storage.startswith("sqlite") and workers > 4:
         raise NasxError(
             f"--workers {workers} on SQLite would mostly wait on the database lock; use "

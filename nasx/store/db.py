@@ -4,6 +4,7 @@ runtime, threads, batch, layer hash) and a score cache keyed by (arch hash, scor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, create_engine, event, select
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
-from nasx.errors import StorageError
+from nasx.errors import NasxError, StorageError
+from nasx.store.reconnect import chain, for_url, is_disk_full, safe_url
 
 DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
 # Search defaults live here, not in nasx.search, so the CLI can show them without importing optuna.
@@ -162,8 +164,8 @@ def prepare_sqlite_dir(url: str) -> None:
 
 
 def explain(url: str, err: Exception) -> StorageError:
-    """One actionable line for an unreachable or malformed storage URL."""
-    safe = url.split("@")[-1] if "@" in url else url
+    """One actionable line for an unreachable or malformed storage URL, or a full disk."""
+    safe = safe_url(url)
     text = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
     if isinstance(err, (ArgumentError, ValueError)) or "Could not parse" in text:
         return StorageError(
@@ -180,10 +182,45 @@ def explain(url: str, err: Exception) -> StorageError:
         else:
             how = "for PostgreSQL: pip install 'nasx[postgres]', which brings psycopg"
         return StorageError(f"storage {safe!r} needs a database driver that is not installed ({missing}); {how}")
+    if is_disk_full(err):
+        path = sqlite_path(url)
+        disk = f"the disk holding {path.resolve().parent}" if path else "the database server's disk"
+        return StorageError(
+            f"storage {safe!r}: {disk} is full ({text}); free space on it and re-run the same command: every "
+            f"completed trial is stored and the search resumes"
+        )
     return StorageError(
         f"cannot open storage {safe!r}: {text}; check that the server is running and the URL, "
         f"or use the default sqlite:///studies/nasx.db"
     )
+
+
+@contextlib.contextmanager
+def storage_failures(url: str):
+    """Inside, a storage failure (storage_failure) comes out as its one StorageError line; anything else as is."""
+    try:
+        yield
+    except NasxError:
+        raise
+    except Exception as e:  # Optuna fails the trial, meets the same error again and raises what it met last
+        failure = storage_failure(url, e)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def storage_failure(url: str, err: BaseException) -> StorageError | None:
+    """The one line for a storage failure `err` (raised by Optuna or a driver, perhaps wrapped in or raised
+    while handling other errors: Optuna fails the trial and meets the same error again); None when `err` is
+    no storage failure."""
+    for e in chain(err):
+        if isinstance(e, StorageError):
+            return e
+        if isinstance(e, SQLAlchemyError):
+            return explain(url, e)
+        if type(e).__name__ == "StorageInternalError":  # Optuna's, around the driver's error
+            return explain(url, e.__cause__ if isinstance(e.__cause__, SQLAlchemyError) else e)
+    return None
 
 
 def engine_kwargs(url: str) -> dict:
@@ -242,14 +279,21 @@ class Store:
             created_by_one_of_racing_workers(lambda: metadata.create_all(self.engine))
         except (SQLAlchemyError, ImportError, ValueError) as e:
             raise explain(url, e) from None
+        self.reconnect = for_url(url)  # a server restarted mid-search is waited for (nasx.store.reconnect)
+
+    def _first(self, query):
+        def read():
+            with self.engine.connect() as c:
+                return c.execute(query).first()
+
+        return self.reconnect.call(read)
 
     def get_latency(self, arch_hash: str, fp_hash: str) -> dict | None:
-        with self.engine.connect() as c:
-            row = c.execute(
-                select(latency_cache.c.result).where(
-                    latency_cache.c.arch_hash == arch_hash, latency_cache.c.fingerprint_hash == fp_hash
-                )
-            ).first()
+        row = self._first(
+            select(latency_cache.c.result).where(
+                latency_cache.c.arch_hash == arch_hash, latency_cache.c.fingerprint_hash == fp_hash
+            )
+        )
         return dict(row[0]) if row else None
 
     def put_latency(self, arch_hash: str, fp_hash: str, fingerprint: dict, result: dict) -> None:
@@ -300,10 +344,7 @@ class Store:
         )
 
     def get_calibration(self, fp_hash: str) -> float | None:
-        with self.engine.connect() as c:
-            row = c.execute(
-                select(calibrations.c.reference_ms).where(calibrations.c.fingerprint_hash == fp_hash)
-            ).first()
+        row = self._first(select(calibrations.c.reference_ms).where(calibrations.c.fingerprint_hash == fp_hash))
         return row[0] if row else None
 
     def put_calibration(self, fp_hash: str, fingerprint: dict, reference_ms: float) -> float:
@@ -312,12 +353,11 @@ class Store:
         return self.get_calibration(fp_hash)
 
     def get_score(self, arch_hash: str, key: str) -> tuple[float, float] | None:
-        with self.engine.connect() as c:
-            row = c.execute(
-                select(score_cache.c.value, score_cache.c.seconds).where(
-                    score_cache.c.arch_hash == arch_hash, score_cache.c.score_key == key
-                )
-            ).first()
+        row = self._first(
+            select(score_cache.c.value, score_cache.c.seconds).where(
+                score_cache.c.arch_hash == arch_hash, score_cache.c.score_key == key
+            )
+        )
         if not row:
             return None
         return (float("-inf") if row[0] is None else row[0], row[1])
@@ -336,11 +376,15 @@ class Store:
 
     def _insert(self, table, **values) -> None:
         values["created"] = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        try:
+
+        def insert():
             with self.engine.begin() as c:
                 c.execute(table.insert().values(**values))
+
+        try:
+            self.reconnect.call(insert)
         except IntegrityError:
-            pass  # another worker cached the same key first: theirs is as good as ours
+            pass  # another worker cached the same key first (or this one did, its answer lost): as good as ours
         except OperationalError as e:
             raise explain(self.url, e) from None
 
