@@ -15,7 +15,7 @@ from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
 from nasx.search.study import fail_stale_trials, open_study, total_reached, trials_to_run
-from nasx.store.db import Store, storage_failures
+from nasx.store.db import Store, storage_failure, storage_failures
 from nasx.store.reconnect import chain
 from nasx.store.studies import pareto_front
 
@@ -164,8 +164,8 @@ def taken_over(err: BaseException) -> bool:
 
 
 class TakenOverTrials(logging.Filter):
-    """Drops Optuna's two warnings (one with a traceback) about a trial another process failed; optimize says
-    it in one line."""
+    """Drops Optuna's two warnings (one with a traceback) about a trial another process failed, and its
+    traceback of a trial that met a storage failure; optimize and storage_failures say each in one line."""
 
     def __init__(self):
         super().__init__()
@@ -173,6 +173,9 @@ class TakenOverTrials(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
+        err = record.exc_info[1] if record.exc_info else None
+        if err is not None and storage_failure("", err) is not None:
+            return False  # a full disk or a storage gone: the search ends in its one StorageError line
         number = text.split(" ", 2)[1] if text.startswith("Trial ") else ""
         if "UpdateFinishedTrialError" in text:
             self.numbers.add(number)
