@@ -9,6 +9,7 @@ callers that can check (nasx.store.rdb, a trial's state) do, and an insert of a 
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -19,6 +20,10 @@ from nasx.errors import StorageError
 
 RECONNECT_S = 300.0  # a server restarted for maintenance is back within minutes; past that, stop and say so
 BACKOFF_S = (0.2, 0.5, 1.0)  # then every second: a server that is back is seen within a second
+# A failure this soon after the server came back continues the same outage, unannounced: a restart flickers
+# (pooled connections die one by one as they are next used; a call can pass while the server is going down).
+# The 1,000-trial soak printed up to 3 lost/back pairs per worker for its one restart before this.
+SETTLE_S = 30.0
 
 # Words of a full disk in SQLite's, PostgreSQL's (SQLSTATE 53100) and MySQL's errors: no outage, no waiting.
 DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file", "disk full")
@@ -71,6 +76,7 @@ class Reconnect:
         self.url, self.limit_s, self.out = url, limit_s, out
         self.waits = not url.startswith("sqlite")
         self.down_since: float | None = None
+        self.first_down = self.back_at = -math.inf  # when this outage began, when the server was last back
         self.lock = threading.Lock()
 
     def call(self, fn, *args, **kwargs):
@@ -97,8 +103,10 @@ class Reconnect:
     def _down(self, err: BaseException) -> None:
         now = time.monotonic()
         with self.lock:
-            if self.down_since is None:
-                self.down_since = now
+            if self.down_since is None and now - self.back_at < SETTLE_S:
+                self.down_since = self.first_down  # the same outage: said already, its wait goes on
+            elif self.down_since is None:
+                self.down_since = self.first_down = now
                 self._say(
                     f"lost the storage {safe_url(self.url)} ({reason(err)}); reconnecting for up to "
                     f"{self.limit_s:.0f} s"
@@ -114,9 +122,11 @@ class Reconnect:
         with self.lock:
             if self.down_since is None:
                 return
-            down_s = time.monotonic() - self.down_since
-            self.down_since = None
-        self._say(f"storage {safe_url(self.url)} is back after {down_s:.1f} s; going on")
+            now = time.monotonic()
+            down_s, said = now - self.down_since, self.back_at > self.first_down
+            self.down_since, self.back_at = None, now
+        if not said:
+            self._say(f"storage {safe_url(self.url)} is back after {down_s:.1f} s; going on")
 
 
 _by_url: dict[str, Reconnect] = {}
