@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 import optuna
 import sqlalchemy
 
+from nasx.search.objective import is_uncounted_repeat
 from nasx.search.retime import nearest_zoo
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -130,10 +131,12 @@ class Workers:
 
 
 def counts(engine, study: str) -> tuple[int, int, int]:
-    """(finished, waiting, running) trials of `study`; (-1, -1, -1) while the server is away."""
+    """(finished, waiting, running) trials of `study`, finished as --n-trials counts them (not re-sampled
+    repeats: nasx.search.objective.is_uncounted_repeat); (-1, -1, -1) while the server is away."""
     q = sqlalchemy.text(
-        "SELECT t.state, count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
-        "WHERE s.study_name = :n GROUP BY t.state"
+        "SELECT t.state, count(*) - count(a.trial_id) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "LEFT JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'repeat_counted' "
+        "AND a.value_json = 'false' WHERE s.study_name = :n GROUP BY t.state"
     )
     try:
         with engine.connect() as c:
@@ -232,10 +235,11 @@ def check(url: str, study_name: str, n: int, killed: set[int], errored: set[int]
         and snapshot is not None
         and set(json.loads(snapshot[0]) if isinstance(snapshot[0], str) else snapshot[0]) == recomputed
     )
-    finished = sum(len(by_state.get(s, [])) for s in FINISHED)
+    finished = sum(not is_uncounted_repeat(t) for s in FINISHED for t in by_state.get(s, []))
     figures = {
         "trials_expected": n,
         "trials_finished": finished,
+        "repeats": sum(map(is_uncounted_repeat, trials)),
         "short": max(0, n - finished),
         "retries": sum(1 for t in trials if "failed_trial" in t.system_attrs),
         "fail": len(fails),
@@ -417,6 +421,7 @@ def main() -> int:
 def print_table(f: dict) -> None:
     rows = [
         ("trials finished (of --trials)", f"{f['trials_finished']} of {f['trials_expected']}"),
+        ("re-sampled repeats (not counted)", f["repeats"]),
         ("workers killed (SIGKILL)", f["kills"]),
         ("killed trials retried", f["retries"]),
         ("database restarts", f"{f['db_restarts']} ({f['db_restart_s']} s)" if f["db_restarts"] else 0),
