@@ -62,11 +62,15 @@ class FakeTimed:
         self.calls.append(("network" if whole else "layer", fp_hash))
         return {"median_ms": ms, "iqr_ms": 0.0, "fingerprint": fp}
 
+    def batch(self, modules, input_shapes, calibration_shape, store, fp, fp_hash, **settings):
+        """Stands in for nasx.measure.timing.timed_batch: each layer as `timed` would time it alone."""
+        return [self(m, s, store, fp, fp_hash, calibration_shape=calibration_shape) for m, s in zip(modules, input_shapes)]
+
 
 @pytest.fixture
 def fake_timed(monkeypatch):
     fake = FakeTimed({"cpu B": 100.0})
-    monkeypatch.setattr(nasx.measure.blocks, "timed", fake)
+    monkeypatch.setattr(nasx.measure.blocks, "timed_batch", fake.batch)
     monkeypatch.setattr(nasx.measure.cached, "timed", fake)
     return fake
 
@@ -165,7 +169,13 @@ def test_a_layer_is_timed_by_the_networks_harness_and_calibration(tmp_path, monk
     lat = table.time_layer(entry)
     assert lat["fingerprint"] == timer.fp and lat["reference_ms"] == store.get_calibration(timer.fp_hash)
     assert lat["calibration_ms"] > 0 and lat["median_ms"] > 0
+    assert lat["median_ms"] == pytest.approx(lat["raw_median_ms"] * lat["reference_ms"] / lat["calibration_ms"])
     assert table.lookup([entry.hash]) == {entry.hash: pytest.approx(lat["median_ms"])}
+    # a network's missing layers share one calibration pair, each corrected by it
+    others = [e for e in arch_layers(cifar_arch(5)) if e.hash not in table.lookup([e.hash])][:3]
+    lats = table.time_layers(others)
+    assert len({lat["calibration_ms"] for lat in lats}) == 1 and all(lat["median_ms"] > 0 for lat in lats)
+    assert table.lookup(e.hash for e in others) == {e.hash: pytest.approx(x["median_ms"]) for e, x in zip(others, lats)}
 
 
 def test_explore_judges_and_stores_the_block_model_and_latency_predicts_with_it(tmp_path, fake_timed, capsys):

@@ -4,10 +4,10 @@ A layer is a top-level child of the built network: one entry of the arch's stem,
 makes an `nn.Sequential` of exactly these, each the module of its op graph, nasx.arch.layer_graph). Its key is
 its spec as the arch JSON writes it (nasx.layers.layer_to_dict) and its input shape, so two networks sharing a
 block share the entry, whatever space or search they came from. The module is built from that graph under
-nasx.build.WEIGHTS_SEED and timed by the harness that times whole networks (nasx.measure.timing.timed: the
-host lock, the thread count, subnormals flushed, the runtime, and drift correction with the calibration
+nasx.build.WEIGHTS_SEED and timed by the harness that times whole networks (nasx.measure.timing.timed_batch:
+the host lock, the thread count, subnormals flushed, the runtime, and drift correction with the calibration
 workload run on the *network's* input against the same reference, so a layer's milliseconds are on its
-network's scale). The result is stored in the storage's `nasx_block_latency` table (nasx.store.db) under the
+network's scale; a network's missing layers share one calibration pair). The result is stored in the storage's `nasx_block_latency` table (nasx.store.db) under the
 fingerprint of the Timer it was timed with, its runtime, threads and batch: the table grows across searches
 and explorations, and an entry is never read under another device, runtime, thread count or setting.
 
@@ -21,20 +21,23 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nasx.arch import Arch, layer_graph
 from nasx.build import WEIGHTS_SEED
 from nasx.errors import NasxError
 from nasx.layers import layer_to_dict
 from nasx.measure.device import runtime_of
-from nasx.measure.timing import timed
+from nasx.measure.timing import timed_batch
 
-# A layer's time cap (s) unless the table is given one: a layer runs in micro- to milliseconds, so 0.5 s holds
-# hundreds of calls, and the harness stops at its 0.5 s minimum once the median is stable anyway; a search's 2 s
-# cap would only lengthen the unstable ones.
-LAYER_MEASURE_TIME_S = 0.5
-
+# A layer is timed for LAYER_MIN_TIME_S (at least 10 calls after a LAYER_WARMUP_S warm-up), up to LAYER_MAX_TIME_S
+# while its median moves: a layer runs in micro- to milliseconds, so 0.05 s holds tens to hundreds of calls. The
+# layers a network lacks are timed back to back, up to LAYER_BATCH of them between one calibration pair
+# (nasx.measure.timing.timed_batch): the pair (2 x 0.15 s) would otherwise cost more than the layer itself.
+LAYER_WARMUP_S = 0.02
+LAYER_MIN_TIME_S = 0.05
+LAYER_MAX_TIME_S = 0.25
+LAYER_BATCH = 16
 
 @functools.lru_cache(maxsize=1 << 14)
 def layer_key(layer, in_shape: tuple[int, ...]) -> str:
@@ -85,6 +88,7 @@ class LayerTimes:
     ms: tuple[float, ...]
     timed_now: int  # distinct layers timed for this call (0: all from the table)
     seconds: float
+    timing: dict = field(default_factory=dict)  # of `seconds`: calibration_s, lock_wait_s, export_s
 
     @property
     def total_ms(self) -> float:
@@ -107,8 +111,8 @@ class BlockTable:
         self.timer, self.store, self.fp, self.fp_hash = timer, timer.store, timer.fp, timer.fp_hash
         self.key = (timer.fp_hash, runtime_of(timer.fp), int(timer.fp["threads"]), int(timer.fp["batch"]))
         self.input = tuple(timer.fp["input"])
-        self.max_time_s = min(timer.max_time_s, LAYER_MEASURE_TIME_S) if max_time_s is None else max_time_s
-        self.warmup_s = timer.warmup_s if warmup_s is None else warmup_s
+        self.max_time_s = min(timer.max_time_s, LAYER_MAX_TIME_S) if max_time_s is None else max_time_s
+        self.warmup_s = LAYER_WARMUP_S if warmup_s is None else warmup_s
         self._known: dict[str, float] = {}
 
     def check(self, arch: Arch) -> None:
@@ -136,34 +140,48 @@ class BlockTable:
         known = self.lookup(entries)
         return [e for h, e in entries.items() if h not in known]
 
-    def time_layer(self, entry: LayerEntry) -> dict:
-        """Time one layer alone (as a whole network is timed under this fingerprint) and store it."""
+    def time_layers(self, entries: list[LayerEntry]) -> list[dict]:
+        """Time `entries` alone (as a whole network is timed under this fingerprint: host lock, threads, runtime,
+        drift correction), LAYER_BATCH at a time between one calibration pair, and store them; one latency dict
+        per entry, its median the stored one."""
+        out = []
         t = self.timer
-        lat = timed(
-            layer_module(entry.layer, entry.in_shape),
-            entry.in_shape,
-            self.store,
-            self.fp,
-            self.fp_hash,
-            device=t.device,
-            batch=t.batch,
-            threads=t.threads,
-            max_time_s=self.max_time_s,
-            warmup_s=self.warmup_s,
-            calibration_shape=self.input,
-        )
-        self.store.put_block_latency(self.key, entry.hash, entry.key, self.fp, lat)
-        # another worker may have stored it first: the stored one is what every reader sees
-        self._known.pop(entry.hash, None)
-        return {**lat, "median_ms": self.lookup([entry.hash]).get(entry.hash, lat["median_ms"])}
+        for i in range(0, len(entries), LAYER_BATCH):
+            chunk = entries[i : i + LAYER_BATCH]
+            lats = timed_batch(
+                [layer_module(e.layer, e.in_shape) for e in chunk],
+                [e.in_shape for e in chunk],
+                self.input,
+                self.store,
+                self.fp,
+                self.fp_hash,
+                device=t.device,
+                batch=t.batch,
+                threads=t.threads,
+                warmup_s=self.warmup_s,
+                min_time_s=min(LAYER_MIN_TIME_S, self.max_time_s),
+                max_time_s=self.max_time_s,
+            )
+            for entry, lat in zip(chunk, lats):
+                self.store.put_block_latency(self.key, entry.hash, entry.key, self.fp, lat)
+                # another worker may have stored it first: the stored one is what every reader sees
+                self._known.pop(entry.hash, None)
+            stored = self.lookup(e.hash for e in chunk)
+            out += [{**lat, "median_ms": stored.get(e.hash, lat["median_ms"])} for e, lat in zip(chunk, lats)]
+        return out
+
+    def time_layer(self, entry: LayerEntry) -> dict:
+        """Time one layer alone and store it (time_layers of one)."""
+        return self.time_layers([entry])[0]
 
     def fill(self, archs: Iterable[Arch], progress: Progress | None = None) -> int:
         """Time every layer of `archs` the table lacks; returns how many were timed."""
         todo = self.missing(list(archs))
-        for i, entry in enumerate(todo, 1):
-            lat = self.time_layer(entry)
-            if progress is not None:
-                progress(i, len(todo), entry, lat["median_ms"])
+        for start in range(0, len(todo), LAYER_BATCH):
+            chunk = todo[start : start + LAYER_BATCH]
+            for i, (entry, lat) in enumerate(zip(chunk, self.time_layers(chunk)), start + 1):
+                if progress is not None:
+                    progress(i, len(todo), entry, lat["median_ms"])
         return len(todo)
 
     def layer_times(self, arch: Arch, time_missing: bool = True) -> LayerTimes:
@@ -179,7 +197,9 @@ class BlockTable:
                 f"the block table of fingerprint {self.fp_hash} lacks {len(todo)} of the {len(entries)} layers of "
                 f"{arch.name or 'the architecture'}"
             )
-        for entry in todo.values():
-            self.time_layer(entry)
+        lats = self.time_layers(list(todo.values()))
         known = self.lookup(e.hash for e in entries)
-        return LayerTimes(tuple(known[e.hash] for e in entries), len(todo), time.perf_counter() - t0)
+        timing = {
+            k: sum(lat.get(k) or 0.0 for lat in lats) for k in ("calibration_s", "lock_wait_s", "export_s")
+        }
+        return LayerTimes(tuple(known[e.hash] for e in entries), len(todo), time.perf_counter() - t0, timing)

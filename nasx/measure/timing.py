@@ -11,6 +11,7 @@ from nasx.measure.latency import (
     calibration_disagreement,
     calibration_workload,
     drift_corrected,
+    measure_batch,
     measure_latency,
 )
 
@@ -66,3 +67,50 @@ def timed(
         "lock_wait_s": sum(a["lock_wait_s"] for a in attempts),
         "fingerprint": fp,
     }
+
+
+def timed_batch(
+    modules: list,
+    input_shapes: list,
+    calibration_shape,
+    store,
+    fp: dict,
+    fp_hash: str,
+    *,
+    device: str = "cpu",
+    batch: int = 1,
+    threads: int | None = None,
+    warmup_s: float,
+    min_time_s: float,
+    max_time_s: float,
+) -> list[dict]:
+    """Small modules timed back to back between one calibration pair (nasx.measure.latency.measure_batch), each
+    drift-corrected by that pair against the storage's reference as `timed` corrects one network: one latency
+    dict per module. A batch whose calibrations disagree is taken again, as a single measurement is. The
+    batch's calibration and lock wait are split evenly over its modules, for the time split."""
+    settings = {"device": device, "batch": batch, "threads": threads, "runtime": runtime_of(fp)}
+    windows = {"warmup_s": warmup_s, "min_time_s": min_time_s, "max_time_s": max_time_s}
+    calibrated = "calibration" in fp
+    attempts = []
+    while len(attempts) < (CALIBRATION_ATTEMPTS if calibrated else 1):
+        calibration = calibration_workload(calibration_shape) if calibrated else None
+        out, shared = measure_batch(
+            modules, input_shapes, calibration_shape, calibration=calibration, **settings, **windows
+        )
+        attempts.append((out, shared))
+        if calibration_disagreement(shared) <= CALIBRATION_AGREEMENT:
+            break
+    out, shared = min(attempts, key=lambda a: calibration_disagreement(a[1]))
+    n = max(len(out), 1)
+    spread = {
+        "calibration_s": sum(a[1].get("calibration_s") or 0.0 for a in attempts) / n,
+        "lock_wait_s": sum(a[1]["lock_wait_s"] for a in attempts) / n,
+        "export_s": (shared["export_s"] or 0.0) / n,
+        "attempts": len(attempts),
+        "fingerprint": fp,
+    }
+    if not calibrated:
+        return [{**lat, **spread} for lat in out]
+    reference = store.get_calibration(fp_hash) or store.put_calibration(fp_hash, fp, shared["calibration_ms"])
+    pair = {k: shared[k] for k in ("calibration_before_ms", "calibration_after_ms", "calibration_ms")}
+    return [{**drift_corrected({**lat, **pair}, reference), **spread} for lat in out]
