@@ -83,9 +83,26 @@ def test_an_exhausted_space_still_ends_counting_a_repeat_after_max_resample_in_a
             streak += 1
         else:
             if t.user_attrs.get("repeat_counted"):
-                runs[streak] += 1
+                flooded = "as many re-sampled repeats as counted trials" in t.user_attrs["reason"]
+                runs["flooded" if flooded else streak] += 1
             streak = 0
-    assert set(runs) == {2}  # every counted repeat came after exactly --max-resample re-sampled ones
+    # every counted repeat came after exactly --max-resample re-sampled ones, or once the study held as many
+    # re-sampled repeats as counted trials
+    assert set(runs) <= {2, "flooded"} and runs[2]
+
+
+def test_re_sampling_stops_once_the_study_holds_as_many_repeats_as_counted_trials(tmp_path):
+    """A sampler that keeps proposing what the study holds (here: a space of three architectures, 30 trials) gets
+    at most one re-sampled repeat per counted trial past the first --max-resample, not --max-resample per
+    counted trial: stored repeats would only slow the sampler, whose every proposal reads them all."""
+    result = search(settings(tmp_path, n_trials=30, max_resample=5))
+    trials = result.study.trials
+    resampled = [t for t in trials if "repeat_of" in t.user_attrs and not t.user_attrs["repeat_counted"]]
+    counted = [t for t in trials if "repeat_of" not in t.user_attrs or t.user_attrs["repeat_counted"]]
+    assert len(counted) == 30 and len({arch_key(t) for t in trials}) == 3
+    # by --max-resample alone, each of the 27 counted repeats would follow 5 re-sampled ones: 135
+    assert len(resampled) <= 30
+    assert any("as many re-sampled repeats as counted trials" in t.user_attrs["reason"] for t in counted)
 
 
 def test_max_resample_0_evaluates_repeats_as_trials_as_before(tmp_path):
