@@ -60,11 +60,13 @@ class FakeTimed:
         ms = 0.8 * sum(map(layer_ms, children)) + 0.02 * len(children) + 0.3 if whole else layer_ms(module)
         ms += self.offset.get(fp["hardware"], 0.0)
         self.calls.append(("network" if whole else "layer", fp_hash))
-        return {"median_ms": ms, "iqr_ms": 0.0, "fingerprint": fp}
+        return {"median_ms": ms, "iqr_ms": 0.0, "repeats": 10, "fingerprint": fp}
 
     def batch(self, modules, input_shapes, calibration_shape, store, fp, fp_hash, **settings):
         """Stands in for nasx.measure.timing.timed_batch: each layer as `timed` would time it alone."""
-        return [self(m, s, store, fp, fp_hash, calibration_shape=calibration_shape) for m, s in zip(modules, input_shapes)]
+        return [
+            self(m, s, store, fp, fp_hash, calibration_shape=calibration_shape) for m, s in zip(modules, input_shapes)
+        ]
 
 
 @pytest.fixture

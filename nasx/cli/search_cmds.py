@@ -37,6 +37,22 @@ def candidates_line(trials) -> str:
     )
 
 
+def screen_line(trials) -> str:
+    """What screening did in this run: candidates timed whole, screened out, and the layers timed for it."""
+    new = [t for t in trials if t.state.is_finished() and "repeat_of" not in t.user_attrs]
+    screened = sum(1 for t in new if t.user_attrs.get("screened"))
+    predicted = [t for t in new if "layer_sum_ms" in t.user_attrs]
+    timed = sum(1 for t in predicted if not t.user_attrs.get("screened"))
+    layers = sum(t.user_attrs.get("layers_timed", 0) for t in predicted)
+    margins = [t.user_attrs["screen_margin"] for t in predicted if "screen_margin" in t.user_attrs]
+    margin = f"; the block model's margin ended at {margins[-1]:.0%}" if margins else ""
+    return (
+        f"screening: {timed} candidates timed whole, {screened} screened out by their predicted latency (never "
+        f"timed whole; `nasx trials` shows them as screened); {layers} new layers timed into the block table"
+        f"{margin}"
+    )
+
+
 def cmd_search(args) -> int:
     from nasx.cli.settings import search_settings_from_args
     from nasx.search.run import search
@@ -59,6 +75,8 @@ def cmd_search(args) -> int:
     print(result.time_split())
     if result.retime is not None:
         print(result.retime.summary())
+    if settings.screen:
+        print(screen_line(study.trials[result.resumed_from :]))
     if settings.prefilter:
         skipped = sum(1 for t in study.trials[result.resumed_from :] if t.user_attrs.get("prefiltered"))
         print(
@@ -208,6 +226,12 @@ def add_search_parser(sub, space_help: str) -> None:
         "--no-retime",
         action="store_true",
         help="show the front as first measured: skip re-timing its members side by side at the end (docs/latency.md)",
+    )
+    g.add_argument(
+        "--no-screen",
+        action="store_true",
+        help="time every feasible candidate whole; by default a candidate is timed only when its latency predicted "
+        "from the block table (each layer timed alone, once per device) could put it on the front (docs/latency.md)",
     )
     g.add_argument(
         "--prefilter",

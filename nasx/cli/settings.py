@@ -57,6 +57,7 @@ def search_settings_from_args(args) -> SearchSettings:
         progress=not args.quiet,
         heartbeat_s=args.heartbeat,
         measure_time_s=args.measure_time,
+        screen=not getattr(args, "no_screen", False),
         prefilter=getattr(args, "prefilter", False),
         prefilter_margin=getattr(args, "prefilter_margin", None),
         drift_correction=not args.no_drift_correction,

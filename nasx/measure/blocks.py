@@ -39,6 +39,7 @@ LAYER_MIN_TIME_S = 0.05
 LAYER_MAX_TIME_S = 0.25
 LAYER_BATCH = 16
 
+
 @functools.lru_cache(maxsize=1 << 14)
 def layer_key(layer, in_shape: tuple[int, ...]) -> str:
     """The canonical JSON of (layer spec, input shape): what a table entry is keyed by, and stored beside it."""
@@ -199,7 +200,5 @@ class BlockTable:
             )
         lats = self.time_layers(list(todo.values()))
         known = self.lookup(e.hash for e in entries)
-        timing = {
-            k: sum(lat.get(k) or 0.0 for lat in lats) for k in ("calibration_s", "lock_wait_s", "export_s")
-        }
+        timing = {k: sum(lat.get(k) or 0.0 for lat in lats) for k in ("calibration_s", "lock_wait_s", "export_s")}
         return LayerTimes(tuple(known[e.hash] for e in entries), len(todo), time.perf_counter() - t0, timing)

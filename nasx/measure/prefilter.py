@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from nasx.errors import NasxError
 from nasx.measure.latency_model import LatencyModel, load_model
+from nasx.util.pareto import dominated_with_margin
 
 MIN_MARGIN = 0.10
 MAX_MARGIN = 0.90
@@ -66,16 +67,16 @@ class Prefilter:
         """`front`: (trial number, latency ms, score) of the current front's measured trials."""
         predicted = self.model.predict(madds=madds, mac=mac)
         optimistic = predicted * (1 - self.margin)
-        if predicted > 0:
-            for number, latency, front_score in sorted(front, key=lambda f: f[1]):
-                if latency < optimistic and front_score >= score:
-                    return Verdict(
-                        True,
-                        predicted,
-                        optimistic,
-                        f"prefiltered: predicted {predicted:.2f} ms (≥ {optimistic:.2f} ms with a "
-                        f"{self.margin:.0%} margin), dominated by trial {number} ({latency:.2f} ms, "
-                        f"score {front_score:.4g} ≥ {score:.4g})",
-                        number,
-                    )
-        return Verdict(False, predicted, optimistic)
+        member = dominated_with_margin(front, predicted, self.margin, score)
+        if member is None:
+            return Verdict(False, predicted, optimistic)
+        number, latency, front_score = member
+        return Verdict(
+            True,
+            predicted,
+            optimistic,
+            f"prefiltered: predicted {predicted:.2f} ms (≥ {optimistic:.2f} ms with a "
+            f"{self.margin:.0%} margin), dominated by trial {number} ({latency:.2f} ms, "
+            f"score {front_score:.4g} ≥ {score:.4g})",
+            number,
+        )

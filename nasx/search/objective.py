@@ -23,6 +23,7 @@ from nasx.score.cached import Scorer
 from nasx.score.data import DEFAULT_DATA, load_data
 from nasx.score.proxies import get_score, needs_data
 from nasx.score.train import TrainSettings
+from nasx.search.screen import Screen
 from nasx.search.settings import SearchSettings
 from nasx.store.db import Store
 from nasx.store.studies import pareto_front, trial_id
@@ -84,6 +85,7 @@ class Objective:
         self.scorer = Scorer(settings.score, self.score_fn)
         self.seen = SeenArchs()
         self.repeats_in_a_row = 0
+        self.screen = Screen(self.timer) if settings.screen else None
         self.prefilter = None
         if settings.prefilter:  # before any study is opened: no model is one clear error
             self.prefilter = Prefilter.load(store, self.fp_hash, self.fp, settings.prefilter_margin)
@@ -193,6 +195,8 @@ class Objective:
         module = self._build(arch, attrs)
         if self.prefilter is not None:
             self._prefilter(trial, arch, module, attrs)  # raises TrialPruned: predicted far off the front
+        if self.screen is not None:
+            self._screen(trial, arch, module, attrs)  # raises TrialPruned: screened
         objectives = self._measure_and_score(arch, module, attrs)
         record(trial, attrs)
         return objectives
@@ -243,6 +247,28 @@ class Objective:
         if not verdict.skip:
             return
         attrs.update(score=value, score_name=self.s.score, feasible=True, prefiltered=True, reason=verdict.reason)
+        attrs.update(readable_attrs(attrs))
+        attrs["Status"] = verdict.reason
+        record(trial, attrs)
+        raise optuna.TrialPruned(verdict.reason)
+
+    def _screen(self, trial: optuna.Trial, arch: Arch, module, attrs: dict) -> None:
+        """Screening (nasx.search.screen): score, predict from the block table (timing the layers it lacks), and
+        end the trial PRUNED as screened, never timed whole, when the prediction cannot reach the front."""
+        value = self._score(arch, module, attrs)  # cached: the score step after timing reads it back
+        times = self.screen.layer_times(arch)
+        attrs.update(layer_sum_ms=times.total_ms, n_layers=times.n_layers, layers_timed=times.timed_now)
+        attrs["time_layers_s"] = times.seconds
+        attrs["layer_timing"] = times.timing
+        t0 = time.perf_counter()
+        front = [(t.number, t.values[0], t.values[1]) for t in pareto_front(trial.study)]
+        verdict = self.screen.check(trial.study, front, times, value if math.isfinite(value) else -1e9)
+        attrs["time_screen_s"] = time.perf_counter() - t0
+        if verdict.predicted_ms is not None:
+            attrs.update(predicted_latency_ms=verdict.predicted_ms, screen_margin=verdict.margin)
+        if not verdict.skip:
+            return
+        attrs.update(score=value, score_name=self.s.score, feasible=True, screened=True, reason=verdict.reason)
         attrs.update(readable_attrs(attrs))
         attrs["Status"] = verdict.reason
         record(trial, attrs)

@@ -32,6 +32,7 @@ class Progress:
     rejected: int = 0
     failed: int = 0
     prefiltered: int = 0
+    screened: int = 0
     repeats: int = 0  # re-sampled proposals of an architecture the study already held (not in done)
     best_latency: float = math.inf
     measure_s: float = 0.0
@@ -54,6 +55,8 @@ class Progress:
             self.best_latency = min(self.best_latency, trial.values[0])
         elif attrs.get("prefiltered"):
             self.prefiltered += 1
+        elif attrs.get("screened"):
+            self.screened += 1
         elif attrs.get("feasible") is False:
             self.rejected += 1
         else:
@@ -88,6 +91,7 @@ class Progress:
             f"trial {self.done}{total} | feasible {self.feasible} | rejected {self.rejected}"
             f"{f' | failed {self.failed}' if self.failed else ''}"
             f"{f' | prefiltered {self.prefiltered}' if self.prefiltered else ''}"
+            f"{f' | screened {self.screened}' if self.screened else ''}"
             f"{f' | repeats re-sampled {self.repeats}' if self.repeats else ''} | best latency {best}"
             f" | {duration(elapsed)}{eta}"
         )
@@ -97,22 +101,28 @@ def add_times(times: dict, attrs: dict) -> None:
     """Add one trial's step times (its time_*_s attrs) into `times`: sample, cost, build, score, and the
     latency measurement split into the network's own timing, the calibration around it and the ONNX export.
     A cached latency counts its lookup only."""
-    for key in ("sample", "cost", "build", "score"):
+    for key in ("sample", "cost", "build", "score", "screen"):
         times[key] = times.get(key, 0.0) + attrs.get(f"time_{key}_s", 0.0)
+    # screening's layer timing (its calibration pairs and lock waits apart, as a network's are)
+    layers, layer_timing = attrs.get("time_layers_s", 0.0), attrs.get("layer_timing") or {}
+    layer_calibrate, layer_wait = layer_timing.get("calibration_s", 0.0), layer_timing.get("lock_wait_s", 0.0)
+    times["layer timing"] = times.get("layer timing", 0.0) + max(0.0, layers - layer_calibrate - layer_wait)
     measure = attrs.get("time_measure_s", 0.0)
     lat = attrs.get("latency", {}) if not attrs.get("latency_cached") else {}
     calibrate, export = lat.get("calibration_s") or 0.0, lat.get("export_s") or 0.0
     wait = lat.get("lock_wait_s") or 0.0
-    times["calibrate"] = times.get("calibrate", 0.0) + calibrate
+    times["calibrate"] = times.get("calibrate", 0.0) + calibrate + layer_calibrate
     times["export"] = times.get("export", 0.0) + export
-    times["lock wait"] = times.get("lock wait", 0.0) + wait
+    times["lock wait"] = times.get("lock wait", 0.0) + wait + layer_wait
     times["measure"] = times.get("measure", 0.0) + max(0.0, measure - calibrate - export - wait)
 
 
 def time_split(times: dict, elapsed_s: float, retime_s: float = 0.0) -> str:
-    """Where a search's wall time went, one line: build, score, measure, calibrate, (export, waiting for the host
-    lock while another process timed,) re-time, the rest (sampling, cost, database writes, start-up)."""
-    parts = {k: times.get(k, 0.0) for k in ("build", "score", "measure", "calibrate", "export", "lock wait")}
+    """Where a search's wall time went, one line: build, score, layer timing and screen (screening: the block
+    table's new layers, the model's fit and verdict), measure (networks timed whole), calibrate, (export, waiting
+    for the host lock while another process timed,) re-time, the rest (sampling, cost, database writes, start-up)."""
+    steps = ("build", "score", "layer timing", "screen", "measure", "calibrate", "export", "lock wait")
+    parts = {k: times.get(k, 0.0) for k in steps}
     parts["re-time"] = retime_s
     parts["rest"] = max(0.0, elapsed_s - sum(parts.values()))
     total = elapsed_s or 1.0

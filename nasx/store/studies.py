@@ -75,12 +75,15 @@ STATES = {"COMPLETE": "feasible", "PRUNED": "rejected", "FAIL": "failed", "RUNNI
 
 def trial_status(t) -> str:
     """feasible | rejected (over budget, never built) | repeat (of an earlier trial's architecture, re-sampled)
-    | prefiltered | failed | running | waiting | pruned (not by nasx)."""
+    | prefiltered | screened (its predicted latency off the front: never timed whole) | failed | running | waiting
+    | pruned (not by nasx)."""
     status = STATES.get(t.state.name, t.state.name.lower())
     if status in ("feasible", "rejected") and "repeat_of" in t.user_attrs:  # an architecture an earlier trial holds
         return "repeat"
     if status == "rejected" and t.user_attrs.get("prefiltered"):
         return "prefiltered"
+    if status == "rejected" and t.user_attrs.get("screened"):
+        return "screened"
     return "pruned" if status == "rejected" and t.user_attrs.get("feasible") is not False else status
 
 
@@ -287,6 +290,12 @@ def feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial
         why = f"rejected ({t.user_attrs.get('reason') or 'over budget'}): it was never built or measured"
     elif status == "failed":
         why = f"failed ({t.system_attrs.get('fail_reason') or 'no reason recorded'})"
+    elif status == "screened":
+        why = (
+            f"screened out: its latency was predicted ({t.user_attrs.get('predicted_latency_ms', 0):.2f} ms) from the "
+            f"block table, off the front, so it was never timed whole (search with --no-screen to time every "
+            f"candidate)"
+        )
     elif status == "repeat":
         why = f"a repeat of trial {t.user_attrs['repeat_of']}'s architecture (re-sampled, never measured again)"
     else:

@@ -13,6 +13,21 @@ def dominates(a: Point, b: Point) -> bool:
     return a[0] <= b[0] and a[1] >= b[1] and (a[0] < b[0] or a[1] > b[1])
 
 
+def dominated_with_margin(
+    front: Iterable[tuple[int, float, float]], predicted_ms: float, margin: float, score: float
+) -> tuple[int, float, float] | None:
+    """The fastest member (number, latency ms, score) of a measured `front` that would still dominate a
+    candidate of `score` whose latency is only predicted, even were it `margin` faster than `predicted_ms`:
+    latency < predicted x (1 - margin) and score >= the candidate's. None when no member does (a candidate
+    that could join the front). The rule of both screening (nasx.search.screen) and --prefilter."""
+    optimistic = predicted_ms * (1 - margin)
+    if predicted_ms > 0:
+        for member in sorted(front, key=lambda f: f[1]):
+            if member[1] < optimistic and member[2] >= score:
+                return member
+    return None
+
+
 def nondominated(points: Iterable[Point]) -> list[Point]:
     """The Pareto-optimal points (duplicates kept once), fastest first."""
     pts = sorted(set(points), key=lambda p: (p[0], -p[1]))

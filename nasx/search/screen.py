@@ -1,0 +1,109 @@
+"""Screening, a search's default: predict, then measure. Every feasible candidate gets a predicted latency from
+the block table (nasx.measure.blocks: each of its layers timed alone, once per device; the layers the table
+lacks are timed on first sight, back to back under one calibration pair), corrected by a block model
+(nasx.measure.block_model, form DEFAULT_FORM) that this search fits as it goes on its own candidates timed
+whole. A candidate is timed whole only when its prediction, within the model's measured error, could put it
+on the current front; otherwise it ends PRUNED as screened (user attrs `screened: true`,
+`predicted_latency_ms`, its score), never timed whole, never shown or stored as a measured latency.
+
+The rule is --prefilter's (nasx.util.pareto.dominated_with_margin): skip when some measured front member is
+faster than predicted x (1 - margin) at a score at least the candidate's. The margin is the model's own
+error: the 90th percentile of its leave-one-out |relative error| over the search's candidates timed whole
+(at least MIN_MARGIN), so a skip needs the model to be wrong by more than it was for 9 in 10 networks it has
+seen. Until MIN_FIT candidates are timed whole (with their layers) there is no model, and every candidate is
+timed whole: a search on a fresh storage starts as it did before screening. The decisions depend on the
+table, the study's trials and the front, not on the latency cache, so a search decides the same cold or warm.
+
+May import: nasx.errors, nasx.util, nasx.measure, optuna."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+
+from nasx.measure.block_model import DEFAULT_FORM, BlockModel, fit_block_model
+from nasx.measure.blocks import BlockTable, LayerTimes
+from nasx.util.pareto import dominated_with_margin
+
+MIN_FIT = 8  # candidates timed whole, with their layers, before the search's model screens
+MIN_MARGIN = 0.05  # a model that fits its networks to 1% still screens with a 5% margin
+MAX_MARGIN = 0.90
+
+
+@dataclass(frozen=True)
+class Verdict:
+    skip: bool
+    predicted_ms: float | None  # None while the model is not fitted yet
+    margin: float | None
+    n_fit: int  # candidates timed whole the model was fitted on
+    reason: str = ""
+    dominated_by: int | None = None
+
+
+def loo_margin(layer_sums, n_layers, measured, form: str) -> float:
+    """The 90th percentile of the leave-one-out |relative error| of the block model `form` (clamped to
+    [MIN_MARGIN, MAX_MARGIN]): each network predicted by the model fitted on all the others."""
+    sums, layers, y = (np.asarray(v, float) for v in (layer_sums, n_layers, measured))
+    errors = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        model = fit_block_model(sums[keep], layers[keep], y[keep], form)
+        errors.append(abs(float(model.predict(sums[i], layers[i])) / y[i] - 1))
+    p90 = float(np.percentile(errors, 90)) if errors else math.inf
+    return min(MAX_MARGIN, max(MIN_MARGIN, p90)) if math.isfinite(p90) else MAX_MARGIN
+
+
+class Screen:
+    """One search process's screen: its block table (shared by every search on the storage and device) and the
+    block model it fits on the study's candidates timed whole, refitted whenever there are more of them."""
+
+    def __init__(self, timer, form: str = DEFAULT_FORM):
+        self.table = BlockTable(timer)
+        self.form = form
+        self._fitted: tuple[int, BlockModel, float] | None = None
+
+    def layer_times(self, arch) -> LayerTimes:
+        """`arch`'s layers from the table, the missing ones timed now."""
+        return self.table.layer_times(arch)
+
+    def model(self, study: optuna.Study) -> tuple[BlockModel, float, int] | None:
+        """The block model of the study's candidates timed whole (first measurement against layer sum), its
+        margin and the count it was fitted on; None below MIN_FIT of them."""
+        rows = [
+            (t.user_attrs["layer_sum_ms"], t.user_attrs["n_layers"], t.values[0])
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if "layer_sum_ms" in t.user_attrs and "repeat_of" not in t.user_attrs and t.values[0] > 0
+        ]
+        if len(rows) < MIN_FIT:
+            return None
+        if self._fitted is None or self._fitted[0] != len(rows):
+            sums, layers, measured = zip(*rows)
+            model = fit_block_model(sums, layers, measured, self.form)
+            self._fitted = (len(rows), model, loo_margin(sums, layers, measured, self.form))
+        n, model, margin = self._fitted
+        return model, margin, n
+
+    def check(self, study: optuna.Study, front, times: LayerTimes, score: float) -> Verdict:
+        """`front`: (trial number, latency ms, score) of the study's measured front."""
+        fitted = self.model(study)
+        if fitted is None:
+            return Verdict(False, None, None, 0)
+        model, margin, n = fitted
+        predicted = float(model.predict(times.total_ms, times.n_layers))
+        member = dominated_with_margin(front, predicted, margin, score)
+        if member is None:
+            return Verdict(False, predicted, margin, n)
+        number, latency, front_score = member
+        return Verdict(
+            True,
+            predicted,
+            margin,
+            n,
+            f"screened: predicted {predicted:.2f} ms (≥ {predicted * (1 - margin):.2f} ms with the block model's "
+            f"{margin:.0%} margin), dominated by trial {number} ({latency:.2f} ms, score {front_score:.4g} ≥ "
+            f"{score:.4g})",
+            number,
+        )
