@@ -7,9 +7,10 @@ block share the entry, whatever space or search they came from. The module is bu
 nasx.build.WEIGHTS_SEED and timed by the harness that times whole networks (nasx.measure.timing.timed_batch:
 the host lock, the thread count, subnormals flushed, the runtime, and drift correction with the calibration
 workload run on the *network's* input against the same reference, so a layer's milliseconds are on its
-network's scale; a network's missing layers share one calibration pair). The result is stored in the storage's `nasx_block_latency` table (nasx.store.db) under the
-fingerprint of the Timer it was timed with, its runtime, threads and batch: the table grows across searches
-and explorations, and an entry is never read under another device, runtime, thread count or setting.
+network's scale; a network's missing layers share one calibration pair). The result is stored in the
+storage's `nasx_block_latency` table (nasx.store.db) under the fingerprint of the Timer it was timed with, its
+runtime, threads and batch: the table grows across searches and explorations, and an entry is never read
+under another device, runtime, thread count or setting.
 
 The sum of a network's layer times is not its latency (the whole network saves per-call overheads and runs
 its layers back to back in warm caches); nasx.measure.block_model fits the correction."""
