@@ -93,7 +93,8 @@ def main() -> int:
         "--samplers",
         default="tpe,random",
         help="samplers compared, comma-separated; NAME@N searches with --max-resample N (tpe@0: repeats "
-        "evaluated as trials, as before nasx re-sampled them)",
+        "evaluated as trials, as before nasx re-sampled them); NAME:noscreen with --no-screen (every feasible "
+        "candidate timed whole, as before screening)",
     )
     ap.add_argument(
         "--score",
@@ -159,8 +160,10 @@ def main() -> int:
     for seed in range(args.seeds):  # seed-major: see the module docstring
         for sp in spaces:
             for sampler in samplers:
-                sampler_name, _, resample = sampler.partition("@")
-                run = f"{args.budget}-{args.score}-{sampler.replace('@', 'r')}-seed{seed}-n{args.trials}"
+                variant, _, option = sampler.partition(":")
+                sampler_name, _, resample = variant.partition("@")
+                tag = sampler.replace("@", "r").replace(":", "-")
+                run = f"{args.budget}-{args.score}-{tag}-seed{seed}-n{args.trials}"
                 name = f"bench-{sp.name}-{sp.config_hash}-{run}"
                 try:
                     optuna.delete_study(study_name=name, storage=args.storage)
@@ -174,6 +177,7 @@ def main() -> int:
                     n_trials=args.trials,
                     sampler=sampler_name,
                     max_resample=int(resample) if resample else SearchSettings.max_resample,
+                    screen=option != "noscreen",
                     seed=seed,
                     progress=False,
                     measure_time_s=args.measure_time,

@@ -5,9 +5,11 @@ reach after full CIFAR-10 training, not by the score the search ranked them with
    drift-corrected, this machine's fingerprint) into the storage's latency cache, which the searches then
    read: the table's true front is the non-dominated set of (measured latency, true accuracy).
 2. Methods, each `--trials` trials over `--seeds` seeds, seed-major (a noisy spell hits all alike):
-     default  nasx's default search: TPE on (latency, the default score)
-     random   Optuna's RandomSampler on the same objectives
-     oracle   TPE on (latency, the table's accuracy: --score bench): the best any score could do
+     default    nasx's default search: TPE on (latency, the default score), screening by predicted latency
+     no-screen  the same with --no-screen: every feasible candidate timed (read from the table)
+     random     Optuna's RandomSampler on the same objectives, every candidate timed
+     oracle     TPE on (latency, the table's accuracy: --score bench), every candidate timed: the best any
+                score could do
    (plus any score given with --scores, searched with TPE). No budget: the whole space.
 3. Each method's front (by its own objectives: what a user would be shown) is judged by the true accuracy of
    its members: its hypervolume in (latency / the slowest network's, true accuracy), reference point
@@ -16,7 +18,7 @@ reach after full CIFAR-10 training, not by the score the search ranked them with
    latencies) beside the best the table holds under each.
 
     python scripts/bench_search_macro.py [--trials 100] [--seeds 5] [--storage sqlite:///studies/bench_macro.db]
-                                         [--scores naswot] [--json out.json]
+                                         [--scores naswot] [--methods default,random] [--json out.json]
 
 Timing 3,969 networks takes a while on a CPU (about 0.5 s each at --measure-time 0.2): it is done once per
 storage and machine, and resumes where it stopped."""
@@ -74,6 +76,7 @@ def main() -> int:
     ap.add_argument("--measure-time", type=float, default=0.2, help="seconds per latency measurement")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every timing")
     ap.add_argument("--limit", type=int, help="time only the first N networks (a smoke run; not the benchmark)")
+    ap.add_argument("--methods", help="run only these methods, comma-separated (default: all)")
     ap.add_argument("--json", help="write every figure as JSON here")
     args = ap.parse_args()
 
@@ -103,12 +106,24 @@ def main() -> int:
         flush=True,
     )
 
-    methods = {"default": ("tpe", default_score), "random": ("random", default_score), "oracle": ("tpe", "bench")}
+    # method: (sampler, score, screening)
+    methods = {
+        "default": ("tpe", default_score, True),
+        "no-screen": ("tpe", default_score, False),
+        "random": ("random", default_score, False),
+        "oracle": ("tpe", "bench", False),
+    }
     for extra in filter(None, args.scores.split(",")):
-        methods[f"tpe+{extra}"] = ("tpe", extra)
+        methods[f"tpe+{extra}"] = ("tpe", extra, False)
+    if args.methods:
+        unknown = set(args.methods.split(",")) - set(methods)
+        if unknown:
+            print(f"--methods: unknown {', '.join(sorted(unknown))}; use {', '.join(methods)}", file=sys.stderr)
+            return 1
+        methods = {m: v for m, v in methods.items() if m in args.methods.split(",")}
     results: dict[str, list[dict]] = {m: [] for m in methods}
     for seed in range(args.seeds):
-        for method, (sampler, score) in methods.items():
+        for method, (sampler, score, screen) in methods.items():
             name = f"macro-{method}-seed{seed}-n{args.trials}"
             try:
                 optuna.delete_study(study_name=name, storage=args.storage)
@@ -123,6 +138,7 @@ def main() -> int:
                 sampler=sampler,
                 seed=seed,
                 score=score,
+                screen=screen,
                 threads=args.threads,
                 measure_time_s=args.measure_time,
                 progress=False,
@@ -138,12 +154,21 @@ def main() -> int:
                 # a --limit smoke run may meet networks it did not time: their trial's own numbers
                 members.append((latency.get(code, trial.values[0]), bench.accuracy(code)))
             best = [max((a for lat, a in members if lat <= b), default=None) for b in budgets]
-            r = {"seed": seed, "front": len(front), "hv_share": hv(members) / true_hv, "best_under": best}
+            seconds = time.perf_counter() - t
+            screened = sum(1 for t in result.study.trials if t.user_attrs.get("screened"))
+            r = {
+                "seed": seed,
+                "front": len(front),
+                "hv_share": hv(members) / true_hv,
+                "best_under": best,
+                "seconds": seconds,
+                "screened": screened,
+            }
             results[method].append(r)
             print(
                 f"{method:>10} seed {seed}: front {len(front)}, HV {r['hv_share']:.1%} of the true front's, best "
                 + ", ".join("-" if a is None else f"{a:.2f}%" for a in best)
-                + f" ({time.perf_counter() - t:.0f} s)",
+                + f" ({seconds:.0f} s{f', {screened} screened' if screened else ''})",
                 flush=True,
             )
 
@@ -153,7 +178,7 @@ def main() -> int:
         f"reference (1, {worst:.2f}%)."
     )
     heads = [f"best <= {b:.2f} ms (p{q})" for b, q in zip(budgets, BUDGET_PERCENTILES, strict=True)]
-    print(f"  {'method':<12} {'HV share':>16}  " + "  ".join(f"{h:>24}" for h in heads))
+    print(f"  {'method':<12} {'HV share':>16}  " + "  ".join(f"{h:>24}" for h in heads) + f"  {'wall s':>7}")
     summary = {}
     for method, rs in results.items():
         shares = [r["hv_share"] for r in rs]
@@ -162,9 +187,17 @@ def main() -> int:
         for k in range(len(budgets)):
             found = [r["best_under"][k] for r in rs if r["best_under"][k] is not None]
             cells.append(f"{statistics.mean(found):.2f}% ({len(found)}/{len(rs)})" if found else "-")
-        summary[method] = {"hv_share_mean": statistics.mean(shares), "hv_share_std": spread, "runs": rs}
+        wall = statistics.mean(r["seconds"] for r in rs)
+        summary[method] = {
+            "hv_share_mean": statistics.mean(shares),
+            "hv_share_std": spread,
+            "seconds_mean": wall,
+            "runs": rs,
+        }
         print(
-            f"  {method:<12} {statistics.mean(shares):>8.1%} ± {spread:>5.1%}  " + "  ".join(f"{c:>24}" for c in cells)
+            f"  {method:<12} {statistics.mean(shares):>8.1%} ± {spread:>5.1%}  "
+            + "  ".join(f"{c:>24}" for c in cells)
+            + f"  {wall:>7.1f}"
         )
     print(f"  {'true optimum':<12} {'100.0%':>16}  " + "  ".join(f"{f'{o:.2f}%':>24}" for o in optimum))
     if args.json:
