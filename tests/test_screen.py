@@ -99,8 +99,12 @@ def test_the_first_candidates_are_timed_whole_until_the_model_has_min_fit_of_the
     _, study = screened_study
     feasible = [t for t in new_trials(study) if t.user_attrs.get("feasible")]
     assert all(t.state == COMPLETE for t in feasible[:MIN_FIT])
-    assert all("predicted_latency_ms" not in t.user_attrs for t in feasible[:MIN_FIT])
-    assert all("layer_sum_ms" in t.user_attrs for t in feasible)  # every candidate's layers are in the table
+    # before the model, a candidate is timed whole without its layers; from then on, every one is predicted
+    assert not any("predicted_latency_ms" in t.user_attrs or "layer_sum_ms" in t.user_attrs for t in feasible[:MIN_FIT])
+    assert all("predicted_latency_ms" in t.user_attrs for t in feasible[MIN_FIT:])
+    # the first predicted one timed the layers of the MIN_FIT before it too, for the model
+    first = feasible[MIN_FIT]
+    assert first.user_attrs["layers_timed"] > len(first.user_attrs["arch"]["layers"])
 
 
 def test_each_screening_decision_follows_the_rule_from_the_stored_trials(screened_study):

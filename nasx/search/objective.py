@@ -255,11 +255,19 @@ class Objective:
     def _screen(self, trial: optuna.Trial, arch: Arch, module, attrs: dict) -> None:
         """Screening (nasx.search.screen): score, predict from the block table (timing the layers it lacks), and
         end the trial PRUNED as screened, never timed whole, when the prediction cannot reach the front."""
+        assert self.screen is not None
+        if not self.screen.ready(trial.study):
+            return  # too few candidates timed whole for a model: timed whole, as before screening
         value = self._score(arch, module, attrs)  # cached: the score step after timing reads it back
+        t0 = time.perf_counter()
+        self.screen.model(trial.study)  # fitted now: the bootstrap candidates' layers timed here, once
         times = self.screen.layer_times(arch)
-        attrs.update(layer_sum_ms=times.total_ms, n_layers=times.n_layers, layers_timed=times.timed_now)
-        attrs["time_layers_s"] = times.seconds
-        attrs["layer_timing"] = times.timing
+        timed = [times, *self.screen.backlog]
+        self.screen.backlog.clear()
+        attrs.update(layer_sum_ms=times.total_ms, n_layers=times.n_layers)
+        attrs["layers_timed"] = sum(x.timed_now for x in timed)  # with the earlier trials' timed for the model
+        attrs["time_layers_s"] = time.perf_counter() - t0
+        attrs["layer_timing"] = {k: sum(x.timing.get(k, 0.0) for x in timed) for k in times.timing}
         t0 = time.perf_counter()
         front = [(t.number, t.values[0], t.values[1]) for t in pareto_front(trial.study)]
         verdict = self.screen.check(trial.study, front, times, value if math.isfinite(value) else -1e9)

@@ -10,11 +10,13 @@ The rule is --prefilter's (nasx.util.pareto.dominated_with_margin): skip when so
 faster than predicted x (1 - margin) at a score at least the candidate's. The margin is the model's own
 error: the 90th percentile of its leave-one-out |relative error| over the search's candidates timed whole
 (at least MIN_MARGIN), so a skip needs the model to be wrong by more than it was for 9 in 10 networks it has
-seen. Until MIN_FIT candidates are timed whole (with their layers) there is no model, and every candidate is
-timed whole: a search on a fresh storage starts as it did before screening. The decisions depend on the
-table, the study's trials and the front, not on the latency cache, so a search decides the same cold or warm.
+seen. Until MIN_FIT candidates are timed whole there is no model, and every candidate is timed whole without its
+layers, as before screening; then the layers of those MIN_FIT are timed and the model fitted (a search of a few
+candidates never fills the table for nothing, and a resumed or shared study's earlier trials count too). The
+decisions depend on the table, the study's trials and the front, not on the latency cache, so a search decides the
+same cold or warm.
 
-May import: nasx.errors, nasx.util, nasx.measure, optuna."""
+May import: nasx.errors, nasx.util, core, nasx.measure, optuna."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
+from nasx.arch import Arch
 from nasx.measure.block_model import DEFAULT_FORM, BlockModel, fit_block_model
 from nasx.measure.blocks import BlockTable, LayerTimes
 from nasx.util.pareto import dominated_with_margin
@@ -64,25 +67,47 @@ class Screen:
         self.table = BlockTable(timer)
         self.form = form
         self._fitted: tuple[int, BlockModel, float] | None = None
+        self._sums: dict[int, tuple[float, int]] = {}  # trial number -> (layer sum ms, layer count)
+        self.backlog: list[LayerTimes] = []  # earlier trials' layers timed for the model: the next trial reports them
 
     def layer_times(self, arch) -> LayerTimes:
         """`arch`'s layers from the table, the missing ones timed now."""
         return self.table.layer_times(arch)
 
+    def ready(self, study: optuna.Study) -> bool:
+        """Whether the study holds MIN_FIT candidates timed whole: before that a candidate is timed whole without
+        its layers (a search of a few candidates never fills the table for nothing)."""
+        return len(self._timed(study)) >= MIN_FIT
+
+    def _timed(self, study: optuna.Study) -> list:
+        return [
+            t
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if "repeat_of" not in t.user_attrs and "arch" in t.user_attrs and t.values[0] > 0
+        ]
+
+    def _layer_sum(self, t) -> tuple[float, int]:
+        """A trial's layer sum and count: its attrs, else the table's (its missing layers timed now, once: the
+        candidates timed before the model existed, a resumed study's, another worker's)."""
+        if "layer_sum_ms" in t.user_attrs:
+            return t.user_attrs["layer_sum_ms"], t.user_attrs["n_layers"]
+        if t.number not in self._sums:
+            times = self.table.layer_times(Arch.from_dict(t.user_attrs["arch"]))
+            self._sums[t.number] = (times.total_ms, times.n_layers)
+            self.backlog.append(times)
+        return self._sums[t.number]
+
     def model(self, study: optuna.Study) -> tuple[BlockModel, float, int] | None:
         """The block model of the study's candidates timed whole (first measurement against layer sum), its
         margin and the count it was fitted on; None below MIN_FIT of them."""
-        rows = [
-            (t.user_attrs["layer_sum_ms"], t.user_attrs["n_layers"], t.values[0])
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if "layer_sum_ms" in t.user_attrs and "repeat_of" not in t.user_attrs and t.values[0] > 0
-        ]
-        if len(rows) < MIN_FIT:
+        timed = self._timed(study)
+        if len(timed) < MIN_FIT:
             return None
-        if self._fitted is None or self._fitted[0] != len(rows):
+        if self._fitted is None or self._fitted[0] != len(timed):
+            rows = [(*self._layer_sum(t), t.values[0]) for t in timed]
             sums, layers, measured = zip(*rows)
             model = fit_block_model(sums, layers, measured, self.form)
-            self._fitted = (len(rows), model, loo_margin(sums, layers, measured, self.form))
+            self._fitted = (len(timed), model, loo_margin(sums, layers, measured, self.form))
         n, model, margin = self._fitted
         return model, margin, n
 
