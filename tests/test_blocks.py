@@ -15,6 +15,7 @@ import torch
 import nasx.measure.blocks
 import nasx.measure.cached
 import nasx.measure.latency
+import nasx.measure.timing
 from nasx.arch import Arch
 from nasx.build import build_seeded
 from nasx.errors import NasxError
@@ -164,6 +165,7 @@ def test_a_layer_is_timed_by_the_networks_harness_and_calibration(tmp_path, monk
     """Unstubbed: a drift-corrected layer measurement runs the calibration workload at the network's input and is
     scaled to the storage's reference of the network's fingerprint."""
     monkeypatch.setattr(nasx.measure.latency, "CALIBRATION_S", 0.01)
+    monkeypatch.setattr(nasx.measure.timing, "_last_pair", {})  # no pair from an earlier test to reuse
     store = Store(f"sqlite:///{tmp_path}/r.db")
     timer = Timer.here(store, CIFAR.input, threads=1, max_time_s=0.02, warmup_s=0.005)
     table = BlockTable(timer)
@@ -178,6 +180,12 @@ def test_a_layer_is_timed_by_the_networks_harness_and_calibration(tmp_path, monk
     lats = table.time_layers(others)
     assert len({lat["calibration_ms"] for lat in lats}) == 1 and all(lat["median_ms"] > 0 for lat in lats)
     assert table.lookup(e.hash for e in others) == {e.hash: pytest.approx(x["median_ms"]) for e, x in zip(others, lats)}
+    # within CALIBRATION_FRESH_S of the last pair the batch is corrected by it; past it, it takes its own
+    assert lats[0]["calibration_reused"] and lats[0]["calibration_ms"] == lat["calibration_ms"]
+    monkeypatch.setattr(nasx.measure.timing, "CALIBRATION_FRESH_S", 0.0)
+    more = [e for e in arch_layers(cifar_arch(6)) if e.hash not in table.lookup([e.hash])][:2]
+    fresh = table.time_layers(more)
+    assert not fresh[0]["calibration_reused"] and fresh[0]["calibration_ms"] != lat["calibration_ms"]
 
 
 def test_explore_judges_and_stores_the_block_model_and_latency_predicts_with_it(tmp_path, fake_timed, capsys):

@@ -3,6 +3,8 @@ storage's calibration reference when the device fingerprint says so (nasx.measur
 
 from __future__ import annotations
 
+import time
+
 from nasx.measure.device import runtime_of
 from nasx.measure.latency import (
     CALIBRATION_AGREEMENT,
@@ -14,6 +16,24 @@ from nasx.measure.latency import (
     measure_batch,
     measure_latency,
 )
+
+# A batch of layers timed within CALIBRATION_FRESH_S of this process's last calibration pair under the same
+# fingerprint is corrected by that pair instead of taking its own: a screening search times a few new layers per
+# candidate, and the pair (2 x 0.15 s) would cost more than the layers; the machine's speed drifts over seconds to
+# minutes, not within a few seconds.
+CALIBRATION_FRESH_S = 5.0
+_last_pair: dict[str, tuple[float, dict]] = {}  # fingerprint hash -> (time.monotonic(), the calibration pair)
+PAIR = ("calibration_before_ms", "calibration_after_ms", "calibration_ms")
+
+
+def _remember(fp_hash: str, lat: dict) -> None:
+    if all(lat.get(k) is not None for k in PAIR):
+        _last_pair[fp_hash] = (time.monotonic(), {k: lat[k] for k in PAIR})
+
+
+def _fresh_pair(fp_hash: str) -> dict | None:
+    at, pair = _last_pair.get(fp_hash, (-1e18, {}))
+    return pair if time.monotonic() - at <= CALIBRATION_FRESH_S else None
 
 
 def timed(
@@ -55,6 +75,7 @@ def timed(
         if calibration_disagreement(lat) <= CALIBRATION_AGREEMENT:
             break
     lat = min(attempts, key=calibration_disagreement)
+    _remember(fp_hash, lat)
     # the first calibration in this storage is the reference: taken the same way as every later one (between
     # other networks), so the scale is the machine's speed at that moment, with no bias from the procedure
     reference = store.get_calibration(fp_hash) or store.put_calibration(fp_hash, fp, lat["calibration_ms"])
@@ -86,14 +107,17 @@ def timed_batch(
 ) -> list[dict]:
     """Small modules timed back to back between one calibration pair (nasx.measure.latency.measure_batch), each
     drift-corrected by that pair against the storage's reference as `timed` corrects one network: one latency
-    dict per module. A batch whose calibrations disagree is taken again, as a single measurement is. The
-    batch's calibration and lock wait are split evenly over its modules, for the time split."""
+    dict per module. A batch whose calibrations disagree is taken again, as a single measurement is. Within
+    CALIBRATION_FRESH_S of this process's last pair under the fingerprint, that pair corrects the batch instead
+    (`calibration_reused`). The batch's calibration and lock wait are split evenly over its modules, for the
+    time split."""
     settings = {"device": device, "batch": batch, "threads": threads, "runtime": runtime_of(fp)}
     windows = {"warmup_s": warmup_s, "min_time_s": min_time_s, "max_time_s": max_time_s}
     calibrated = "calibration" in fp
+    reused = _fresh_pair(fp_hash) if calibrated else None
     attempts = []
-    while len(attempts) < (CALIBRATION_ATTEMPTS if calibrated else 1):
-        calibration = calibration_workload(calibration_shape) if calibrated else None
+    while len(attempts) < (CALIBRATION_ATTEMPTS if calibrated and reused is None else 1):
+        calibration = calibration_workload(calibration_shape) if calibrated and reused is None else None
         out, shared = measure_batch(
             modules, input_shapes, calibration_shape, calibration=calibration, **settings, **windows
         )
@@ -101,12 +125,17 @@ def timed_batch(
         if calibration_disagreement(shared) <= CALIBRATION_AGREEMENT:
             break
     out, shared = min(attempts, key=lambda a: calibration_disagreement(a[1]))
+    if reused is not None:
+        shared = {**shared, **reused, "calibration_reused": True}
+    elif calibrated:
+        _remember(fp_hash, shared)
     n = max(len(out), 1)
     spread = {
         "calibration_s": sum(a[1].get("calibration_s") or 0.0 for a in attempts) / n,
         "lock_wait_s": sum(a[1]["lock_wait_s"] for a in attempts) / n,
         "export_s": (shared["export_s"] or 0.0) / n,
         "attempts": len(attempts),
+        "calibration_reused": reused is not None,
         "fingerprint": fp,
     }
     if not calibrated:
