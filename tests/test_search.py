@@ -132,7 +132,12 @@ def dominates_point(a, b):
 def test_latency_cache_avoids_remeasuring(tmp_path):
     space = load_space("cifar32")
     settings = SearchSettings(
-        space=space, budgets=Budgets(), storage=f"sqlite:///{tmp_path}/c.db", measure_time_s=0.2, score="naswot"
+        space=space,
+        budgets=Budgets(),
+        storage=f"sqlite:///{tmp_path}/c.db",
+        measure_time_s=0.2,
+        score="naswot",
+        screen=False,  # screening reads the trial's study; a FixedTrial has none
     )
     store = Store(settings.storage)
     objective = Objective(settings, store)
