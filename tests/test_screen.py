@@ -155,3 +155,33 @@ def test_trials_says_screened_export_refuses_it_and_the_summary_counts_it(screen
     assert "screened out" in err and "Traceback" not in err and not out.exists()
     n = sum(bool(t.user_attrs.get("screened")) for t in new_trials(study))
     assert f", {n} screened out by their predicted latency" in screen_line(study.trials)
+
+
+class NoisyTimed(FakeTimed):
+    """A machine whose whole-network timings wander ±30% around the layers' sum: no block model can screen."""
+
+    def __call__(self, module, input_shape, store, fp, fp_hash, calibration_shape=None, **settings):
+        lat = super().__call__(module, input_shape, store, fp, fp_hash, calibration_shape, **settings)
+        if calibration_shape is None:
+            wobble = (sum(p.numel() for p in module.parameters()) * 7919 % 1000) / 1000  # a fixed draw per network
+            lat["median_ms"] *= 0.7 + 0.6 * wobble
+        return lat
+
+
+def test_screening_stops_for_the_run_when_its_model_is_too_wide_to_pay(tmp_path, monkeypatch):
+    from nasx.cli.search_cmds import screen_line
+    from nasx.search.screen import USEFUL_MARGIN
+
+    fake = NoisyTimed()
+    monkeypatch.setattr(nasx.measure.blocks, "timed_batch", fake.batch)
+    monkeypatch.setattr(nasx.measure.cached, "timed", fake)
+    study = search(settings(tmp_path, n_trials=60)).study
+    feasible = [t for t in new_trials(study) if t.user_attrs.get("feasible")]
+    stop = next(i for i, t in enumerate(feasible) if "screen_off" in t.user_attrs)
+    assert stop >= 2 * MIN_FIT and len(feasible) > stop + 3, "the test needs candidates after the stop"
+    margins = [t.user_attrs["screen_margin"] for t in feasible[:stop] if "screen_margin" in t.user_attrs]
+    assert margins and margins[-1] > USEFUL_MARGIN  # what the stop rests on, as stored
+    # from the stop on, no layer is timed and nothing is screened: every candidate is timed whole
+    after = feasible[stop:]
+    assert all(t.state == COMPLETE and "layer_sum_ms" not in t.user_attrs for t in after)
+    assert "screening stopped after" in screen_line(study.trials)

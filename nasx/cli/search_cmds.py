@@ -42,14 +42,15 @@ def screen_line(trials) -> str:
     new = [t for t in trials if t.state.is_finished() and "repeat_of" not in t.user_attrs]
     screened = sum(1 for t in new if t.user_attrs.get("screened"))
     predicted = [t for t in new if "layer_sum_ms" in t.user_attrs]
-    timed = sum(1 for t in predicted if not t.user_attrs.get("screened"))
+    timed = sum(1 for t in new if t.state.name == "COMPLETE")
     layers = sum(t.user_attrs.get("layers_timed", 0) for t in predicted)
     margins = [t.user_attrs["screen_margin"] for t in predicted if "screen_margin" in t.user_attrs]
     margin = f"; the block model's margin ended at {margins[-1]:.0%}" if margins else ""
+    off = next((t.user_attrs["screen_off"] for t in new if "screen_off" in t.user_attrs), "")
     return (
         f"screening: {timed} candidates timed whole, {screened} screened out by their predicted latency (never "
         f"timed whole; `nasx trials` shows them as screened); {layers} new layers timed into the block table"
-        f"{margin}"
+        f"{margin}" + (f"\n  {off}" if off else "")
     )
 
 

@@ -256,11 +256,15 @@ class Objective:
         """Screening (nasx.search.screen): score, predict from the block table (timing the layers it lacks), and
         end the trial PRUNED as screened, never timed whole, when the prediction cannot reach the front."""
         assert self.screen is not None
-        if not self.screen.ready(trial.study):
-            return  # too few candidates timed whole for a model: timed whole, as before screening
+        if self.screen.off or not self.screen.ready(trial.study):
+            return  # no model yet, or one too wide to screen with: timed whole, as without screening
         value = self._score(arch, module, attrs)  # cached: the score step after timing reads it back
         t0 = time.perf_counter()
         self.screen.model(trial.study)  # fitted now: the bootstrap candidates' layers timed here, once
+        if self.screen.off:
+            attrs["screen_off"] = self.screen.off
+            attrs["time_layers_s"] = time.perf_counter() - t0
+            return
         times = self.screen.layer_times(arch)
         timed = [times, *self.screen.backlog]
         self.screen.backlog.clear()

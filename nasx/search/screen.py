@@ -6,15 +6,16 @@ whole. A candidate is timed whole only when its prediction, within the model's m
 on the current front; otherwise it ends PRUNED as screened (user attrs `screened: true`,
 `predicted_latency_ms`, its score), never timed whole, never shown or stored as a measured latency.
 
-The rule is --prefilter's (nasx.util.pareto.dominated_with_margin): skip when some measured front member is
-faster than predicted x (1 - margin) at a score at least the candidate's. The margin is the model's own
-error: the 90th percentile of its leave-one-out |relative error| over the search's candidates timed whole
-(at least MIN_MARGIN), so a skip needs the model to be wrong by more than it was for 9 in 10 networks it has
-seen. Until MIN_FIT candidates are timed whole there is no model, and every candidate is timed whole without its
-layers, as before screening; then the layers of those MIN_FIT are timed and the model fitted (a search of a few
-candidates never fills the table for nothing, and a resumed or shared study's earlier trials count too). The
-decisions depend on the table, the study's trials and the front, not on the latency cache, so a search decides the
-same cold or warm.
+The rule is --prefilter's (nasx.util.pareto.dominated_with_margin): skip when some measured front member is faster
+than predicted x (1 - margin) at a score at least the candidate's. The margin is the model's own error: the 90th
+percentile of its leave-one-out |relative error| over the search's candidates timed whole (at least MIN_MARGIN), so
+a skip needs the model to be wrong by more than it was for 9 in 10 networks it has seen. A model whose margin stays
+wider than USEFUL_MARGIN once 2 x MIN_FIT candidates are timed whole stops screening for the run (its layer timings
+would cost more than the whole timings it saves), and says so. Until MIN_FIT candidates are timed whole there is no
+model, and every candidate is timed whole without its layers, as before screening; then the layers of those MIN_FIT
+are timed and the model fitted (a search of a few candidates never fills the table for nothing, and a resumed or
+shared study's earlier trials count too). The decisions depend on the table, the study's trials and the front, not
+on the latency cache, so a search decides the same cold or warm.
 
 May import: nasx.errors, nasx.util, core, nasx.measure, optuna."""
 
@@ -34,6 +35,12 @@ from nasx.util.pareto import dominated_with_margin
 MIN_FIT = 8  # candidates timed whole, with their layers, before the search's model screens
 MIN_MARGIN = 0.05  # a model that fits its networks to 1% still screens with a 5% margin
 MAX_MARGIN = 0.90
+# Past 2 x MIN_FIT candidates timed whole, a model whose margin is wider than this stops screening for the run:
+# its layers cost about 0.5 s a candidate and a screened one saves a ~1.3 s whole timing, so screening pays when
+# over a third of candidates are screened; in a default search's trials, a 10% margin would have screened 48%
+# of them, a 20% margin 26% (mobile224 @ 300M on this project's noisy 2-core VM, where the model's margin was
+# 28%: the machine's speed moved by 2x within minutes and took whole and layer timings apart).
+USEFUL_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class Screen:
         self.form = form
         self._fitted: tuple[int, BlockModel, float] | None = None
         self._sums: dict[int, tuple[float, int]] = {}  # trial number -> (layer sum ms, layer count)
+        self.off: str = ""  # why screening stopped for this run (a model too wide to pay for its layers)
         self.backlog: list[LayerTimes] = []  # earlier trials' layers timed for the model: the next trial reports them
 
     def layer_times(self, arch) -> LayerTimes:
@@ -109,6 +117,12 @@ class Screen:
             model = fit_block_model(sums, layers, measured, self.form)
             self._fitted = (len(timed), model, loo_margin(sums, layers, measured, self.form))
         n, model, margin = self._fitted
+        if n >= 2 * MIN_FIT and margin > USEFUL_MARGIN and not self.off:
+            self.off = (
+                f"screening stopped after {n} candidates timed whole: the block model's error on them (p90 "
+                f"{margin:.0%}) is wider than the {USEFUL_MARGIN:.0%} at which screening saves time on this "
+                f"machine; the rest were timed whole (a noisy machine, or layers that do not add up here)"
+            )
         return model, margin, n
 
     def check(self, study: optuna.Study, front, times: LayerTimes, score: float) -> Verdict:
