@@ -211,11 +211,17 @@ def test_time_split_by_hand():
         },
     )
     add_times(times, {"time_measure_s": 0.01, "latency_cached": True, "latency": {"calibration_s": 9.0}})  # a hit
-    assert times["measure"] == pytest.approx(10.0 - 1.0 - 3.0 - 0.5 + 0.01) and times["calibrate"] == 1.0
+    # a repeat carries its first trial's latency and screening times: only its own sampling counts
+    repeat = {"repeat_of": 0, "time_sample_s": 0.25, "time_layers_s": 7.0, "time_screen_s": 7.0}
+    add_times(times, {**repeat, "latency": {"calibration_s": 9.0}, "layer_timing": {"calibration_s": 9.0}})
+    # screening: its layer timing, its calibration pairs and lock waits apart
+    add_times(times, {"time_layers_s": 2.0, "time_screen_s": 0.5, "layer_timing": {"calibration_s": 0.5}})
+    assert times["measure"] == pytest.approx(10.0 - 1.0 - 3.0 - 0.5 + 0.01) and times["calibrate"] == 1.5
+    assert times["layer timing"] == 1.5 and times["screen"] == 0.5 and times["sample"] == 0.25
     line = time_split(times, 20.0, retime_s=1.5)
     assert line == (
-        "time: build 1.0 s (5%), score 2.0 s (10%), measure 5.5 s (28%), calibrate 1.0 s (5%), "
-        "export 0.5 s (2%), lock wait 3.0 s (15%), re-time 1.5 s (8%), rest 5.5 s (27%)"
+        "time: build 1.0 s (5%), score 2.0 s (10%), layer timing 1.5 s (8%), screen 0.5 s (2%), measure 5.5 s "
+        "(28%), calibrate 1.5 s (8%), export 0.5 s (2%), lock wait 3.0 s (15%), re-time 1.5 s (8%), rest 3.0 s (15%)"
     )
 
 

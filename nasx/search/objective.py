@@ -32,7 +32,19 @@ from nasx.util.fmt import human
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 # what a repeat does not take over from the trial it repeats: that trial's own process, timings and re-timing
-NOT_REPEATED = ("worker", "latency_confirmed", "time_cost_s", "time_build_s", "time_measure_s", "time_score_s")
+NOT_REPEATED = (
+    "worker",
+    "latency_confirmed",
+    "time_cost_s",
+    "time_build_s",
+    "time_measure_s",
+    "time_score_s",
+    "time_layers_s",
+    "time_screen_s",
+    "layer_timing",
+    "layers_timed",
+    "screen_off",
+)
 
 # what a trial records of its latency (the cache holds a few more fields)
 LATENCY_ATTRS = (

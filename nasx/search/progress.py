@@ -101,6 +101,9 @@ def add_times(times: dict, attrs: dict) -> None:
     """Add one trial's step times (its time_*_s attrs) into `times`: sample, cost, build, score, and the
     latency measurement split into the network's own timing, the calibration around it and the ONNX export.
     A cached latency counts its lookup only."""
+    if "repeat_of" in attrs:  # a repeat carries its first trial's results and step times: only its sampling is its own
+        times["sample"] = times.get("sample", 0.0) + attrs.get("time_sample_s", 0.0)
+        return
     for key in ("sample", "cost", "build", "score", "screen"):
         times[key] = times.get(key, 0.0) + attrs.get(f"time_{key}_s", 0.0)
     # screening's layer timing (its calibration pairs and lock waits apart, as a network's are)
