@@ -258,11 +258,7 @@ class Objective:
         attrs["predicted_latency_ms"] = verdict.predicted_ms
         if not verdict.skip:
             return
-        attrs.update(score=value, score_name=self.s.score, feasible=True, prefiltered=True, reason=verdict.reason)
-        attrs.update(readable_attrs(attrs))
-        attrs["Status"] = verdict.reason
-        record(trial, attrs)
-        raise optuna.TrialPruned(verdict.reason)
+        self._skip(trial, attrs, value, "prefiltered", verdict.reason)
 
     def _screen(self, trial: optuna.Trial, arch: Arch, module, attrs: dict) -> None:
         """Screening (nasx.search.screen): score, predict from the block table (timing the layers it lacks), and
@@ -292,11 +288,15 @@ class Objective:
             attrs.update(predicted_latency_ms=verdict.predicted_ms, screen_margin=verdict.margin)
         if not verdict.skip:
             return
-        attrs.update(score=value, score_name=self.s.score, feasible=True, screened=True, reason=verdict.reason)
+        self._skip(trial, attrs, value, "screened", verdict.reason)
+
+    def _skip(self, trial: optuna.Trial, attrs: dict, score: float, flag: str, reason: str) -> None:
+        """End a feasible, scored candidate PRUNED without timing it whole (`flag`: prefiltered or screened)."""
+        attrs.update({flag: True}, score=score, score_name=self.s.score, feasible=True, reason=reason)
         attrs.update(readable_attrs(attrs))
-        attrs["Status"] = verdict.reason
+        attrs["Status"] = reason
         record(trial, attrs)
-        raise optuna.TrialPruned(verdict.reason)
+        raise optuna.TrialPruned(reason)
 
 
 class SeenArchs:
