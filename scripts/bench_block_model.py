@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 from nasx.explore.output import judgement  # noqa: E402
 from nasx.explore.run import explore  # noqa: E402
 from nasx.explore.settings import ExploreSettings  # noqa: E402
-from nasx.measure.block_model import FORMS, fit_block_model  # noqa: E402
+from nasx.measure.block_model import FORMS  # noqa: E402
+from nasx.measure.block_model import leave_one_out as loo_predictions  # noqa: E402
 from nasx.space.config import load_space  # noqa: E402
 from nasx.util.fmt import render_table  # noqa: E402
 from nasx.util.stats import kendall_tau_b  # noqa: E402
@@ -36,13 +37,8 @@ GOAL = (0.9, 0.9)  # issue 24: at least 90% of held-out networks within ±10%, K
 
 def leave_one_out(subset, form: str) -> tuple[float, float, float]:
     """(within ±5%, within ±10%, tau-b) of each network predicted by `form` fitted on all the others."""
-    s = np.array([x.layer_sum_ms for x in subset])
-    n = np.array([x.n_layers for x in subset])
     y = np.array([x.latency_ms for x in subset])
-    pred = np.empty(len(y))
-    for i in range(len(y)):
-        rest = np.arange(len(y)) != i
-        pred[i] = fit_block_model(s[rest], n[rest], y[rest], form).predict(s[i], n[i])
+    pred = loo_predictions([x.layer_sum_ms for x in subset], [x.n_layers for x in subset], y, form)
     err = np.abs(pred - y) / y
     return float(np.mean(err <= 0.05 + 1e-12)), float(np.mean(err <= 0.1 + 1e-12)), kendall_tau_b(pred, y)
 

@@ -106,6 +106,16 @@ def fit_block_model(layer_sums, n_layers, measured, form: str = DEFAULT_FORM) ->
     return BlockModel(form, float(sol["layer_sum"]), float(sol.get("layers", 0.0)), float(sol.get("const", 0.0)))
 
 
+def leave_one_out(layer_sums, n_layers, measured, form: str = DEFAULT_FORM) -> np.ndarray:
+    """Each network's latency predicted by `form` fitted on all the other networks."""
+    sums, layers, y = (np.asarray(v, float) for v in (layer_sums, n_layers, measured))
+    pred = np.empty(len(y))
+    for i in range(len(y)):
+        rest = np.arange(len(y)) != i
+        pred[i] = fit_block_model(sums[rest], layers[rest], y[rest], form).predict(sums[i], layers[i])
+    return pred
+
+
 def save_block_model(store, model: BlockModel) -> None:
     """Store `model` for its fingerprint (the newest one is the one `load_block_model` returns)."""
     save_fitted(store, block_models, model.fingerprint_hash, model.fingerprint, model.to_dict())

@@ -28,7 +28,7 @@ import numpy as np
 import optuna
 
 from nasx.arch import Arch
-from nasx.measure.block_model import DEFAULT_FORM, BlockModel, fit_block_model
+from nasx.measure.block_model import DEFAULT_FORM, BlockModel, fit_block_model, leave_one_out
 from nasx.measure.blocks import BlockTable, LayerTimes
 from nasx.util.pareto import dominated_with_margin
 
@@ -56,13 +56,9 @@ class Verdict:
 def loo_margin(layer_sums, n_layers, measured, form: str) -> float:
     """The 90th percentile of the leave-one-out |relative error| of the block model `form` (clamped to
     [MIN_MARGIN, MAX_MARGIN]): each network predicted by the model fitted on all the others."""
-    sums, layers, y = (np.asarray(v, float) for v in (layer_sums, n_layers, measured))
-    errors = []
-    for i in range(len(y)):
-        keep = np.arange(len(y)) != i
-        model = fit_block_model(sums[keep], layers[keep], y[keep], form)
-        errors.append(abs(float(model.predict(sums[i], layers[i])) / y[i] - 1))
-    p90 = float(np.percentile(errors, 90)) if errors else math.inf
+    y = np.asarray(measured, float)
+    errors = np.abs(leave_one_out(layer_sums, n_layers, y, form) / y - 1)
+    p90 = float(np.percentile(errors, 90)) if len(errors) else math.inf
     return min(MAX_MARGIN, max(MIN_MARGIN, p90)) if math.isfinite(p90) else MAX_MARGIN
 
 
