@@ -76,9 +76,16 @@ def nasx_cli():
 
 
 @pytest.fixture(scope="session")
-def small_study(tmp_path_factory):
-    """One small real search shared by the inspect/export/report/dashboard tests: cifar32 at 20M MAdds,
-    10 trials (seed 2: 6 feasible, 4 rejected), short latency measurements, plus one failed trial."""
+def small_study(small_search):
+    """url, study name, folder of small_search's study."""
+    return small_search[:3]
+
+
+@pytest.fixture(scope="session")
+def small_search(tmp_path_factory):
+    """One small real search shared by the inspect/export/report/dashboard/retime tests: cifar32 at 20M MAdds,
+    10 trials (seed 2: 6 feasible, 4 rejected), short latency measurements, the front re-timed at the end, plus
+    one failed trial added after; with its SearchResult."""
     import optuna
 
     from nasx.search.budgets import Budgets
@@ -104,4 +111,4 @@ def small_study(tmp_path_factory):
     result.study.add_trial(
         optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, system_attrs={"fail_reason": "simulated failure"})
     )
-    return url, "small", d
+    return url, "small", d, result

@@ -146,6 +146,7 @@ def prefiltered_search(tmp_path_factory):
         measure_time_s=0.03,
         progress=False,
         prefilter=True,
+        retime=False,  # the end's re-timing is tests/test_retime.py's; the prefilter's skips are under test here
     )
     result = search(settings)
     return url, store, result

@@ -40,40 +40,15 @@ def test_knee_of_a_straight_front_is_on_the_line():
     assert i == 0
 
 
-@pytest.fixture(scope="module")
-def retimed(tmp_path_factory):
-    from nasx.search.budgets import Budgets
-    from nasx.search.run import search
-    from nasx.search.settings import SearchSettings
-    from nasx.space.config import load_space
-
-    d = tmp_path_factory.mktemp("retime")
-    url = f"sqlite:///{d}/s.db"
-    settings = SearchSettings(
-        score="naswot",  # the score is not under test here: the cheapest data-free one
-        space=load_space("cifar32"),
-        budgets=Budgets(compute=20_000_000),
-        storage=url,
-        study_name="r",
-        n_trials=8,
-        seed=2,
-        measure_time_s=0.1,
-        threads=1,
-        progress=False,
-    )
-    with open(os.devnull, "w") as devnull:
-        result = search(settings, out=devnull)
-    return url, result
-
-
-def test_the_stored_front_carries_confirmed_and_first_latencies(retimed):
+def test_the_stored_front_carries_confirmed_and_first_latencies(small_search):
+    """On the shared small search (tests/conftest.py), re-timed at its end as every search is by default."""
     from nasx.search.retime import RETIME_ROUNDS
     from nasx.store.studies import latency_ms, load_study, study_front
     from nasx.util.pareto import dominates
 
-    url, result = retimed
+    url, name, _, result = small_search
     assert result.retime is not None and result.front
-    study = load_study(url, "r")
+    study = load_study(url, name)
     front = study_front(study)
     assert [t.number for t in front] == [t.number for t in result.front]
     for t in front:
@@ -94,11 +69,11 @@ def test_the_stored_front_carries_confirmed_and_first_latencies(retimed):
     assert result.time_split().startswith("time: build") and "re-time" in result.time_split()
 
 
-def test_pareto_shows_confirmed_numbers(retimed, capsys):
+def test_pareto_shows_confirmed_numbers(small_search, capsys):
     from nasx.cli.main import main
 
-    url, result = retimed
-    assert main(["pareto", "--storage", url, "--study", "r"]) == 0
+    url, name, _, result = small_search
+    assert main(["pareto", "--storage", url, "--study", name]) == 0
     out = capsys.readouterr().out
     assert "re-timed side by side" in out and "first ms" in out
     for t in result.front:

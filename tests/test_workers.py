@@ -226,13 +226,14 @@ def test_two_workers_on_sqlite_are_safe(tmp_path):
 
 
 START_AT_ONCE = """
-import sys, time
+import sys
 from nasx.search.budgets import Budgets
 from nasx.search.settings import SearchSettings
 from nasx.search.study import open_study
 from nasx.space.config import load_space
 from nasx.store.db import Store
-time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every worker starts at the same instant
+print("ready", flush=True)
+sys.stdin.readline()  # every worker starts at the same instant: when the test writes to all of them
 Store(sys.argv[1])
 open_study(SearchSettings(space=load_space("cifar32"), budgets=Budgets(), storage=sys.argv[1], study_name="s"))
 """
@@ -259,13 +260,21 @@ def test_workers_starting_at_once_on_an_empty_database():
             c.exec_driver_sql(f"CREATE DATABASE {db}")
         url = PG.rsplit("/", 1)[0] + "/" + db
         try:
-            start = time.time() + 4  # after every interpreter has imported nasx and optuna
             procs = [
                 subprocess.Popen(
-                    [sys.executable, "-c", START_AT_ONCE, url, str(start)], stderr=subprocess.PIPE, text=True
+                    [sys.executable, "-c", START_AT_ONCE, url],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
                 )
                 for _ in range(4)
             ]
+            # released once every interpreter has imported nasx and optuna (a fixed wait cost 4 s a round)
+            assert all(p.stdout.readline() == "ready\n" for p in procs)
+            for p in procs:
+                p.stdin.write("go\n")
+                p.stdin.flush()
             for p in procs:
                 _, err = p.communicate(timeout=120)
                 assert p.returncode == 0, err
