@@ -14,6 +14,15 @@ takes it (nasx.measure.timing.timed: retried when the calibrations before and af
 run's first calibration, in a scratch storage).
 
     python scripts/bench_latency.py --drift 12
+
+With --windows ROUNDS it compares two measurement windows of one network, as a search takes it (drift-corrected,
+nasx.measure.timing.timed): a search's first look (nasx.measure.cached.FIRST_LOOK: short warm-up and minimum
+window) against the longer window it used before. MobileNetV2 and five searched architectures are timed ROUNDS
+times in turn, both windows side by side in each round (their order alternating); per model it prints each
+window's spread over the rounds (coefficient of variation), the ratio of their medians, and the seconds each
+measurement took, calibrations included.
+
+    python scripts/bench_latency.py --windows 6
 """
 
 from __future__ import annotations
@@ -23,12 +32,14 @@ import random
 import statistics
 import sys
 import tempfile
+import time
 
 import torch
 from torch.utils.benchmark import Timer
 
 import nasx
 from nasx.build import build_seeded
+from nasx.measure.cached import FIRST_LOOK
 from nasx.measure.device import CALIBRATION_MODEL, default_threads, fingerprint, fingerprint_hash, flushed_denormals
 from nasx.measure.latency import CALIBRATION_S, measure_latency
 from nasx.measure.timing import timed
@@ -51,7 +62,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=default_threads())
     ap.add_argument("--quick", action="store_true", help="shorter time caps")
     ap.add_argument("--drift", type=int, metavar="ROUNDS", help="raw against drift-corrected spread over ROUNDS")
+    ap.add_argument("--windows", type=int, metavar="ROUNDS", help="a search's first look against the longer window")
     args = ap.parse_args()
+    if args.windows:
+        return windows(args.threads, args.windows)
     if args.drift:
         return drift(args.threads, args.drift, 1.0 if args.quick else 2.0)
     cap = 1.0 if args.quick else 3.0
@@ -131,6 +145,47 @@ def drift(threads: int, rounds: int, cap: float) -> int:
     print(
         f"{retried} of {rounds * len(models)} measurements taken again: their calibrations before and after disagreed"
     )
+    return 0
+
+
+def windows(threads: int, rounds: int) -> int:
+    first_look = {"warmup_s": FIRST_LOOK["warmup_s"], "min_time_s": FIRST_LOOK["min_time_s"]}
+    variants = {"first look": first_look, "before": {"warmup_s": 0.25, "min_time_s": 0.5}}
+    models = [("mobilenet_v2", nasx.load_arch("mobilenet_v2"))]
+    models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(5))]
+    modules = {name: build_seeded(arch).eval() for name, arch in models}
+    store = Store(f"sqlite:///{tempfile.mkdtemp(prefix='nasx-windows-')}/calibration.db")
+    fp = fingerprint("cpu", threads, 1, (3, 224, 224), drift_corrected=True)
+    medians = {(n, v): [] for n, _ in models for v in variants}
+    seconds = {v: [] for v in variants}
+    print(
+        f"torch {torch.__version__}, threads {threads}, {rounds} rounds of {len(models)} models x {len(variants)} "
+        f"windows: " + ", ".join(f"{v} {w}" for v, w in variants.items())
+    )
+    for r in range(rounds):
+        order = list(variants) if r % 2 == 0 else list(variants)[::-1]
+        for name, arch in models:
+            for v in order:
+                t0 = time.perf_counter()
+                lat = timed(modules[name], arch.input, store, fp, fingerprint_hash(fp), threads=threads, **variants[v])
+                seconds[v].append(time.perf_counter() - t0)
+                medians[(name, v)].append(lat["median_ms"])
+        print(f"round {r + 1}/{rounds} done", flush=True)
+
+    def cv(values):
+        return statistics.stdev(values) / statistics.fmean(values)
+
+    a, b = variants
+    print(f"\n{'model':<14} {a + ' ms':>14} {a + ' CV':>14} {b + ' ms':>10} {b + ' CV':>10} {'ratio':>6}")
+    for name, _ in models:
+        x, y = medians[(name, a)], medians[(name, b)]
+        ratio = statistics.median(x) / statistics.median(y)
+        print(
+            f"{name:<14} {statistics.median(x):>14.2f} {cv(x):>14.3f} {statistics.median(y):>10.2f} {cv(y):>10.3f} "
+            f"{ratio:>6.3f}"
+        )
+    for v in variants:
+        print(f"{v}: {statistics.fmean(seconds[v]):.2f} s a measurement (calibrations and retries included)")
     return 0
 
 

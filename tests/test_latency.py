@@ -154,6 +154,7 @@ def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path,
 
     monkeypatch.setattr(nasx.measure.latency, "CALIBRATION_S", 0.03)
     monkeypatch.setattr(nasx.measure.timing, "CALIBRATION_ATTEMPTS", attempts)
+    monkeypatch.setattr(nasx.measure.timing, "CALIBRATION_FRESH_S", 0.0)  # each run times its own before
     store = Store(f"sqlite:///{tmp_path}/s.db")
     fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=True)
     run = functools.partial(
@@ -172,6 +173,49 @@ def test_a_burst_in_one_calibration_window_is_measured_again(attempts, tmp_path,
     else:
         assert hit["attempts"] == 1 and hit["calibration_before_ms"] > 2 * hit["calibration_after_ms"], hit
         assert hit["median_ms"] < 0.7 * steady["median_ms"], (steady, hit)
+
+
+def test_a_measurement_right_after_another_takes_its_after_as_its_before(tmp_path, monkeypatch):
+    """Back to back (a search's candidates), one calibration a measurement: the last one's after stands for the
+    next one's before; a retry, or a measurement past CALIBRATION_FRESH_S, times both."""
+    import nasx.measure.latency
+    import nasx.measure.timing
+    from nasx.measure.device import fingerprint_hash
+    from nasx.measure.timing import timed
+    from nasx.store.db import Store
+
+    calls = []
+    timed_calibration = nasx.measure.latency._Timer.calibration_median
+
+    def counted(timer, calibration):
+        calls.append(1)
+        return timed_calibration(timer, calibration)
+
+    monkeypatch.setattr(nasx.measure.latency._Timer, "calibration_median", counted)
+    monkeypatch.setattr(nasx.measure.latency, "CALIBRATION_S", 0.03)
+    monkeypatch.setattr(nasx.measure.timing, "_last_pair", {})
+    monkeypatch.setattr(nasx.measure.timing, "calibration_workload", lambda shape: Sleeper(1.0))
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    fp = fingerprint("cpu", 1, 1, (1, 4, 4), drift_corrected=True)
+    run = functools.partial(
+        timed, Sleeper(2.0), (1, 4, 4), store, fp, fingerprint_hash(fp), threads=1, max_time_s=0.05, warmup_s=0.01
+    )
+    first = run()
+    assert len(calls) == 2 and not first["calibration_chained"]
+    second = run()
+    assert len(calls) == 3 and second["calibration_chained"] and second["attempts"] == 1
+    assert second["calibration_before_ms"] == first["calibration_after_ms"]
+    # the machine slowed 2x since the last after: the chained before disagrees, and the retry times both
+    SLOWDOWN[0] = 2.0
+    try:
+        slowed = run()
+    finally:
+        SLOWDOWN[0] = 1.0
+    assert slowed["attempts"] == 2 and not slowed["calibration_chained"] and len(calls) == 3 + 1 + 2
+    assert slowed["calibration_before_ms"] == pytest.approx(2 * first["calibration_after_ms"], rel=0.3)
+    monkeypatch.setattr(nasx.measure.timing, "CALIBRATION_FRESH_S", 0.0)
+    alone = run()
+    assert not alone["calibration_chained"] and len(calls) == 6 + 2
 
 
 def test_calibration_disagreement_by_hand():

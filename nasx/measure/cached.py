@@ -13,6 +13,12 @@ from nasx.measure.device import fingerprint, fingerprint_hash
 from nasx.measure.latency import DEFAULT_MEASURE_TIME_S
 from nasx.measure.timing import timed
 
+# A candidate's one whole timing in a search is a first look: it decides whether the candidate can join the front,
+# and the front is then re-timed side by side at the end (nasx.search.retime), so a short warm-up and minimum window
+# serve it (the median still runs until it settles, up to --measure-time). scripts/bench_latency.py --windows
+# measures it against the longer window used before (0.25 s warm-up, 0.5 s minimum).
+FIRST_LOOK = {"warmup_s": 0.1, "min_time_s": 0.2}
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -33,11 +39,12 @@ class Timer:
         batch: int = 1,
         threads: int | None = None,
         max_time_s: float = DEFAULT_MEASURE_TIME_S,
-        warmup_s: float = 0.25,
+        warmup_s: float = FIRST_LOOK["warmup_s"],
+        min_time_s: float = FIRST_LOOK["min_time_s"],
     ):
         self.store, self.fp, self.fp_hash = store, fp, fingerprint_hash(fp)
         self.device, self.batch, self.threads = device, batch, threads
-        self.max_time_s, self.warmup_s = max_time_s, warmup_s
+        self.max_time_s, self.warmup_s, self.min_time_s = max_time_s, warmup_s, min_time_s
 
     @classmethod
     def here(
@@ -51,11 +58,13 @@ class Timer:
         drift_correction: bool = True,
         runtime: str = "torch",
         max_time_s: float = DEFAULT_MEASURE_TIME_S,
-        warmup_s: float = 0.25,
+        warmup_s: float = FIRST_LOOK["warmup_s"],
+        min_time_s: float = FIRST_LOOK["min_time_s"],
     ) -> Timer:
         """A timer on this machine's fingerprint for these settings (runtime: nasx.measure.device.RUNTIMES)."""
         fp = fingerprint(device, threads, batch, input_shape, drift_corrected=drift_correction, runtime=runtime)
-        return cls(store, fp, device=device, batch=batch, threads=threads, max_time_s=max_time_s, warmup_s=warmup_s)
+        windows = {"max_time_s": max_time_s, "warmup_s": warmup_s, "min_time_s": min_time_s}
+        return cls(store, fp, device=device, batch=batch, threads=threads, **windows)
 
     def is_cached(self, arch_hash: str) -> bool:
         return self.store.get_latency(arch_hash, self.fp_hash) is not None
@@ -80,6 +89,7 @@ class Timer:
             threads=self.threads,
             max_time_s=self.max_time_s,
             warmup_s=self.warmup_s,
+            min_time_s=self.min_time_s,
         )
         self.store.put_latency(arch_hash, self.fp_hash, self.fp, lat)
         # another process timing the same arch at the same moment may have stored first: its number is the arch's,

@@ -286,6 +286,7 @@ def measure_latency(
     calibration=None,
     runtime: str = "torch",
     calibration_shape=None,
+    calibration_before_ms: float | None = None,
 ) -> Latency:
     """Median forward latency of `module` on a random (batch, *input_shape) input, in milliseconds.
 
@@ -296,6 +297,8 @@ def measure_latency(
     before and right after, under the same lock and settings; `calibration_ms` is the mean of the two
     medians, both kept (see drift_corrected and nasx.measure.timing). `calibration_shape`: the calibration
     module's own input shape when it differs from `input_shape` (a layer timed alone, calibrated as its network).
+    `calibration_before_ms`: a calibration taken moments ago (the previous measurement's after) standing for the
+    one before, which is then not timed.
 
     runtime "onnxruntime": the module (and the calibration workload) is exported to ONNX once and timed in
     an ONNX Runtime session with explicit options (nasx.measure.onnx); `export_s` says what the export cost,
@@ -309,7 +312,9 @@ def measure_latency(
         calibration = timer.prepare(calibration, calibration=True)
     with timer.settings(lock):
         t0 = time.perf_counter()
-        calibration_before = timer.calibration_median(calibration) if calibration is not None else None
+        calibration_before = calibration_before_ms
+        if calibration is not None and calibration_before is None:
+            calibration_before = timer.calibration_median(calibration)
         t1 = time.perf_counter()
         samples, stable = timer.samples(m, warmup_s, min_repeats, max_repeats, min_time_s, max_time_s, rel_tol)
         t2 = time.perf_counter()

@@ -19,7 +19,8 @@ from nasx.measure.latency import (
 
 # A batch of layers timed within CALIBRATION_FRESH_S of this process's last calibration pair under the same
 # fingerprint is corrected by that pair instead of taking its own: a screening search times a few new layers per
-# candidate, and the pair (2 x 0.15 s) would cost more than the layers; the machine's speed drifts over seconds to
+# candidate, and the pair (2 x 0.15 s) would cost more than the layers. A network timed within it takes that pair's
+# after as its before: a search times candidates a second or so apart. The machine's speed drifts over seconds to
 # minutes, not within a few seconds.
 CALIBRATION_FRESH_S = 5.0
 _last_pair: dict[str, tuple[float, dict]] = {}  # fingerprint hash -> (time.monotonic(), the calibration pair)
@@ -48,6 +49,7 @@ def timed(
     threads: int | None = None,
     max_time_s: float = DEFAULT_MEASURE_TIME_S,
     warmup_s: float = 0.25,
+    min_time_s: float = 0.5,
     calibration_shape=None,
 ) -> dict:
     """The latency dict the caches store; with fp["calibration"], every time statistic is rescaled by
@@ -55,22 +57,32 @@ def timed(
     calibrations before and after disagree is taken again (`attempts` says how many were taken).
 
     `calibration_shape`: the input the calibration workload runs on when it is not `input_shape` (a layer
-    timed alone for the block table: calibrated at its network's input, against its network's reference)."""
+    timed alone for the block table: calibrated at its network's input, against its network's reference).
+    Within CALIBRATION_FRESH_S of this process's last calibration pair under the fingerprint, that pair's after
+    stands for this measurement's before (`calibration_chained`)."""
     settings = {"device": device, "batch": batch, "threads": threads, "runtime": runtime_of(fp)}
     if "calibration" not in fp:
-        lat = measure_latency(module, input_shape, max_time_s=max_time_s, warmup_s=warmup_s, **settings).as_dict()
+        windows = {"max_time_s": max_time_s, "warmup_s": warmup_s, "min_time_s": min_time_s}  # the cap wins
+        lat = measure_latency(module, input_shape, **windows, **settings).as_dict()
         return {**lat, "fingerprint": fp}
     attempts = []
+    # the first attempt's calibration before is this process's last one after, when fresh (one calibration a
+    # measurement instead of two, back to back in a search); a retry takes both
+    fresh = _fresh_pair(fp_hash)
+    chained = None if fresh is None else fresh["calibration_after_ms"]
     while len(attempts) < CALIBRATION_ATTEMPTS:
         lat = measure_latency(
             module,
             input_shape,
             max_time_s=max_time_s,
             warmup_s=warmup_s,
+            min_time_s=min_time_s,
             calibration=calibration_workload(calibration_shape or input_shape),
             calibration_shape=calibration_shape,
+            calibration_before_ms=None if attempts else chained,
             **settings,
         ).as_dict()
+        lat["calibration_chained"] = chained is not None and not attempts
         attempts.append(lat)
         if calibration_disagreement(lat) <= CALIBRATION_AGREEMENT:
             break
