@@ -45,3 +45,34 @@ def test_hypervolume_matches_grid_count():
             x, y = (i + 0.5) * step, (j + 0.5) * step
             covered += any(p[0] <= x and p[1] >= y for p in pts)
     assert hypervolume(pts, ref) == pytest.approx(covered * step * step, rel=0.02)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_studys_front_is_optunas_best_trials_without_the_copies(seed):
+    """nasx.store.studies.pareto_front reads the study without copying it; Optuna's own Study.best_trials is the
+    reference: ties, repeated points, rejected (constraint-violating) and pruned trials, infeasible attrs."""
+    import optuna
+
+    from nasx.store.studies import pareto_front
+
+    rng = random.Random(seed)
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    for i in range(60):
+        state = rng.choice([optuna.trial.TrialState.COMPLETE] * 4 + [optuna.trial.TrialState.PRUNED])
+        values = [float(rng.randint(1, 12)), float(rng.randint(1, 12))] if state.is_finished() else None
+        violated = rng.random() < 0.2
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                values=values if state == optuna.trial.TrialState.COMPLETE else None,
+                user_attrs={"feasible": not violated and rng.random() < 0.95, "arch_hash": f"a{rng.randint(0, 40)}"},
+                system_attrs={"constraints:madds": 1.0 if violated else -1.0},
+            )
+        )
+    seen, expected = set(), []
+    for t in sorted(study.best_trials, key=lambda t: (t.values[0], t.number)):
+        if t.user_attrs["feasible"] and t.user_attrs["arch_hash"] not in seen:
+            seen.add(t.user_attrs["arch_hash"])
+            expected.append(t.number)
+    assert [t.number for t in pareto_front(study)] == expected
+    assert expected  # the case is not empty
