@@ -218,6 +218,31 @@ def test_a_measurement_right_after_another_takes_its_after_as_its_before(tmp_pat
     assert not alone["calibration_chained"] and len(calls) == 6 + 2
 
 
+def test_networks_timed_side_by_side_share_a_calibration_pair_within_the_interval(monkeypatch):
+    """measure_interleaved (the end's re-timing): a calibration between members once calibrate_every_s has
+    passed, and at each round's end; every measurement carries the pair that brackets it."""
+    import nasx.measure.latency
+    from nasx.measure.latency import measure_interleaved
+
+    stamps = iter(range(1, 1000))  # each calibration reads as the next integer: which one a record holds shows
+    monkeypatch.setattr(nasx.measure.latency._Timer, "calibration_median", lambda timer, calibration: next(stamps))
+    modules = [Sleeper(1.0) for _ in range(4)]
+    run = functools.partial(
+        measure_interleaved, modules, (1, 4, 4), rounds=2, time_s=0.02, warmup_s=0.0, threads=1, calibration=Sleeper(1.0)
+    )
+    shared = run(calibrate_every_s=60.0)  # one pair a round
+    assert [[(r["calibration_before_ms"], r["calibration_after_ms"]) for r in m] for m in shared] == [
+        [(1, 2), (3, 4)]
+    ] * 4
+    stamps = iter(range(1, 1000))
+    each = run(calibrate_every_s=0.0)  # a calibration after every member: each its own pair
+    for i, m in enumerate(each):
+        assert [(r["calibration_before_ms"], r["calibration_after_ms"]) for r in m] == [(i + 1, i + 2), (i + 6, i + 7)]
+    assert all(r["calibration_ms"] == (r["calibration_before_ms"] + r["calibration_after_ms"]) / 2 for m in each for r in m)
+    plain = measure_interleaved(modules, (1, 4, 4), rounds=2, time_s=0.02, warmup_s=0.0, threads=1)
+    assert all(len(m) == 2 and "calibration_ms" not in m[0] for m in plain)
+
+
 def test_calibration_disagreement_by_hand():
     from nasx.measure.latency import calibration_disagreement
 

@@ -45,6 +45,10 @@ CALIBRATION_S = 0.15  # timed before and after: long enough for ~10 calls at 224
 # CALIBRATION_ATTEMPTS in all, then the attempt whose calibrations agreed best). Steady runs here: within 5%.
 CALIBRATION_AGREEMENT = 0.10
 CALIBRATION_ATTEMPTS = 3
+# networks timed side by side (measure_interleaved, the end's re-timing of a front) share a calibration pair when
+# they take under this together: the machine's speed drifts over seconds to minutes, and a calibration after
+# each ~0.3 s member cost ~40% of the re-timing
+INTERLEAVED_CALIBRATION_S = 1.0
 
 
 def check_measure_time(seconds: float | None) -> None:
@@ -413,11 +417,13 @@ def measure_interleaved(
     calibration=None,
     warmup_s: float = 0.05,
     seed: int = 0,
+    calibrate_every_s: float = INTERLEAVED_CALIBRATION_S,
 ) -> list[list[dict]]:
     """Several networks timed side by side: `rounds` rounds, each timing every module once for about `time_s`
     (round-robin, under one host lock per round), so a slow spell hits them alike instead of one of them.
-    With `calibration`, the calibration workload is timed between consecutive modules; each measurement gets
-    the calibrations right before and after it (calibration_ms their mean, for drift_corrected).
+    With `calibration`, the calibration workload is timed between consecutive modules once `calibrate_every_s`
+    of timing has passed since the last calibration (and at the end of each round); each measurement gets the
+    calibrations that bracket it (calibration_ms their mean, for drift_corrected).
     Returns, per module, one dict per round: median_ms, iqr_ms, mean_ms, min_ms, repeats and the calibrations."""
     threads = threads or default_threads()
     timer = _Timer(input_shape, device, batch, threads, "float32", False, runtime, seed)
@@ -428,9 +434,10 @@ def measure_interleaved(
     for _ in range(rounds):
         with timer.settings():
             before = timer.calibration_median(calibration) if calibration is not None else None
+            since = time.perf_counter()
+            bracketed: list[tuple[int, dict]] = []  # measured since the last calibration
             for i, m in enumerate(prepared):
                 samples, stable = timer.samples(m, warmup_s, 10, 500, time_s, time_s, 0.02)
-                after = timer.calibration_median(calibration) if calibration is not None else None
                 rec = {
                     "median_ms": statistics.median(samples),
                     "iqr_ms": _iqr(samples),
@@ -438,10 +445,18 @@ def measure_interleaved(
                     "min_ms": min(samples),
                     "repeats": len(samples),
                 }
-                if calibration is not None:
-                    rec.update(
-                        calibration_before_ms=before, calibration_after_ms=after, calibration_ms=(before + after) / 2
-                    )
-                out[i].append(rec)
-                before = after
+                bracketed.append((i, rec))
+                last = i == len(prepared) - 1
+                if calibration is not None and not last and time.perf_counter() - since < calibrate_every_s:
+                    continue
+                after = timer.calibration_median(calibration) if calibration is not None else None
+                for j, r in bracketed:
+                    if calibration is not None:
+                        r.update(
+                            calibration_before_ms=before,
+                            calibration_after_ms=after,
+                            calibration_ms=(before + after) / 2,
+                        )
+                    out[j].append(r)
+                bracketed, before, since = [], after, time.perf_counter()
     return out

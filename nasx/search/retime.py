@@ -2,8 +2,8 @@
 front member can owe its place to a quiet second or lose it to a noisy one. At the end of a search the
 front members, and the zoo network nearest the budget as a reference, are timed again side by side
 (nasx.measure.latency.measure_interleaved: round-robin over the members for RETIME_ROUNDS rounds, each
-measurement drift-corrected through the calibrations right before and after it, on the scale of the
-storage's reference), and the confirmed latency of a member is the median over the rounds.
+measurement drift-corrected through the calibrations that bracket it, at most about a second apart, on the
+scale of the storage's reference), and the confirmed latency of a member is the median over the rounds.
 
 The trial's first measurement stays its Optuna value (values are immutable once a trial is complete) and its
 `latency` attr; the confirmed one is the `latency_confirmed` attr (written into the finished trial,
@@ -24,7 +24,8 @@ from nasx.errors import ArchError, NasxError
 from nasx.util.pareto import dominates
 
 RETIME_ROUNDS = 3
-RETIME_S = 0.3  # timed per member per round (after a short warm-up), a calibration between members
+RETIME_S = 0.2  # timed per member per round (after a short warm-up), a calibration between members: the rounds of
+# a member differ by the machine's drift between rounds (median 4-8% here), not by the window (0.3 s before)
 
 
 @dataclass
