@@ -59,6 +59,7 @@ LATENCY_ATTRS = (
     "attempts",
     "calibration_before_ms",
     "calibration_after_ms",
+    "calibration_chained",
     "export_s",
     "calibration_s",
     "lock_wait_s",
