@@ -10,14 +10,11 @@ what the fit minimises):
   and, in ONNX Runtime, a session run that the whole network pays once).
 
 `nasx explore` fits each on one half of its measured networks and judges it on the other (`--json FILE`
-writes the judgement); DEFAULT_FORM, the one `nasx explore` stores for the device fingerprint and names
-`blocks`, is to be the simplest form that meets the goal (90% of held-out networks within ±10%, Kendall tau-b
-0.9) in that judgement (scripts/bench_block_model.py, which adds leave-one-out over every measured network).
-Not yet measured on a quiet machine: this module was written while a long benchmark held the project's
-2-core machine. `scale+const` is provisional, from issue 24's trial (14 mobile224 networks: layer sums at
-0.85-1.02 of the whole, 13 of 14 within 10% after one factor; the constant takes the per-network overhead
-that a factor alone spreads over small and large networks alike). Replace this paragraph by the measured
-comparison of the three forms.
+writes the judgement); DEFAULT_FORM is the one `nasx explore` stores for the device fingerprint and names
+`blocks`. Measured (scripts/bench_block_model.py, leave-one-out over 40 networks a space, eager, 2 threads,
+docs/latency.md): `scale+const` is best or tied on each space (within ±10%: mobile224 72%, mobile224_layers 98%,
+cifar32 92%; `scale` 68/98/92%, `scale+layer+const` 72/98/92%); no form reaches the goal (90% within ±10%,
+Kendall tau-b 0.9) on mobile224, where whole networks ran 1.08-1.74x their layer sums.
 
 `predict_latency(arch, timer)` is the one entry point for a caller that holds a Timer (a search screening its
 candidates, `nasx latency --predict`): it reads the stored model of the timer's fingerprint, times the layers
@@ -41,7 +38,7 @@ FORMS = {
     "scale+const": ("layer_sum", "const"),
     "scale+layer+const": ("layer_sum", "layers", "const"),
 }
-DEFAULT_FORM = "scale+const"  # provisional: see the module docstring
+DEFAULT_FORM = "scale+const"  # best or tied in every space's judgement: see the module docstring
 
 block_models = fitted_models_table("nasx_block_model")
 
