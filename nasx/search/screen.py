@@ -36,10 +36,10 @@ MIN_FIT = 8  # candidates timed whole, with their layers, before the search's mo
 MIN_MARGIN = 0.05  # a model that fits its networks to 1% still screens with a 5% margin
 MAX_MARGIN = 0.90
 # Past 2 x MIN_FIT candidates timed whole, a model whose margin is wider than this stops screening for the run:
-# its layers cost about 0.5 s a candidate and a screened one saves a ~1.3 s whole timing, so screening pays when
-# over a third of candidates are screened; in a default search's trials, a 10% margin would have screened 48%
-# of them, a 20% margin 26% (mobile224 @ 300M on this project's noisy 2-core VM, where the model's margin was
-# 28%: the machine's speed moved by 2x within minutes and took whole and layer timings apart).
+# its layers cost about 0.2 s a candidate and a screened one saves a ~0.7 s whole timing (a search's first look,
+# its calibration included), so screening pays when over a quarter to a third of candidates are screened; in a
+# default search's trials, a 10% margin would have screened 48% of them, a 20% margin 26% (mobile224 @ 300M on
+# this project's 2-core VM; a run whose margin ended at 8% screened 40% of its 200 feasible candidates).
 USEFUL_MARGIN = 0.15
 
 
