@@ -228,7 +228,14 @@ def test_networks_timed_side_by_side_share_a_calibration_pair_within_the_interva
     monkeypatch.setattr(nasx.measure.latency._Timer, "calibration_median", lambda timer, calibration: next(stamps))
     modules = [Sleeper(1.0) for _ in range(4)]
     run = functools.partial(
-        measure_interleaved, modules, (1, 4, 4), rounds=2, time_s=0.02, warmup_s=0.0, threads=1, calibration=Sleeper(1.0)
+        measure_interleaved,
+        modules,
+        (1, 4, 4),
+        rounds=2,
+        time_s=0.02,
+        warmup_s=0.0,
+        threads=1,
+        calibration=Sleeper(1.0),
     )
     shared = run(calibrate_every_s=60.0)  # one pair a round
     assert [[(r["calibration_before_ms"], r["calibration_after_ms"]) for r in m] for m in shared] == [
@@ -238,7 +245,9 @@ def test_networks_timed_side_by_side_share_a_calibration_pair_within_the_interva
     each = run(calibrate_every_s=0.0)  # a calibration after every member: each its own pair
     for i, m in enumerate(each):
         assert [(r["calibration_before_ms"], r["calibration_after_ms"]) for r in m] == [(i + 1, i + 2), (i + 6, i + 7)]
-    assert all(r["calibration_ms"] == (r["calibration_before_ms"] + r["calibration_after_ms"]) / 2 for m in each for r in m)
+    assert all(
+        r["calibration_ms"] == (r["calibration_before_ms"] + r["calibration_after_ms"]) / 2 for m in each for r in m
+    )
     plain = measure_interleaved(modules, (1, 4, 4), rounds=2, time_s=0.02, warmup_s=0.0, threads=1)
     assert all(len(m) == 2 and "calibration_ms" not in m[0] for m in plain)
 

@@ -57,7 +57,7 @@ def test_a_studys_front_is_optunas_best_trials_without_the_copies(seed):
 
     rng = random.Random(seed)
     study = optuna.create_study(directions=["minimize", "maximize"])
-    for i in range(60):
+    for _ in range(60):
         state = rng.choice([optuna.trial.TrialState.COMPLETE] * 4 + [optuna.trial.TrialState.PRUNED])
         values = [float(rng.randint(1, 12)), float(rng.randint(1, 12))] if state.is_finished() else None
         violated = rng.random() < 0.2

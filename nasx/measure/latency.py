@@ -110,6 +110,17 @@ def drift_corrected(lat: dict, reference_ms: float) -> dict:
     return out
 
 
+def _summary(samples: list[float]) -> dict:
+    """The statistics every measurement reports of its timed calls, in milliseconds."""
+    stats = (statistics.median(samples), _iqr(samples), statistics.fmean(samples), min(samples))
+    return {**dict(zip(("median_ms", "iqr_ms", "mean_ms", "min_ms"), stats)), "repeats": len(samples)}
+
+
+def _pair(before: float, after: float) -> dict:
+    """A measurement's calibrations, and their mean that drift_corrected divides by."""
+    return {"calibration_before_ms": before, "calibration_after_ms": after, "calibration_ms": (before + after) / 2}
+
+
 def _iqr(samples: list[float]) -> float:
     if len(samples) < 4:
         return max(samples) - min(samples)
@@ -324,22 +335,16 @@ def measure_latency(
         t2 = time.perf_counter()
         calibration_after = timer.calibration_median(calibration) if calibration is not None else None
         calibration_s = (t1 - t0) + (time.perf_counter() - t2) if calibration is not None else None
-    calibration_ms = (calibration_before + calibration_after) / 2 if calibration is not None else None
+    pair = _pair(calibration_before, calibration_after) if calibration is not None else {}
     return Latency(
-        statistics.median(samples),
-        _iqr(samples),
-        statistics.fmean(samples),
-        min(samples),
-        len(samples),
-        stable,
-        fp,
-        calibration_ms,
-        calibration_before,
-        calibration_after,
-        runtime,
-        export_s,
-        calibration_s,
-        timer.lock_wait_s,
+        **_summary(samples),
+        stable=stable,
+        fingerprint=fp,
+        **pair,
+        runtime=runtime,
+        export_s=export_s,
+        calibration_s=calibration_s,
+        lock_wait_s=timer.lock_wait_s,
     )
 
 
@@ -380,27 +385,13 @@ def measure_batch(
         calibration_s = time.perf_counter() - c0
         for m, x in zip(prepared, inputs):
             samples, stable = timer.samples(m, warmup_s, 10, 500, min_time_s, max_time_s, rel_tol, x)
-            out.append(
-                {
-                    "median_ms": statistics.median(samples),
-                    "iqr_ms": _iqr(samples),
-                    "mean_ms": statistics.fmean(samples),
-                    "min_ms": min(samples),
-                    "repeats": len(samples),
-                    "stable": stable,
-                }
-            )
+            out.append({**_summary(samples), "stable": stable})
         c1 = time.perf_counter()
         after = timer.calibration_median(calibration) if calibration is not None else None
         calibration_s += time.perf_counter() - c1
     shared: dict = {"lock_wait_s": timer.lock_wait_s, "export_s": export_s, "runtime": runtime}
     if calibration is not None:
-        shared.update(
-            calibration_before_ms=before,
-            calibration_after_ms=after,
-            calibration_ms=(before + after) / 2,
-            calibration_s=calibration_s,
-        )
+        shared.update(_pair(before, after), calibration_s=calibration_s)
     return out, shared
 
 
@@ -437,26 +428,13 @@ def measure_interleaved(
             since = time.perf_counter()
             bracketed: list[tuple[int, dict]] = []  # measured since the last calibration
             for i, m in enumerate(prepared):
-                samples, stable = timer.samples(m, warmup_s, 10, 500, time_s, time_s, 0.02)
-                rec = {
-                    "median_ms": statistics.median(samples),
-                    "iqr_ms": _iqr(samples),
-                    "mean_ms": statistics.fmean(samples),
-                    "min_ms": min(samples),
-                    "repeats": len(samples),
-                }
-                bracketed.append((i, rec))
+                samples, _ = timer.samples(m, warmup_s, 10, 500, time_s, time_s, 0.02)
+                bracketed.append((i, _summary(samples)))
                 last = i == len(prepared) - 1
                 if calibration is not None and not last and time.perf_counter() - since < calibrate_every_s:
                     continue
                 after = timer.calibration_median(calibration) if calibration is not None else None
-                for j, r in bracketed:
-                    if calibration is not None:
-                        r.update(
-                            calibration_before_ms=before,
-                            calibration_after_ms=after,
-                            calibration_ms=(before + after) / 2,
-                        )
-                    out[j].append(r)
+                for j, rec in bracketed:
+                    out[j].append({**rec, **_pair(before, after)} if calibration is not None else rec)
                 bracketed, before, since = [], after, time.perf_counter()
     return out
