@@ -149,8 +149,7 @@ def drift(threads: int, rounds: int, cap: float) -> int:
 
 
 def windows(threads: int, rounds: int) -> int:
-    first_look = {"warmup_s": FIRST_LOOK["warmup_s"], "min_time_s": FIRST_LOOK["min_time_s"]}
-    variants = {"first look": first_look, "before": {"warmup_s": 0.25, "min_time_s": 0.5}}
+    variants = {"first look": dict(FIRST_LOOK), "before": {"warmup_s": 0.25, "min_time_s": 0.5}}
     models = [("mobilenet_v2", nasx.load_arch("mobilenet_v2"))]
     models += [(f"searched-{i}", a) for i, a in enumerate(searched_archs(5))]
     modules = {name: build_seeded(arch).eval() for name, arch in models}

@@ -61,8 +61,8 @@ def timed(
     Within CALIBRATION_FRESH_S of this process's last calibration pair under the fingerprint, that pair's after
     stands for this measurement's before (`calibration_chained`)."""
     settings = {"device": device, "batch": batch, "threads": threads, "runtime": runtime_of(fp)}
+    windows = {"max_time_s": max_time_s, "warmup_s": warmup_s, "min_time_s": min_time_s}  # the cap wins
     if "calibration" not in fp:
-        windows = {"max_time_s": max_time_s, "warmup_s": warmup_s, "min_time_s": min_time_s}  # the cap wins
         lat = measure_latency(module, input_shape, **windows, **settings).as_dict()
         return {**lat, "fingerprint": fp}
     attempts = []
@@ -74,9 +74,7 @@ def timed(
         lat = measure_latency(
             module,
             input_shape,
-            max_time_s=max_time_s,
-            warmup_s=warmup_s,
-            min_time_s=min_time_s,
+            **windows,
             calibration=calibration_workload(calibration_shape or input_shape),
             calibration_shape=calibration_shape,
             calibration_before_ms=None if attempts else chained,

@@ -48,15 +48,12 @@ def pareto_front(study: optuna.Study) -> list:
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if any(t.constraints for t in trials):
         trials = [t for t in trials if all(c <= 0.0 for c in t.constraints.values())]
-    best: list = []
-    best_point = None
+    seen, front, best_point = set(), [], None
     for t in sorted(trials, key=lambda t: (t.values[0], -t.values[1], t.number)):
         point = (t.values[0], t.values[1])
-        if best_point is None or point[1] > best_point[1] or point == best_point:
-            best.append(t)
-            best_point = point
-    seen, front = set(), []
-    for t in sorted(best, key=lambda t: (t.values[0], t.number)):
+        if best_point is not None and point[1] <= best_point[1] and point != best_point:
+            continue  # dominated by the last front point: as fast or slower, no better
+        best_point = point
         key = t.user_attrs.get("arch_hash", t.number)
         if t.user_attrs.get("feasible") and key not in seen:
             seen.add(key)
