@@ -17,25 +17,9 @@ from nasx.space.model import SearchSpace
 ALL = "all"  # the population drawn from the whole space
 
 
-class _Recorder:
-    """A Chooser that draws each choice uniformly (exactly the random stream `SearchSpace.random_arch`
-    consumes) and records it; optuna.trial.FixedTrial(choices) replays them."""
-
-    def __init__(self, rng: random.Random):
-        self.rng = rng
-        self.choices: dict = {}
-
-    def suggest_categorical(self, name, choices):
-        value = self.rng.choice(list(choices))
-        self.choices[name] = value
-        return value
-
-
 def draw(space: SearchSpace, rng: random.Random) -> tuple[dict, Arch]:
-    """One uniform draw: (the choices made, the architecture)."""
-    rec = _Recorder(rng)
-    arch = space.sample(rec)
-    return rec.choices, arch
+    """One uniform draw: (the choices made, the architecture); optuna.trial.FixedTrial(choices) replays them."""
+    return space.random_choices(rng)
 
 
 def enumerate_space(space: SearchSpace, limit: int = 100_000):

@@ -34,17 +34,22 @@ class RandomChooser:
 
     def __init__(self, rng: random.Random):
         self.rng = rng
+        self.choices: dict[str, Any] = {}  # what each suggest_* returned: the trial's params, for enqueue_trial
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self.rng.choice(list(choices))
+        return self._made(name, self.rng.choice(list(choices)))
 
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        return low + step * self.rng.randrange((high - low) // step + 1)
+        return self._made(name, low + step * self.rng.randrange((high - low) // step + 1))
 
     def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False):
         if step:
-            return low + step * self.rng.randrange(int(round((high - low) / step)) + 1)
-        return self.rng.uniform(low, high)
+            return self._made(name, low + step * self.rng.randrange(int(round((high - low) / step)) + 1))
+        return self._made(name, self.rng.uniform(low, high))
+
+    def _made(self, name: str, value):
+        self.choices[name] = value
+        return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +98,13 @@ class FunctionSpace:
 
     def random_arch(self, rng: random.Random) -> Arch:
         """The function run on a uniform draw of each suggest_* call."""
-        return self.sample(RandomChooser(rng))
+        return self.random_choices(rng)[1]
+
+    def random_choices(self, rng: random.Random) -> tuple[dict, Arch]:
+        """A uniform draw, with the choices it made (the params study.enqueue_trial replays)."""
+        chooser = RandomChooser(rng)
+        arch = self.sample(chooser)
+        return chooser.choices, arch
 
     def cost_bounds(self) -> None:
         """None: a function's space cannot be enumerated, so the YAML "budget below every network" check

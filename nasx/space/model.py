@@ -97,13 +97,21 @@ class SearchSpace:
 
     def random_arch(self, rng: random.Random) -> Arch:
         """A uniform draw over the choices (no Optuna needed): each choice picked uniformly at random."""
+        return self.random_choices(rng)[1]
+
+    def random_choices(self, rng: random.Random) -> tuple[dict, Arch]:
+        """A uniform draw, with the choices it made: Optuna's parameters of the trial that would propose it
+        (optuna.trial.FixedTrial(choices) or study.enqueue_trial(choices) replay it)."""
+        made: dict = {}
 
         class _Draw:  # a Chooser
             @staticmethod
             def suggest_categorical(name, choices):
-                return rng.choice(list(choices))
+                made[name] = rng.choice(list(choices))
+                return made[name]
 
-        return self.sample(_Draw())
+        arch = self.sample(_Draw())
+        return made, arch
 
     def cost_bounds(self) -> dict[str, tuple[int, int]]:
         """(lower, upper) bound of MAdds, params and MAC (elements) over every network of the space, from the
