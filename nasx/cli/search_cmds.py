@@ -235,6 +235,13 @@ def add_search_parser(sub, space_help: str) -> None:
         "from the block table (each layer timed alone, once per device) could put it on the front (docs/latency.md)",
     )
     g.add_argument(
+        "--sweep",
+        action="store_true",
+        help="start a new study from the free front: its first trials (a quarter at most) are the non-dominated "
+        "(MAdds or MAC, score) of 2,000 draws from the space, costed and scored without building a network "
+        "(docs/searching.md)",
+    )
+    g.add_argument(
         "--prefilter",
         action="store_true",
         help="skip timing candidates that the latency model stored by `nasx explore` for this device predicts far "

@@ -121,10 +121,11 @@ def add_times(times: dict, attrs: dict) -> None:
 
 
 def time_split(times: dict, elapsed_s: float, retime_s: float = 0.0) -> str:
-    """Where a search's wall time went, one line: build, score, layer timing and screen (screening: the block
-    table's new layers, the model's fit and verdict), measure (networks timed whole), calibrate, (export, waiting
-    for the host lock while another process timed,) re-time, the rest (sampling, cost, database writes, start-up)."""
-    steps = ("build", "score", "layer timing", "screen", "measure", "calibrate", "export", "lock wait")
+    """Where a search's wall time went, one line: the sweep (a new study's free draws), build, score, layer
+    timing and screen (screening: the block table's new layers, the model's fit and verdict), measure (networks
+    timed whole), calibrate, (export, waiting for the host lock while another process timed,) re-time, the rest
+    (sampling, cost, database writes, start-up)."""
+    steps = ("sweep", "build", "score", "layer timing", "screen", "measure", "calibrate", "export", "lock wait")
     parts = {k: times.get(k, 0.0) for k in steps}
     parts["re-time"] = retime_s
     parts["rest"] = max(0.0, elapsed_s - sum(parts.values()))

@@ -15,6 +15,7 @@ from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.progress import Progress
 from nasx.search.settings import SearchSettings
 from nasx.search.study import fail_stale_trials, open_study, total_reached, trials_to_run
+from nasx.search.sweep import sweep
 from nasx.store.db import Store, storage_failure, storage_failures
 from nasx.store.reconnect import chain
 from nasx.store.studies import pareto_front
@@ -64,6 +65,8 @@ def _search(settings: SearchSettings, out) -> SearchResult:
     )
     progress = Progress(n_trials, settings.timeout, out, enabled=settings.progress)
     interrupted = False
+    if sweeps(settings, study):
+        queue_sweep(study, settings, objective, n_trials, progress, out)
     progress.started()
     stop = {"asked": False}
 
@@ -116,6 +119,25 @@ def _search(settings: SearchSettings, out) -> SearchResult:
         retimed,
         progress.times,
     )
+
+
+def sweeps(settings: SearchSettings, study: optuna.Study) -> bool:
+    """Whether this run starts with a sweep: a new study (no trial stored, none queued) and a sampler that is
+    not the uniform baseline."""
+    return settings.sweep and settings.sampler != "random" and not study.trials
+
+
+def queue_sweep(study, settings: SearchSettings, objective: Objective, n_trials, progress, out) -> None:
+    """Queue a new study's first trials from the sweep's free front (nasx.search.sweep)."""
+    swept = sweep(settings.space, settings.budgets, objective.score_fn, n_trials, settings.seed)
+    if swept is None:
+        return
+    for choices in swept.choices:
+        study.enqueue_trial(choices, user_attrs={"swept": True})
+    study.set_user_attr("sweep", swept.summary())
+    if progress is not None:
+        progress.times["sweep"] = progress.times.get("sweep", 0.0) + swept.seconds
+    out.write(swept.line() + "\n")
 
 
 def optimize(study, objective, n_trials: int | None, timeout: float | None, after_trial, progress, out) -> None:

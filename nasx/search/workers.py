@@ -21,7 +21,7 @@ from nasx.errors import NasxError
 from nasx.measure.device import default_threads
 from nasx.search.objective import Objective, is_uncounted_repeat
 from nasx.search.progress import add_times, write_status
-from nasx.search.run import SearchResult, search
+from nasx.search.run import SearchResult, queue_sweep, search, sweeps
 from nasx.search.settings import SearchSettings
 from nasx.search.study import open_study, trials_to_run
 from nasx.store.db import Store, storage_failures
@@ -73,7 +73,7 @@ def _run_workers(settings: SearchSettings, workers: int, out) -> SearchResult:
             f"--storage postgresql://... for more than 4 workers"
         )
     store = Store(settings.storage)  # one clear error before any worker starts, and the tables exist
-    Objective(settings, store)  # a missing latency model is one clear error here too, before any worker starts
+    objective = Objective(settings, store)  # a missing latency model is one clear error before any worker starts
     study, resumed = open_study(settings)
     before = len(study.trials)
     n_trials, plan = trials_to_run(study, settings)
@@ -81,6 +81,8 @@ def _run_workers(settings: SearchSettings, workers: int, out) -> SearchResult:
         f"{'resuming' if resumed else 'new'} study {study.study_name!r} ({before} trials stored) in "
         f"{settings.storage}{f': {plan}' if resumed else ''}; starting {workers} workers\n"
     )
+    if sweeps(settings, study):  # once, here: each worker then finds the study holding trials
+        queue_sweep(study, settings, objective, n_trials, None, out)
     # scoring runs in parallel across workers: give each its share of the cores (timing sets its own
     # thread count explicitly, under the host lock), or N workers oversubscribe the CPU N times
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, default_threads() // workers))}
