@@ -2,7 +2,8 @@
 
 Runs `nasx search` on cifar32 (score capacity, which builds nothing; latency capped at --measure-time; no drift
 correction) as --workers independent commands on one study, the way several shells or hosts share one: every
---kill-every seconds (±25%, seeded) one worker picked at random is SIGKILLed and a replacement started; with
+--kill-every seconds (±25%, seeded; the first at the latest once a quarter of the trials are finished) one
+worker picked at random is SIGKILLed and a replacement started; with
 --restart-db the local PostgreSQL server is restarted once, when half the trials are finished (workers wait
 for it and say so in one line; one that exits with an error line instead is started again). When every worker
 is done, the same command is run once more, as a user resumes: it fails the trials of killed workers whose
@@ -340,7 +341,9 @@ def main() -> int:
             workers.poll(more_to_do)
             if not workers.live:
                 break
-            if now >= next_kill:
+            # a run quicker than --kill-every still gets a kill, before the restart: a soak that kills nothing
+            # tests nothing (a 24-trial soak once finished before its first kill was due)
+            if now >= next_kill or (not kills and more_to_do and finished >= args.trials // 4):
                 workers.kill_one(rng, more_to_do)
                 kills, last_kill = kills + 1, now
                 next_kill = now + args.kill_every * rng.uniform(0.75, 1.25)
