@@ -6,6 +6,7 @@ reach after full CIFAR-10 training, not by the score the search ranked them with
    read: the table's true front is the non-dominated set of (measured latency, true accuracy).
 2. Methods, each `--trials` trials over `--seeds` seeds, seed-major (a noisy spell hits all alike):
      default    nasx's default search: TPE on (latency, the default score), screening by predicted latency
+     sweep      the same with --sweep: the first trials are the free front of 2,000 draws (nasx.search.sweep)
      no-screen  the same with --no-screen: every feasible candidate timed (read from the table)
      random     Optuna's RandomSampler on the same objectives, every candidate timed
      oracle     TPE on (latency, the table's accuracy: --score bench), every candidate timed: the best any
@@ -106,15 +107,16 @@ def main() -> int:
         flush=True,
     )
 
-    # method: (sampler, score, screening)
+    # method: (sampler, score, screening, sweep)
     methods = {
-        "default": ("tpe", default_score, True),
-        "no-screen": ("tpe", default_score, False),
-        "random": ("random", default_score, False),
-        "oracle": ("tpe", "bench", False),
+        "default": ("tpe", default_score, True, False),
+        "sweep": ("tpe", default_score, True, True),
+        "no-screen": ("tpe", default_score, False, False),
+        "random": ("random", default_score, False, False),
+        "oracle": ("tpe", "bench", False, False),
     }
     for extra in filter(None, args.scores.split(",")):
-        methods[f"tpe+{extra}"] = ("tpe", extra, False)
+        methods[f"tpe+{extra}"] = ("tpe", extra, False, False)
     if args.methods:
         unknown = set(args.methods.split(",")) - set(methods)
         if unknown:
@@ -123,7 +125,7 @@ def main() -> int:
         methods = {m: v for m, v in methods.items() if m in args.methods.split(",")}
     results: dict[str, list[dict]] = {m: [] for m in methods}
     for seed in range(args.seeds):
-        for method, (sampler, score, screen) in methods.items():
+        for method, (sampler, score, screen, sweep) in methods.items():
             name = f"macro-{method}-seed{seed}-n{args.trials}"
             try:
                 optuna.delete_study(study_name=name, storage=args.storage)
@@ -139,6 +141,7 @@ def main() -> int:
                 seed=seed,
                 score=score,
                 screen=screen,
+                sweep=sweep,
                 threads=args.threads,
                 measure_time_s=args.measure_time,
                 progress=False,
