@@ -94,7 +94,7 @@ def main() -> int:
         default="tpe,random",
         help="samplers compared, comma-separated; NAME@N searches with --max-resample N (tpe@0: repeats "
         "evaluated as trials, as before nasx re-sampled them); NAME:noscreen with --no-screen (every feasible "
-        "candidate timed whole, as before screening)",
+        "candidate timed whole, as before screening); NAME:sweep with --sweep (the first trials from the free front)",
     )
     ap.add_argument(
         "--score",
@@ -178,6 +178,7 @@ def main() -> int:
                     sampler=sampler_name,
                     max_resample=int(resample) if resample else SearchSettings.max_resample,
                     screen=option != "noscreen",
+                    sweep=option == "sweep",
                     seed=seed,
                     progress=False,
                     measure_time_s=args.measure_time,
