@@ -11,8 +11,6 @@ import random
 import optuna
 import pytest
 
-import nasx.measure.blocks
-import nasx.measure.cached
 from nasx.cost import cost
 from nasx.score.proxies import get_score
 from nasx.search.budgets import Budgets
@@ -22,7 +20,7 @@ from nasx.search.sweep import SWEEP_SHARE, sweep
 from nasx.space import load_space_function
 from nasx.space.config import load_space
 from tests.conftest import ROOT
-from tests.test_blocks import FakeTimed
+from tests.test_screen import fake_timed  # noqa: F401  (the stubbed timings, as a fixture)
 
 CIFAR = load_space("cifar32")
 BUDGET = Budgets(compute=12_000_000)
@@ -86,14 +84,6 @@ def test_a_function_space_sweeps_and_its_choices_replay():
         assert arch.input == space.input
 
 
-@pytest.fixture
-def fake_timed(monkeypatch):
-    fake = FakeTimed()
-    monkeypatch.setattr(nasx.measure.blocks, "timed_batch", fake.batch)
-    monkeypatch.setattr(nasx.measure.cached, "timed", fake)
-    return fake
-
-
 def settings(tmp_path, **kw) -> SearchSettings:
     base = dict(
         space=CIFAR,
@@ -110,7 +100,8 @@ def settings(tmp_path, **kw) -> SearchSettings:
     return SearchSettings(**{**base, **kw})
 
 
-def test_a_new_study_runs_the_queue_first_and_a_resumed_one_sweeps_no_more(tmp_path, fake_timed):
+@pytest.mark.usefixtures("fake_timed")
+def test_a_new_study_runs_the_queue_first_and_a_resumed_one_sweeps_no_more(tmp_path):
     with open(os.devnull, "w") as devnull:
         study = search(settings(tmp_path), out=devnull).study
         expected = sweep(CIFAR, BUDGET, CAPACITY, n_trials=12, seed=0)
@@ -125,8 +116,9 @@ def test_a_new_study_runs_the_queue_first_and_a_resumed_one_sweeps_no_more(tmp_p
     assert sum(1 for t in again.trials if t.user_attrs.get("swept")) == len(swept)
 
 
+@pytest.mark.usefixtures("fake_timed")
 @pytest.mark.parametrize("kw", [{"sweep": False}, {"sampler": "random"}, {"score": "naswot"}])
-def test_no_sweep_when_turned_off_for_random_search_or_a_built_score(tmp_path, fake_timed, kw):
+def test_no_sweep_when_turned_off_for_random_search_or_a_built_score(tmp_path, kw):
     with open(os.devnull, "w") as devnull:
         study = search(settings(tmp_path, n_trials=4, **kw), out=devnull).study
     assert "sweep" not in study.user_attrs and not any(t.user_attrs.get("swept") for t in study.trials)
