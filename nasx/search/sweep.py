@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from nasx.cost import cost
 from nasx.errors import ArchError
 from nasx.score.base import call_score, needs_module
+from nasx.util.pareto import nondominated
 
 SWEEP_DRAWS = 2000  # about a second of cost core on mobile224
 SWEEP_SHARE = 1 / 4  # of the run's trials, at most: the sampler keeps the rest (chosen above)
@@ -61,24 +62,13 @@ class Sweep:
         )
 
 
-def _front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point dominates, (cost, score): cost minimised, score maximised."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    out, best = [], float("-inf")
-    for i in order:
-        if points[i][1] > best:
-            out.append(i)
-            best = points[i][1]
-    return out
-
-
 def sweep(space, budgets, score_fn, n_trials: int | None, seed: int | None, draws: int = SWEEP_DRAWS) -> Sweep | None:
     """The candidates to queue as a new study's first trials, or None where a sweep does not apply."""
     if needs_module(score_fn):
         return None
     t0 = time.perf_counter()
     rng = random.Random(f"nasx-sweep:{seed}")
-    seen: dict[str, tuple] = {}
+    seen: set[str] = set()
     feasible = []
     for _ in range(draws):
         choices, arch = space.random_choices(rng)
@@ -89,14 +79,17 @@ def sweep(space, budgets, score_fn, n_trials: int | None, seed: int | None, draw
             report = cost(arch)
         except ArchError:
             continue
-        seen[key] = choices
+        seen.add(key)
         if any(v > 0 for v in budgets.violations(report).values()):
             continue
         score = float(call_score(score_fn, None, arch, 0))
         feasible.append((report.madds, report.mac, score, choices))
     picked: set[int] = set()
     for axis in (0, 1):
-        picked.update(_front([(f[axis], f[2]) for f in feasible]))
+        index: dict[tuple[float, float], int] = {}  # a point's first draw: ties keep the earlier one
+        for i, f in enumerate(feasible):
+            index.setdefault((f[axis], f[2]), i)
+        picked.update(index[p] for p in nondominated(index))
     front = sorted(picked, key=lambda i: (feasible[i][0], feasible[i][1]))
     cap = SWEEP_MAX if n_trials is None else max(1, int(n_trials * SWEEP_SHARE))
     if len(front) > cap:  # evenly along MAdds, both ends kept
