@@ -1,6 +1,8 @@
+import io
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
@@ -29,6 +31,28 @@ def run_nasx(*args, cwd=None, timeout=600, env=None):
         timeout=timeout,
         env=env,
     )
+
+
+def run_nasx_here(*args, cwd=None):
+    """`nasx ARGS` in this process (nasx.cli.main.main, what `python -m nasx` calls), returned as run_nasx returns
+    it: exit status, stdout, stderr. It saves the 1-3 s a fresh interpreter spends importing torch, for checks
+    of what a command prints, exits with and stores. An exception that escapes main() fails the test outright
+    (a subprocess would print it as a traceback). What only a process shows (signals, `python -m nasx` itself,
+    several workers) stays with run_nasx."""
+    from nasx.cli.main import main
+
+    out, err, old = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse's usage errors exit 2, --help exits 0
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(["nasx", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,7 +96,8 @@ def repository_untouched(away_from_the_repository):
 
 @pytest.fixture
 def nasx_cli():
-    return run_nasx
+    """The CLI in this process (run_nasx_here): tests that need a real process call run_nasx themselves."""
+    return run_nasx_here
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import run_nasx
 
 import nasx
 from nasx.search.settings import SearchSettings
@@ -19,16 +20,16 @@ from nasx.search.settings import SearchSettings
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_version_has_one_source(nasx_cli):
+def test_version_has_one_source():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" not in meta["project"] and "version" in meta["project"]["dynamic"]
     assert meta["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "nasx.__version__"}
-    r = nasx_cli("--version")
+    r = run_nasx("--version")  # through `python -m nasx`, as are the bare command and the help below
     assert r.returncode == 0 and r.stdout.strip() == f"nasx {nasx.__version__}"
 
 
-def test_bare_nasx_prints_help(nasx_cli):
-    r = nasx_cli()
+def test_bare_nasx_prints_help():
+    r = run_nasx()
     assert r.returncode == 0 and r.stdout.startswith("usage: nasx") and r.stderr == ""
     for command in ("search", "pareto", "export", "report", "dashboard"):
         assert command in r.stdout

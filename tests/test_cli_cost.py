@@ -1,4 +1,5 @@
-"""`nasx cost` run as a user runs it: a subprocess (`python -m nasx`). Numbers are checked against
+"""`nasx cost` run as a user runs it: its command line, in this process (conftest.run_nasx_here); one test runs it
+as a subprocess (`python -m nasx`), the rest save a fresh interpreter each. Numbers are checked against
 published values (MobileNetV2 1.0: 3,504,872 params; TF-slim's table: 300M MAdds at 224, 154M at 160) and
 hand arithmetic; errors must be one line on stderr with exit status 2 and no traceback."""
 
@@ -10,11 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_nasx_here
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def nasx(*args, cwd=REPO):
+    return run_nasx_here(*args, cwd=cwd)
+
+
+def nasx_process(*args, cwd=REPO):
     return subprocess.run(
         [sys.executable, "-m", "nasx", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
     )
@@ -48,7 +54,7 @@ def bare_conv_arch(cin=3, h=32, w=32, out=64, k=3):
 
 
 def test_table_header_names_the_convention():
-    p = nasx("cost", "mobilenet_v2")
+    p = nasx_process("cost", "mobilenet_v2")  # the one run through `python -m nasx`
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
     lines = p.stdout.splitlines()

@@ -18,7 +18,7 @@ from nasx.search.budgets import Budgets
 from nasx.search.run import search
 from nasx.search.settings import SearchSettings
 from nasx.space import load_space_function
-from tests.conftest import ROOT, counted, run_nasx
+from tests.conftest import ROOT, counted, run_nasx, run_nasx_here
 
 EXAMPLE = os.path.join(ROOT, "examples", "channel_bench_macro.py")
 FAST = ("--measure-time", "0.1", "--threads", "1", "--quiet", "--no-retime", "--seed", "0")
@@ -54,11 +54,11 @@ def test_search_pareto_export_and_resume_through_the_cli(tmp_path):
 
     # pareto and export read the arch JSON the trials hold: the function is not needed, not even present
     hidden = space_file.rename(tmp_path / "elsewhere.py")
-    r = run_nasx("pareto", "--storage", url, "--study", "dbr", cwd=tmp_path)
+    r = run_nasx_here("pareto", "--storage", url, "--study", "dbr", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "space cbm.mobilenet" in r.stdout
     out = tmp_path / "best.json"
-    r = run_nasx("export", "--storage", url, "--study", "dbr", "--best", "1ms", "-o", out, cwd=tmp_path)
+    r = run_nasx_here("export", "--storage", url, "--study", "dbr", "--best", "1ms", "-o", out, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     number = int(r.stderr.split("trial ")[1].split()[0])
     exported = load_arch(str(out))
@@ -68,10 +68,10 @@ def test_search_pareto_export_and_resume_through_the_cli(tmp_path):
     # a changed source is refused in one line naming --force-space, and accepted with it
     hidden.rename(space_file)
     space_file.write_text(space_file.read_text().replace("640", "512"))
-    r = run_nasx(*base, "--n-trials", "4", *FAST, cwd=tmp_path)
+    r = run_nasx_here(*base, "--n-trials", "4", *FAST, cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "--force-space" in r.stderr and "source changed" in r.stderr and "Traceback" not in r.stderr
-    r = run_nasx(*base, "--n-trials", "4", "--force-space", *FAST, cwd=tmp_path)
+    r = run_nasx_here(*base, "--n-trials", "4", "--force-space", *FAST, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     study = optuna.load_study(study_name="dbr", storage=url)
     assert len(counted(study.trials)) == 4

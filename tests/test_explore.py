@@ -159,7 +159,7 @@ def test_stratified_subset_spreads_and_represents_every_family():
 
 @pytest.fixture(scope="module")
 def explored(tmp_path_factory):
-    from conftest import run_nasx
+    from conftest import run_nasx, run_nasx_here
 
     d = tmp_path_factory.mktemp("explore")
     url = f"sqlite:///{d}/e.db"
@@ -182,7 +182,7 @@ def explored(tmp_path_factory):
         str(d / "e.html"),
     ]
     first = run_nasx(*args, cwd=d)
-    second = run_nasx(*args, "--quiet", cwd=d)
+    second = run_nasx_here(*args, "--quiet", cwd=d)
     return d, url, first, second
 
 
@@ -256,11 +256,11 @@ def test_explore_bad_input(tmp_path, capsys):
 def test_explore_page_says_no_model_was_fitted(tmp_path):
     """--measure 10 fits no latency model (12 or more needed), yet the page said "filled: train half, open:
     held out"."""
-    from conftest import run_nasx
+    from conftest import run_nasx_here
 
     args = ["explore", "--config", "cifar32", "-n", "60", "--measure", "10", "--threads", "1", "--no-blocks"]
     args += ["--measure-time", "0.03", "--storage", f"sqlite:///{tmp_path}/e.db", "-o", str(tmp_path / "e.html")]
-    r = run_nasx(*args, cwd=tmp_path)
+    r = run_nasx_here(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "too few measured architectures to fit" in r.stdout + r.stderr
     text = (tmp_path / "e.html").read_text()

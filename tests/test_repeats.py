@@ -16,7 +16,7 @@ from nasx.search.run import search
 from nasx.search.settings import SearchSettings
 from nasx.space import load_space_function
 from nasx.store.studies import feasible_trial, pareto_front, trial_status
-from tests.conftest import run_nasx
+from tests.conftest import run_nasx_here
 
 # three widths: exactly three architectures, a space a sampler exhausts at once
 TINY = """
@@ -118,13 +118,13 @@ def test_the_summary_counts_distinct_candidates_and_bad_max_resample_is_one_line
     base = ("search", "--space", f"{tmp_path}/tiny.py:tiny", "--storage", url, "--sampler", "random", "--seed", "0")
     fast = ("--measure-time", "0.02", "--threads", "1", "--quiet", "--no-retime", "--no-drift-correction")
     (tmp_path / "tiny.py").write_text(TINY)
-    r = run_nasx(*base, "--n-trials", "3", *fast, cwd=tmp_path)
+    r = run_nasx_here(*base, "--n-trials", "3", *fast, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     study = optuna.load_study(study_name=optuna.get_all_study_names(url)[0], storage=url)
     repeats = sum("repeat_of" in t.user_attrs for t in study.trials)
     line = f"candidates: 3 distinct architectures (3 feasible, 0 rejected or not timed); {repeats} proposals"
     assert line in r.stdout
-    r = run_nasx(*base, "--max-resample", "-1", *fast, cwd=tmp_path)
+    r = run_nasx_here(*base, "--max-resample", "-1", *fast, cwd=tmp_path)
     assert r.returncode == 2 and "--max-resample must be 0" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -46,11 +46,11 @@ class Checker(HTMLParser):
 
 @pytest.fixture(scope="module")
 def report(small_study, tmp_path_factory):
-    from conftest import run_nasx
+    from conftest import run_nasx_here
 
     url, name, d = small_study
     out = tmp_path_factory.mktemp("report") / "report.html"
-    r = run_nasx(
+    r = run_nasx_here(
         "report", "--storage", url, "--study", name, "-o", out, "--refs", "mobilenet_v2", "--measure-time", "0.2", cwd=d
     )
     return url, name, out, r

@@ -118,7 +118,7 @@ def test_onnxruntime_on_another_device_is_refused():
 
 @pytest.fixture(scope="module")
 def ort_study(tmp_path_factory):
-    from conftest import run_nasx
+    from conftest import run_nasx_here
 
     d = tmp_path_factory.mktemp("ort")
     url = f"sqlite:///{d}/s.db"
@@ -145,7 +145,7 @@ def ort_study(tmp_path_factory):
         "--quiet",
         "--no-retime",
     ]
-    return url, args, run_nasx(*args, "--runtime", "onnxruntime", cwd=d), d
+    return url, args, run_nasx_here(*args, "--runtime", "onnxruntime", cwd=d), d
 
 
 def test_search_in_onnxruntime_stores_the_runtime_in_every_fingerprint(ort_study):
@@ -162,10 +162,10 @@ def test_search_in_onnxruntime_stores_the_runtime_in_every_fingerprint(ort_study
 
 
 def test_a_study_refuses_to_resume_in_another_runtime(ort_study):
-    from conftest import run_nasx
+    from conftest import run_nasx_here
 
     url, args, _, d = ort_study
-    again = run_nasx(*args, "--runtime", "torch", cwd=d)
+    again = run_nasx_here(*args, "--runtime", "torch", cwd=d)
     assert again.returncode == 2
     assert "timed in onnxruntime" in again.stderr and "--runtime onnxruntime" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1

@@ -129,8 +129,9 @@ def run(
     measure_time_s: float = 1.0,
     blocks: bool = True,
     progress: bool = True,
-    out=sys.stderr,
+    out=None,
 ) -> list[Row]:
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     if target < 1:
         raise NasxError(f"--target must be positive, got {target}")
     check_measure_time(measure_time_s)

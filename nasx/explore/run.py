@@ -95,8 +95,9 @@ def explore_timer(settings: ExploreSettings, store) -> Timer:
     )
 
 
-def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, out=sys.stderr) -> int:
+def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, out=None) -> int:
     """Build and time each architecture (latency cache first); returns how many were timed now."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     timed, start = 0, time.perf_counter()
     for i, s in enumerate(subset, 1):
         m = timer.measure(s.arch, arch_hash=s.arch_hash)
@@ -116,9 +117,10 @@ def measure_subset(subset: list[Sample], timer: Timer, progress: bool = True, ou
     return timed
 
 
-def time_layers(subset: list[Sample], timer: Timer, progress: bool = True, out=sys.stderr) -> tuple[int, int]:
+def time_layers(subset: list[Sample], timer: Timer, progress: bool = True, out=None) -> tuple[int, int]:
     """Every distinct layer of the measured networks into the block table (those it lacks timed now); each
     sample gets its layer sum. Returns (distinct layers, timed now)."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     table, start = BlockTable(timer), time.perf_counter()
 
     def report(i: int, n: int, entry: LayerEntry, ms: float) -> None:
@@ -141,7 +143,8 @@ def time_layers(subset: list[Sample], timer: Timer, progress: bool = True, out=s
     return len(hashes), timed_now
 
 
-def explore(settings: ExploreSettings, out=sys.stderr) -> ExploreResult:
+def explore(settings: ExploreSettings, out=None) -> ExploreResult:
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     if settings.n < 1:
         raise NasxError(f"-n must be at least 1, got {settings.n}")
     if settings.measure < 0:

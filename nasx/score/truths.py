@@ -25,10 +25,11 @@ def validation_scores() -> list[str]:
     return [name for name, fn in SCORES.items() if not getattr(fn, "table", None)]
 
 
-def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
+def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = None, out=None) -> Validation:
     """Every score in `scores` (default: validation_scores()) against NAS-Bench-Macro's mean accuracy, over N
     distinct networks drawn from the table with `seed`. Each is computed as a search computes it (Scorer: the
     network built under WEIGHTS_SEED), through the score cache for those that need a network."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     from nasx.score import bench
 
     population = [(code, lambda code=code: bench.code_arch(code), bench.accuracy(code)) for code in bench.networks()]
@@ -37,10 +38,11 @@ def validate_bench(n: int, scores=None, seed: int = 0, storage: str | None = Non
     return _validate_sample(bench.NAME, target, population, n, scores, valid, seed, storage, "table's", out)
 
 
-def validate_ofa(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> Validation:
+def validate_ofa(n: int, scores=None, seed: int = 0, storage: str | None = None, out=None) -> Validation:
     """Every score in `scores` (default: validation_scores() but the table lookup) against the ImageNet top-1
     of N distinct Once-for-All MobileNetV3 subnets drawn from the shipped tables with `seed`
     (nasx.score.ofa): 224x224 inverted residuals with SE that differ mostly in size."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     from nasx.score import ofa
 
     population = [(s.code, lambda s=s: ofa.subnet_arch(s), s.top1) for s in ofa.subnets()]
@@ -78,10 +80,11 @@ def _check_scores(scores, valid: list[str]) -> list[str]:
     return scores
 
 
-def validate_zoo(scores=None, storage: str | None = None, out=sys.stderr) -> Validation:
+def validate_zoo(scores=None, storage: str | None = None, out=None) -> Validation:
     """Every score in `scores` (default: validation_scores() but the table lookup) against the published
     ImageNet top-1 of the zoo models (nasx.zoo.published.TOP1): networks from other papers, trained with
     other recipes on another data set, where a score fitted to NAS-Bench-Macro would show it."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     from nasx.arch import zoo_arch
     from nasx.zoo.published import TOP1
 
@@ -100,9 +103,10 @@ def validate_zoo(scores=None, storage: str | None = None, out=sys.stderr) -> Val
     return score_networks(result, networks, scorers, store, out)
 
 
-def validate_all(n: int, scores=None, seed: int = 0, storage: str | None = None, out=sys.stderr) -> list[Validation]:
+def validate_all(n: int, scores=None, seed: int = 0, storage: str | None = None, out=None) -> list[Validation]:
     """Every score against each truth nothing trains for (TABLE_TRUTHS): N networks drawn from each table
     (seed `seed`) and the zoo's 18. A score only some truths take (bench: its own table) is left out."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     valid = [p for p in validation_scores() if p != "bench"]
     scores = _check_scores(scores, valid)
     return [

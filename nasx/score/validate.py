@@ -211,8 +211,9 @@ def validate_score(
     budget: int | None = None,
     storage: str | None = None,
     seeds: int = 1,
-    out=sys.stderr,
+    out=None,
 ) -> Validation:
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     for p in proxies:
         if p not in PROXIES:
             raise NasxError(f"unknown proxy {p!r}: use {', '.join(PROXIES)}")

@@ -38,9 +38,10 @@ class SearchResult:
         return time_split(self.times, self.elapsed_s, self.retime.seconds if self.retime else 0.0)
 
 
-def search(settings: SearchSettings, out=sys.stderr) -> SearchResult:
+def search(settings: SearchSettings, out=None) -> SearchResult:
     """Run (or resume) a search; Ctrl-C finishes the current trial, keeps everything, and returns. A storage
     that fails under it (a full disk, a server gone past the wait) is one StorageError line."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     with storage_failures(settings.storage):
         return _search(settings, out)
 

@@ -59,9 +59,10 @@ def worker_settings(
     ]
 
 
-def run_workers(settings: SearchSettings, workers: int, out=sys.stderr) -> SearchResult:
+def run_workers(settings: SearchSettings, workers: int, out=None) -> SearchResult:
     """Start `workers` processes of this same search on one storage and wait for them, showing the
     study's combined progress. SIGINT/SIGTERM are passed on: each worker finishes its current trial."""
+    out = sys.stderr if out is None else out  # read now: a caller may have redirected it
     with storage_failures(settings.storage):
         return _run_workers(settings, workers, out)
 
