@@ -80,11 +80,11 @@ def wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_three_workers_twelve_trials_each(study_name, tmp_path):
-    # --more: each process adds its 12 (without it, 12 is the study's total, which the three share)
+def test_three_workers_six_trials_each(study_name, tmp_path):
+    # --more: each process adds its 6 (without it, 6 is the study's total, which the three share)
     procs = [
         subprocess.Popen(
-            search_cmd(study_name, 12, "--more"),
+            search_cmd(study_name, 6, "--more"),
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -98,7 +98,7 @@ def test_three_workers_twelve_trials_each(study_name, tmp_path):
     every = trials(study_name)
     assert sorted(t.number for t in every) == list(range(len(every)))
     ts = counted(every)  # re-sampled repeats of an architecture already held are stored beside them
-    assert len(ts) == 36 and all(t.state in FINISHED for t in every)
+    assert len(ts) == 18 and all(t.state in FINISHED for t in every)
     assert len({t.user_attrs["worker"] for t in ts}) == 3
     for t in ts:  # every completed trial's attrs are intact
         a = t.user_attrs
@@ -110,7 +110,7 @@ def test_three_workers_twelve_trials_each(study_name, tmp_path):
         else:
             assert a["feasible"] is False and a["reason"]
     params = [tuple(sorted(t.params.items())) for t in ts]
-    assert len(params) == 36
+    assert len(params) == 18
 
 
 def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
@@ -150,7 +150,7 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     done_before = len([t for t in counted(trials(study_name)) if t.state in FINISHED])
     time.sleep(3.5)  # past the grace period
     survivor = subprocess.run(
-        search_cmd(study_name, 6, "--heartbeat", "1", "--more"),
+        search_cmd(study_name, 3, "--heartbeat", "1", "--more"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -165,7 +165,7 @@ def test_sigkill_mid_trial_is_failed_and_retried(study_name, tmp_path):
     # the retry keeps every choice the killed trial had made (it may have died mid-sampling) and completes it
     assert killed[0].params.items() <= retries[0].params.items()
     assert [t for t in ts if t.state == optuna.trial.TrialState.FAIL] == [by_number[killed[0].number]]
-    assert len([t for t in counted(ts) if t.state in FINISHED]) == done_before + 6
+    assert len([t for t in counted(ts) if t.state in FINISHED]) == done_before + 3
 
 
 def _safe_trials(name):
@@ -188,10 +188,10 @@ def test_sigint_finishes_the_current_trial_and_resumes(study_name, tmp_path):
     assert all(t.state in FINISHED for t in ts), [t.state for t in ts]  # the current trial finished cleanly
     n = len(counted(ts))
     again = subprocess.run(
-        search_cmd(study_name, 4, "--more"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        search_cmd(study_name, 2, "--more"), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0 and "resuming study" in again.stderr
-    assert len(counted(trials(study_name))) == n + 4
+    assert len(counted(trials(study_name))) == n + 2
 
 
 def test_sigterm_is_handled_like_ctrl_c(study_name, tmp_path):
@@ -207,22 +207,22 @@ def test_sigterm_is_handled_like_ctrl_c(study_name, tmp_path):
 
 def test_workers_option_splits_trials_exactly(study_name, tmp_path):
     r = subprocess.run(
-        search_cmd(study_name, 7, "--workers", "2"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        search_cmd(study_name, 5, "--workers", "2"), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
     ts = counted(trials(study_name))
-    assert len(ts) == 7 and all(t.state in FINISHED for t in ts)
+    assert len(ts) == 5 and all(t.state in FINISHED for t in ts)
     assert len({t.user_attrs["worker"] for t in ts}) == 2
 
 
 def test_two_workers_on_sqlite_are_safe(tmp_path):
     url = f"sqlite:///{tmp_path}/w.db"
     r = subprocess.run(
-        search_cmd("sq", 8, "--workers", "2", storage=url), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        search_cmd("sq", 4, "--workers", "2", storage=url), cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
     ts = counted(optuna.load_study(study_name="sq", storage=url).trials)
-    assert len(ts) == 8 and all(t.state in FINISHED for t in ts)
+    assert len(ts) == 4 and all(t.state in FINISHED for t in ts)
 
 
 START_AT_ONCE = """
