@@ -7,9 +7,15 @@ RUNTIME.json. It then prints, per space, each predictor's held-out judgement (wi
 the whole / layer-sum ratios, and a second judgement of the block model's forms: leave-one-out over every
 measured network (each predicted by the form fitted on all the others), so 40 held-out points instead of 20.
 
+--repeat times every measured network whole a second time (the same harness and fingerprint, the cache
+bypassed) after its layers, and judges that second timing against the first as if it were a predictor: the
+measurement's agreement with itself, the most any predictor judged against one timing can show. It also
+judges the block model against the mean of the two timings.
+
     python scripts/bench_block_model.py --storage sqlite:////tmp/pred/pred.db --out /tmp/pred
     python scripts/bench_block_model.py --configs mobile224 --runtime onnxruntime --storage ... --out ...
     python scripts/bench_block_model.py --configs cifar32 --measure 12 -n 60 --measure-time 0.05 --out /tmp/x  # smoke
+    python scripts/bench_block_model.py --configs mobile224 --repeat --storage ... --out ...  # the ceiling
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from nasx.build import build_seeded  # noqa: E402
 from nasx.explore.output import judgement  # noqa: E402
-from nasx.explore.run import explore  # noqa: E402
+from nasx.explore.run import explore, explore_timer  # noqa: E402
 from nasx.explore.settings import ExploreSettings  # noqa: E402
 from nasx.measure.block_model import FORMS  # noqa: E402
 from nasx.measure.block_model import leave_one_out as loo_predictions  # noqa: E402
+from nasx.measure.timing import timed  # noqa: E402
 from nasx.space.config import load_space  # noqa: E402
+from nasx.store.db import Store  # noqa: E402
 from nasx.util.fmt import render_table  # noqa: E402
 from nasx.util.stats import kendall_tau_b  # noqa: E402
 
@@ -43,6 +52,35 @@ def leave_one_out(subset, form: str) -> tuple[float, float, float]:
     return float(np.mean(err <= 0.05 + 1e-12)), float(np.mean(err <= 0.1 + 1e-12)), kendall_tau_b(pred, y)
 
 
+def agreement(pred, y) -> tuple[float, float, float]:
+    """(within ±5%, within ±10%, tau-b) of `pred` against `y`."""
+    pred, y = np.asarray(pred, float), np.asarray(y, float)
+    err = np.abs(pred - y) / y
+    return float(np.mean(err <= 0.05 + 1e-12)), float(np.mean(err <= 0.1 + 1e-12)), kendall_tau_b(pred, y)
+
+
+def retime(subset, settings: ExploreSettings) -> list[float]:
+    """Each network of `subset` timed whole again, as explore timed it, the latency cache bypassed."""
+    timer = explore_timer(settings, Store(settings.storage))
+    out = []
+    for x in subset:
+        lat = timed(
+            build_seeded(x.arch),
+            x.arch.input,
+            timer.store,
+            timer.fp,
+            timer.fp_hash,
+            device=timer.device,
+            batch=timer.batch,
+            threads=timer.threads,
+            max_time_s=timer.max_time_s,
+            warmup_s=timer.warmup_s,
+            min_time_s=timer.min_time_s,
+        )
+        out.append(lat["median_ms"])
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default="mobile224,mobile224_layers,cifar32")
@@ -54,22 +92,22 @@ def main() -> int:
     p.add_argument("--storage", required=True)
     p.add_argument("--out", required=True, help="folder for the explore JSON files")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--repeat", action="store_true", help="time every measured network whole twice: the ceiling")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     summary = []
     for config in args.configs.split(","):
-        result = explore(
-            ExploreSettings(
-                load_space(config),
-                n=args.n,
-                measure=args.measure,
-                storage=args.storage,
-                threads=args.threads,
-                measure_time_s=args.measure_time,
-                runtime=args.runtime,
-                progress=not args.quiet,
-            )
+        settings = ExploreSettings(
+            load_space(config),
+            n=args.n,
+            measure=args.measure,
+            storage=args.storage,
+            threads=args.threads,
+            measure_time_s=args.measure_time,
+            runtime=args.runtime,
+            progress=not args.quiet,
         )
+        result = explore(settings)
         doc = judgement(result)
         path = os.path.join(args.out, f"explore-{config}-{args.runtime}.json")
         with open(path, "w") as f:
@@ -94,6 +132,20 @@ def main() -> int:
             loo.append([form, len(result.subset), f"{w5:.0%}", f"{w10:.0%}", f"{tau:+.3f}"])
             summary.append((config, form, w10, tau))
         print(render_table(["block form (leave one out)", "n", "±5%", "±10%", "tau-b"], loo))
+        if args.repeat:
+            first = [x.latency_ms for x in result.subset]
+            second = retime(result.subset, settings)
+            mean = (np.array(first) + np.array(second)) / 2
+            y_loo = loo_predictions([x.layer_sum_ms for x in result.subset], [x.n_layers for x in result.subset], mean)
+            rows = []
+            for name, pred, y in (
+                ("second timing vs first", second, first),
+                ("first timing vs second", first, second),
+                ("scale+const (loo) vs mean of both", y_loo, mean),
+            ):
+                w5, w10, tau = agreement(pred, y)
+                rows.append([name, len(first), f"{w5:.0%}", f"{w10:.0%}", f"{tau:+.3f}"])
+            print(render_table(["the measurement against itself", "n", "±5%", "±10%", "tau-b"], rows))
     print("\nforms meeting the goal (leave one out: ≥90% within ±10%, tau-b ≥ 0.9) on every space:")
     for form in FORMS:
         met = all(w10 >= GOAL[0] and tau >= GOAL[1] for c, f, w10, tau in summary if f == form)
