@@ -29,13 +29,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from nasx.build import build_seeded  # noqa: E402
 from nasx.explore.output import judgement  # noqa: E402
 from nasx.explore.run import explore, explore_timer  # noqa: E402
 from nasx.explore.settings import ExploreSettings  # noqa: E402
 from nasx.measure.block_model import FORMS  # noqa: E402
 from nasx.measure.block_model import leave_one_out as loo_predictions  # noqa: E402
-from nasx.measure.timing import timed  # noqa: E402
 from nasx.space.config import load_space  # noqa: E402
 from nasx.store.db import Store  # noqa: E402
 from nasx.util.fmt import render_table  # noqa: E402
@@ -46,10 +44,8 @@ GOAL = (0.9, 0.9)  # issue 24: at least 90% of held-out networks within ±10%, K
 
 def leave_one_out(subset, form: str) -> tuple[float, float, float]:
     """(within ±5%, within ±10%, tau-b) of each network predicted by `form` fitted on all the others."""
-    y = np.array([x.latency_ms for x in subset])
-    pred = loo_predictions([x.layer_sum_ms for x in subset], [x.n_layers for x in subset], y, form)
-    err = np.abs(pred - y) / y
-    return float(np.mean(err <= 0.05 + 1e-12)), float(np.mean(err <= 0.1 + 1e-12)), kendall_tau_b(pred, y)
+    y = [x.latency_ms for x in subset]
+    return agreement(loo_predictions([x.layer_sum_ms for x in subset], [x.n_layers for x in subset], y, form), y)
 
 
 def agreement(pred, y) -> tuple[float, float, float]:
@@ -62,23 +58,7 @@ def agreement(pred, y) -> tuple[float, float, float]:
 def retime(subset, settings: ExploreSettings) -> list[float]:
     """Each network of `subset` timed whole again, as explore timed it, the latency cache bypassed."""
     timer = explore_timer(settings, Store(settings.storage))
-    out = []
-    for x in subset:
-        lat = timed(
-            build_seeded(x.arch),
-            x.arch.input,
-            timer.store,
-            timer.fp,
-            timer.fp_hash,
-            device=timer.device,
-            batch=timer.batch,
-            threads=timer.threads,
-            max_time_s=timer.max_time_s,
-            warmup_s=timer.warmup_s,
-            min_time_s=timer.min_time_s,
-        )
-        out.append(lat["median_ms"])
-    return out
+    return [timer.time_now(x.arch)["median_ms"] for x in subset]
 
 
 def main() -> int:

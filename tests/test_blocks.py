@@ -215,3 +215,21 @@ def test_explore_judges_and_stores_the_block_model_and_latency_predicts_with_it(
     m = judged["block_model"]
     expected = m["scale"] * rows[0]["layer_sum_ms"] + m["per_layer_ms"] * rows[0]["layers"] + m["constant_ms"]
     assert rows[0]["latency_ms"] == pytest.approx(expected)
+
+
+def test_time_now_times_whole_and_leaves_the_cache_alone(tmp_path, fake_timed):
+    """Timer.time_now (the re-timing scripts/bench_block_model.py --repeat uses) times every call and never
+    touches the latency cache; measure stores the first timing and reads it back after."""
+    store = Store(f"sqlite:///{tmp_path}/t.db")
+    timer = Timer.here(store, CIFAR.input, threads=1)
+    arch = cifar_arch(2)
+    h = arch.content_hash()
+    lat = timer.time_now(arch)
+    assert lat["median_ms"] > 0 and store.get_latency(h, timer.fp_hash) is None and len(fake_timed.calls) == 1
+    timer.time_now(arch)
+    assert len(fake_timed.calls) == 2 and store.get_latency(h, timer.fp_hash) is None
+    first = timer.measure(arch)
+    assert not first.cached and store.get_latency(h, timer.fp_hash) is not None and len(fake_timed.calls) == 3
+    assert timer.measure(arch).cached and len(fake_timed.calls) == 3
+    timer.time_now(arch)  # a stored latency is not a reason to skip the timing asked for
+    assert len(fake_timed.calls) == 4

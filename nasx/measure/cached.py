@@ -69,17 +69,11 @@ class Timer:
     def is_cached(self, arch_hash: str) -> bool:
         return self.store.get_latency(arch_hash, self.fp_hash) is not None
 
-    def measure(self, arch: Arch, module=None, arch_hash: str | None = None) -> Measured:
-        """The latency of `arch` (or of its already built `module`), from the cache or timed now and stored."""
-        arch_hash = arch_hash or arch.content_hash()
-        cached = self.store.get_latency(arch_hash, self.fp_hash)
-        t = time.perf_counter()
-        if cached is not None:
-            return Measured(cached, True, time.perf_counter() - t)
-        if module is None:
-            module = build_seeded(arch)
-        lat = timed(
-            module,
+    def time_now(self, arch: Arch, module=None) -> dict:
+        """`arch` (or its built `module`) timed whole now under this timer's settings, the cache neither read nor
+        written: the latency dict `measure` stores."""
+        return timed(
+            build_seeded(arch) if module is None else module,
             arch.input,
             self.store,
             self.fp,
@@ -91,6 +85,15 @@ class Timer:
             warmup_s=self.warmup_s,
             min_time_s=self.min_time_s,
         )
+
+    def measure(self, arch: Arch, module=None, arch_hash: str | None = None) -> Measured:
+        """The latency of `arch` (or of its already built `module`), from the cache or timed now and stored."""
+        arch_hash = arch_hash or arch.content_hash()
+        cached = self.store.get_latency(arch_hash, self.fp_hash)
+        t = time.perf_counter()
+        if cached is not None:
+            return Measured(cached, True, time.perf_counter() - t)
+        lat = self.time_now(arch, module)
         self.store.put_latency(arch_hash, self.fp_hash, self.fp, lat)
         # another process timing the same arch at the same moment may have stored first: its number is the arch's,
         # so every trial of one arch carries one latency (the front lists an arch once, by that number)
