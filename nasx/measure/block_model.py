@@ -14,7 +14,9 @@ writes the judgement); DEFAULT_FORM is the one `nasx explore` stores for the dev
 `blocks`. Measured (scripts/bench_block_model.py, leave-one-out over 40 networks a space, eager, 2 threads,
 docs/latency.md): `scale+const` is best or tied on each space (within ±10%: mobile224 72%, mobile224_layers 98%,
 cifar32 92%; `scale` 68/98/92%, `scale+layer+const` 72/98/92%); no form reaches the goal (90% within ±10%,
-Kendall tau-b 0.9) on mobile224, where whole networks ran 1.08-1.74x their layer sums.
+Kendall tau-b 0.9) on mobile224, where whole networks ran 1.08-1.74x their layer sums; there a network timed
+whole twice agrees with itself within ±10% for only 72-80% of networks (`bench_block_model.py --repeat`), the
+ceiling of any predictor judged against one timing.
 Under ONNX Runtime a whole network ran 0.58-1.01x its layer sum (fusion, one session run instead of one per
 layer); there the goal is met on mobile224 (95% leave-one-out) and missed on cifar32 (72%).
 
