@@ -20,7 +20,6 @@ from nasx.arch import Arch
 from nasx.build import build_seeded
 from nasx.errors import NasxError
 from nasx.explore.predictors import blocks_name
-from nasx.explore.sampling import draw
 from nasx.measure.block_model import FORMS, BlockModel, fit_block_model, predict_latency
 from nasx.measure.blocks import BlockTable, arch_layers, layer_hash, layer_module
 from nasx.measure.cached import Timer
@@ -31,7 +30,7 @@ CIFAR = load_space("cifar32")
 
 
 def cifar_arch(seed: int):
-    return draw(CIFAR, random.Random(seed))[1]
+    return CIFAR.random_arch(random.Random(seed))
 
 
 def fake_fp(hardware: str = "cpu A", runtime: str = "torch", threads: int = 1, batch: int = 1) -> dict:
@@ -207,7 +206,7 @@ def test_explore_judges_and_stores_the_block_model_and_latency_predicts_with_it(
     assert exact["within_5pct"] == 1.0 and exact["kendall_tau_b"] == pytest.approx(1.0)
     assert blocks["within_10pct"] >= 0.5
     path = tmp_path / "a.json"
-    path.write_text(draw(CIFAR, random.Random(99))[1].to_json())
+    path.write_text(CIFAR.random_arch(random.Random(99)).to_json())
     assert main(["latency", str(path), str(path), "--predict", "--threads", "1", "--storage", url, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["arch"] for r in rows] == [str(path)] * 2 and all(r["predicted"] is True for r in rows)

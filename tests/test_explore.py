@@ -15,7 +15,6 @@ import nasx
 from nasx.errors import NasxError
 from nasx.explore.sampling import (
     ALL,
-    draw,
     edf,
     edf_at,
     enumerate_space,
@@ -85,15 +84,15 @@ def test_stage_choice_space_enumerates_to_its_size():
     assert sum(p for p, _, _ in paths) == pytest.approx(1.0)
 
 
-def test_draw_is_random_arch(tiny):
+def test_random_choices_is_random_arch(tiny):
     for seed in range(5):
-        assert draw(tiny, random.Random(seed))[1] == tiny.random_arch(random.Random(seed))
+        assert tiny.random_choices(random.Random(seed))[1] == tiny.random_arch(random.Random(seed))
 
 
 def test_sampler_is_uniform_over_choices(tiny, exact):
     n = 30_000
     rng = random.Random(12345)
-    counts = Counter(_key(draw(tiny, rng)[0]) for _ in range(n))
+    counts = Counter(_key(tiny.random_choices(rng)[0]) for _ in range(n))
     probs = {_key(ch): p for p, ch, _ in exact}
     assert set(counts) <= set(probs)
     observed = np.array([counts.get(k, 0) for k in probs])

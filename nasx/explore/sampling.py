@@ -17,11 +17,6 @@ from nasx.space.model import SearchSpace
 ALL = "all"  # the population drawn from the whole space
 
 
-def draw(space: SearchSpace, rng: random.Random) -> tuple[dict, Arch]:
-    """One uniform draw: (the choices made, the architecture); optuna.trial.FixedTrial(choices) replays them."""
-    return space.random_choices(rng)
-
-
 def enumerate_space(space: SearchSpace, limit: int = 100_000):
     """Every choice path of a (small) space with its probability under the uniform draw:
     yields (probability, choices, arch). Raises NasxError past `limit` paths."""
@@ -92,7 +87,7 @@ def sample_population(space: SearchSpace, n: int, seed: int, population: str = A
     rng = random.Random(f"nasx-explore:{seed}:{population}")
     out = []
     for i in range(n):
-        choices, arch = draw(sp, rng)
+        choices, arch = sp.random_choices(rng)
         r = cost(arch)
         out.append(
             Sample(

@@ -19,7 +19,7 @@ default's once (hypervolume 0.3244 against 0.3184) and lost once (0.3032 against
 Skipped (the sampler starts as before) when the study already holds trials (a resumed study, a second
 worker: nasx.search.run.sweeps), the sampler is random (the baseline stays uniform) or the score needs a
 built network (nothing is free then). A space written as a function sweeps like a YAML one: each draw
-records what its suggest_* calls returned (nasx.space.function.RandomChooser).
+records what its suggest_* calls returned (nasx.space.model.RandomChooser).
 
 May import: nasx core, nasx.space, nasx.score (below the search layer)."""
 

@@ -17,39 +17,15 @@ import inspect
 import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from nasx.arch import Arch
 from nasx.errors import ArchError, ConfigError
+from nasx.space.model import RandomChooser
 
 SEED = 0  # the draw that learns the input shape at load: fixed, so loading is reproducible
-
-
-class RandomChooser:
-    """A uniform draw for each suggest_* call (no Optuna needed): what random_arch and the load-time
-    sample hand the function in place of a trial."""
-
-    def __init__(self, rng: random.Random):
-        self.rng = rng
-        self.choices: dict[str, Any] = {}  # what each suggest_* returned: the trial's params, for enqueue_trial
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self._made(name, self.rng.choice(list(choices)))
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        return self._made(name, low + step * self.rng.randrange((high - low) // step + 1))
-
-    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False):
-        if step:
-            return self._made(name, low + step * self.rng.randrange(int(round((high - low) / step)) + 1))
-        return self._made(name, self.rng.uniform(low, high))
-
-    def _made(self, name: str, value):
-        self.choices[name] = value
-        return value
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,6 +21,30 @@ class Chooser(Protocol):
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
 
 
+class RandomChooser:
+    """A uniform draw for each suggest_* call (no Optuna needed), recording what each returned: what a space's
+    random_choices (YAML or function) and a function space's load-time sample use in place of a trial."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.choices: dict[str, Any] = {}  # what each suggest_* returned: the trial's params, for enqueue_trial
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self._made(name, self.rng.choice(list(choices)))
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return self._made(name, low + step * self.rng.randrange((high - low) // step + 1))
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None, log: bool = False):
+        if step:
+            return self._made(name, low + step * self.rng.randrange(int(round((high - low) / step)) + 1))
+        return self._made(name, self.rng.uniform(low, high))
+
+    def _made(self, name: str, value):
+        self.choices[name] = value
+        return value
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One entry of a candidate list: a block family with fixed parameters, or skip (family "")."""
@@ -102,16 +126,9 @@ class SearchSpace:
     def random_choices(self, rng: random.Random) -> tuple[dict, Arch]:
         """A uniform draw, with the choices it made: Optuna's parameters of the trial that would propose it
         (optuna.trial.FixedTrial(choices) or study.enqueue_trial(choices) replay it)."""
-        made: dict = {}
-
-        class _Draw:  # a Chooser
-            @staticmethod
-            def suggest_categorical(name, choices):
-                made[name] = rng.choice(list(choices))
-                return made[name]
-
-        arch = self.sample(_Draw())
-        return made, arch
+        chooser = RandomChooser(rng)
+        arch = self.sample(chooser)
+        return chooser.choices, arch
 
     def cost_bounds(self) -> dict[str, tuple[int, int]]:
         """(lower, upper) bound of MAdds, params and MAC (elements) over every network of the space, from the
