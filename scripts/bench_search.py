@@ -82,6 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (more seeds later without re-running these)")
     ap.add_argument("--budget", default="300M")
     ap.add_argument(
         "--config",
@@ -94,7 +95,8 @@ def main() -> int:
         default="tpe,random",
         help="samplers compared, comma-separated; NAME@N searches with --max-resample N (tpe@0: repeats "
         "evaluated as trials, as before nasx re-sampled them); NAME:noscreen with --no-screen (every feasible "
-        "candidate timed whole, as before screening); NAME:sweep with --sweep (the first trials from the free front)",
+        "candidate timed whole, as before screening); NAME:nosweep with --no-sweep (the sampler starts alone, as "
+        "before the sweep was the default); NAME=N runs N trials instead of --trials (tpe:nosweep=300,tpe=200)",
     )
     ap.add_argument(
         "--score",
@@ -157,13 +159,17 @@ def main() -> int:
 
     fronts: dict[str, list[list]] = {}
     studies: dict[str, list[optuna.Study]] = {}
-    for seed in range(args.seeds):  # seed-major: see the module docstring
+    trials_of_key: dict[str, int] = {}
+    trials_of = {s: int(s.partition("=")[2] or args.trials) for s in samplers}
+    seeds = range(args.seed_start, args.seed_start + args.seeds)
+    for seed in seeds:  # seed-major: see the module docstring
         for sp in spaces:
             for sampler in samplers:
-                variant, _, option = sampler.partition(":")
+                n_trials = trials_of[sampler]
+                variant, _, option = sampler.partition("=")[0].partition(":")
                 sampler_name, _, resample = variant.partition("@")
-                tag = sampler.replace("@", "r").replace(":", "-")
-                run = f"{args.budget}-{args.score}-{tag}-seed{seed}-n{args.trials}"
+                tag = sampler.partition("=")[0].replace("@", "r").replace(":", "-")
+                run = f"{args.budget}-{args.score}-{tag}-seed{seed}-n{n_trials}"
                 name = f"bench-{sp.name}-{sp.config_hash}-{run}"
                 try:
                     optuna.delete_study(study_name=name, storage=args.storage)
@@ -174,11 +180,11 @@ def main() -> int:
                     budgets=Budgets(compute=budget),
                     storage=args.storage,
                     study_name=name,
-                    n_trials=args.trials,
+                    n_trials=n_trials,
                     sampler=sampler_name,
                     max_resample=int(resample) if resample else SearchSettings.max_resample,
                     screen=option != "noscreen",
-                    sweep=option == "sweep",
+                    sweep=option != "nosweep",
                     seed=seed,
                     progress=False,
                     measure_time_s=args.measure_time,
@@ -190,6 +196,7 @@ def main() -> int:
                     result = search(settings, out=devnull)
                 front = pareto_front(result.study)
                 fronts.setdefault(label(sp, sampler), []).append(front)
+                trials_of_key[label(sp, sampler)] = n_trials
                 studies.setdefault(label(sp, sampler), []).append(result.study)
                 trials = [t for t in result.study.trials if "repeat_of" not in t.user_attrs]
                 counted = [t for t in result.study.trials if not is_uncounted_repeat(t)]
@@ -197,7 +204,7 @@ def main() -> int:
                 distinct = len({t.user_attrs.get("arch_hash") for t in counted})
                 hv = hypervolume(normalised([tuple(t.values) for t in front], lat_unit, score_unit), REF_POINT)
                 print(
-                    f"{label(sp, sampler):>6} seed {seed}: {len(front)} on the front, {feasible}/{args.trials} "
+                    f"{label(sp, sampler):>6} seed {seed}: {len(front)} on the front, {feasible}/{n_trials} "
                     f"feasible, {distinct}/{len(counted)} distinct, {len(result.study.trials) - len(trials)} "
                     f"re-sampled repeats, HV {hv:.4f}, {time.perf_counter() - t0:.0f} s",
                     flush=True,
@@ -205,7 +212,8 @@ def main() -> int:
 
     print(
         f"\nhypervolume (normalised by MobileNetV2-1.0: {lat_unit:.2f} ms, score {score_unit:.2f}; "
-        f"reference point {REF_POINT}), {args.trials} trials, {args.seeds} seeds:"
+        f"reference point {REF_POINT}), {'/'.join(sorted(set(map(str, trials_of.values()))))} trials, seeds "
+        f"{seeds.start}-{seeds.stop - 1}:"
     )
     hv = {
         k: [hypervolume(normalised([tuple(t.values) for t in f], lat_unit, score_unit), REF_POINT) for f in fs]
@@ -217,12 +225,13 @@ def main() -> int:
         print(
             f"  {key:>{width}}: {statistics.mean(values):.4f} ± {spread:.4f}  ({', '.join(f'{v:.4f}' for v in values)})"
         )
-    checkpoints = [k for k in range(100, args.trials, 100)]
-    if checkpoints:  # a run of N trials holds the run of k < N trials with the same seed: same cache, same path
-        print(f"  after the first {', '.join(map(str, checkpoints))} trials of the same runs:")
+    # a run of N trials holds the run of k < N trials with the same seed: same cache, same path (but a sweep
+    # queues a quarter of N, so its first k trials are not a k-trial run's)
+    if max(trials_of.values()) > 100:
+        print("  after the first 100, 200, ... trials of the same runs:")
         for key, sts in studies.items():
             cells = []
-            for k in checkpoints:
+            for k in range(100, trials_of_key[key], 100):
                 at_k = [hypervolume(normalised(points(st, k), lat_unit, score_unit), REF_POINT) for st in sts]
                 beat = sum(any(dominates(p, (lat_unit, score_unit)) for p in points(st, k)) for st in sts)
                 cells.append(f"{k}: {statistics.mean(at_k):.4f} (dominates {BASELINE} in {beat}/{len(sts)})")
@@ -270,7 +279,7 @@ def main() -> int:
         )
         for key, fs in fronts.items():
             held = 0
-            for seed, front in enumerate(fs):
+            for seed, front in zip(seeds, fs):
                 members = [t for t in front if dominates(tuple(t.values), (lat_unit, score_unit))]
                 if not members:
                     print(f"  {key} seed {seed}: no member dominates it")
@@ -293,8 +302,8 @@ def main() -> int:
         key = next(k for k in studies if k.endswith("tpe"))
         _, _, data = make_report(studies[key][0], args.storage, args.report, png=False)
         print(
-            f"\nnasx report of {key} seed 0 -> {args.report}; its reference table (same caches, so the same "
-            f"numbers as above):\n{refs_table(data)}"
+            f"\nnasx report of {key} seed {seeds.start} -> {args.report}; its reference table (same caches, so "
+            f"the same numbers as above):\n{refs_table(data)}"
         )
     return 0
 

@@ -16,7 +16,7 @@ from nasx.score.proxies import get_score
 from nasx.search.budgets import Budgets
 from nasx.search.run import search
 from nasx.search.settings import SearchSettings
-from nasx.search.sweep import SWEEP_SHARE, sweep
+from nasx.search.sweep import SWEEP_DRAWS, SWEEP_DRAWS_PER_TRIAL, SWEEP_SHARE, sweep
 from nasx.space import load_space_function
 from nasx.space.config import load_space
 from tests.conftest import ROOT
@@ -129,5 +129,14 @@ def test_sweep_on_the_command_line():
     from nasx.cli.settings import search_settings_from_args
 
     parse = make_parser().parse_args
-    assert not search_settings_from_args(parse(["search", "--budget", "300M"])).sweep
+    assert search_settings_from_args(parse(["search", "--budget", "300M"])).sweep  # the default
     assert search_settings_from_args(parse(["search", "--budget", "300M", "--sweep"])).sweep
+    assert not search_settings_from_args(parse(["search", "--budget", "300M", "--no-sweep"])).sweep
+    assert SearchSettings(space=CIFAR, budgets=BUDGET).sweep
+
+
+def test_a_short_run_draws_fewer_and_a_long_one_at_most_the_cap():
+    assert sweep(CIFAR, BUDGET, CAPACITY, n_trials=5, seed=0).draws == 5 * SWEEP_DRAWS_PER_TRIAL
+    assert sweep(CIFAR, BUDGET, CAPACITY, n_trials=100, seed=0).draws == SWEEP_DRAWS == 100 * SWEEP_DRAWS_PER_TRIAL
+    assert sweep(CIFAR, BUDGET, CAPACITY, n_trials=500, seed=0).draws == SWEEP_DRAWS
+    assert sweep(CIFAR, BUDGET, CAPACITY, n_trials=None, seed=0).draws == SWEEP_DRAWS

@@ -236,10 +236,11 @@ def add_search_parser(sub, space_help: str) -> None:
     )
     g.add_argument(
         "--sweep",
-        action="store_true",
-        help="start a new study from the free front: its first trials (a quarter at most) are the non-dominated "
-        "(MAdds or MAC, score) of 2,000 draws from the space, costed and scored without building a network "
-        "(docs/searching.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start a new study from the free front (the default; --no-sweep: the sampler starts alone): its first "
+        "trials (a quarter at most) are the non-dominated (MAdds or MAC, score) of up to 2,000 draws from the "
+        "space, costed and scored without building a network (docs/searching.md)",
     )
     g.add_argument(
         "--prefilter",

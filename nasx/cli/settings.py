@@ -58,7 +58,7 @@ def search_settings_from_args(args) -> SearchSettings:
         heartbeat_s=args.heartbeat,
         measure_time_s=args.measure_time,
         screen=not getattr(args, "no_screen", False),
-        sweep=getattr(args, "sweep", False),
+        sweep=getattr(args, "sweep", True),
         prefilter=getattr(args, "prefilter", False),
         prefilter_margin=getattr(args, "prefilter_margin", None),
         drift_correction=not args.no_drift_correction,

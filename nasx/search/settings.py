@@ -37,7 +37,7 @@ class SearchSettings:
     data: str | None = None  # data set spec for scores that train (nasx.score.data): digits, cifar10:PATH, folder:PATH
     train: TrainSettings | None = None  # for --score train (None: its defaults)
     screen: bool = True  # time whole only candidates the block table's prediction puts within reach of the front
-    sweep: bool = False  # queue a new study's first trials from the free front of many draws (nasx.search.sweep)
+    sweep: bool = True  # queue a new study's first trials from the free front of many draws (nasx.search.sweep)
     prefilter: bool = False  # skip timing candidates the stored latency model puts far off the front
     prefilter_margin: float | None = None  # None: the model's held-out p90 relative error (nasx.measure.prefilter)
     drift_correction: bool = True  # rescale each latency by a calibration workload timed around it (measure.latency)

@@ -34,7 +34,8 @@ from nasx.errors import ArchError
 from nasx.score.base import call_score, needs_module
 from nasx.util.pareto import nondominated
 
-SWEEP_DRAWS = 2000  # about a second of cost core on mobile224
+SWEEP_DRAWS = 2000  # about a second of cost core on mobile224, at most
+SWEEP_DRAWS_PER_TRIAL = 20  # a short run queues a few: 2,000 draws from 100 trials up (bench_search_macro's runs)
 SWEEP_SHARE = 1 / 4  # of the run's trials, at most: the sampler keeps the rest (chosen above)
 SWEEP_MAX = 100  # queued at most when the run has no trial count (--timeout alone)
 
@@ -62,10 +63,13 @@ class Sweep:
         )
 
 
-def sweep(space, budgets, score_fn, n_trials: int | None, seed: int | None, draws: int = SWEEP_DRAWS) -> Sweep | None:
-    """The candidates to queue as a new study's first trials, or None where a sweep does not apply."""
+def sweep(space, budgets, score_fn, n_trials: int | None, seed: int | None, draws: int | None = None) -> Sweep | None:
+    """The candidates to queue as a new study's first trials, or None where a sweep does not apply. `draws`:
+    SWEEP_DRAWS_PER_TRIAL per trial of the run, at most SWEEP_DRAWS (all of them with no trial count)."""
     if needs_module(score_fn):
         return None
+    if draws is None:
+        draws = SWEEP_DRAWS if n_trials is None else min(SWEEP_DRAWS, SWEEP_DRAWS_PER_TRIAL * n_trials)
     t0 = time.perf_counter()
     rng = random.Random(f"nasx-sweep:{seed}")
     seen: set[str] = set()

@@ -18,9 +18,9 @@ from nasx.store.reconnect import chain, for_url, is_disk_full, safe_url
 
 DEFAULT_STORAGE = "sqlite:///studies/nasx.db"
 # Search defaults live here, not in nasx.search, so the CLI can show them without importing optuna.
-# 300: at 300 trials TPE's front dominated MobileNetV2-1.0 in 5 of 5 seeds, all 5 kept on re-timing; after 200
-# of the same trials, in 4 of 5 (scripts/bench_search.py, docs/benchmarks.md "Search quality").
-DEFAULT_TRIALS = 300
+# 200 with the sweep (nasx.search.sweep): measured against 300 without it, side by side (docs/benchmarks.md
+# "The main job with the sweep").
+DEFAULT_TRIALS = 200
 
 metadata = MetaData()
 
