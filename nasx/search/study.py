@@ -188,8 +188,16 @@ def finished_trials(study: optuna.Study) -> int:
 
 
 def retries_waiting(study: optuna.Study) -> int:
-    """Retries of interrupted trials not yet run (WAITING: queued by the heartbeat's retry callback)."""
+    """Queued trials not yet run (WAITING): retries of interrupted trials (queued by the heartbeat's retry
+    callback) and the sweep's candidates that an interrupted run left."""
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+
+
+def queued_through_last_retry(study: optuna.Study) -> int:
+    """How many queued trials run before the last retry has run: Optuna runs the queue in order, and a killed
+    run's leftover sweep candidates are queued ahead of the retries that a later run adds."""
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    return max((i + 1 for i, t in enumerate(waiting) if "failed_trial" in t.system_attrs), default=0)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -213,6 +221,9 @@ def trials_to_run(study: optuna.Study, settings: SearchSettings) -> tuple[int | 
     if total is None:
         return None, "until --timeout"
     if settings.more:
+        through = queued_through_last_retry(study)
+        if through > total:  # a killed trial is retried now, behind what was queued before it
+            return through, f"running {through} more (--more {total}, and the queue through its last retry)"
         return total, f"running {total} more (--more: {done + total} in all)"
     left = max(0, total - done)
     if waiting > left:  # a killed trial is retried even when others finished the total meanwhile
