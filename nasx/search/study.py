@@ -187,17 +187,14 @@ def finished_trials(study: optuna.Study) -> int:
     return sum(not is_uncounted_repeat(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def retries_waiting(study: optuna.Study) -> int:
-    """Queued trials not yet run (WAITING): retries of interrupted trials (queued by the heartbeat's retry
-    callback) and the sweep's candidates that an interrupted run left."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+def trials_queued(study: optuna.Study) -> list:
+    """Queued trials not yet run (WAITING), in the order Optuna runs them: retries of interrupted trials
+    (queued by the heartbeat's retry callback) and the sweep's candidates that a stopped run left."""
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
 
 
-def queued_through_last_retry(study: optuna.Study) -> int:
-    """How many queued trials run before the last retry has run: Optuna runs the queue in order, and a killed
-    run's leftover sweep candidates are queued ahead of the retries that a later run adds."""
-    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-    return max((i + 1 for i, t in enumerate(waiting) if "failed_trial" in t.system_attrs), default=0)
+def is_retry(trial) -> bool:
+    return "failed_trial" in trial.system_attrs  # set by Optuna's RetryHeartbeatStaleTrialCallback
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -208,28 +205,29 @@ def fail_stale_trials(study: optuna.Study) -> None:
 
 
 def total_reached(study: optuna.Study, settings: SearchSettings) -> bool:
-    """The study holds its --n-trials finished trials and no retry waits to run (without --more)."""
+    """The study holds its --n-trials finished trials and nothing queued waits to run (without --more)."""
     if settings.more or settings.n_trials is None or finished_trials(study) < settings.n_trials:
         return False
-    return not retries_waiting(study)
+    return not trials_queued(study)
 
 
 def trials_to_run(study: optuna.Study, settings: SearchSettings) -> tuple[int | None, str]:
     """How many trials this run starts, and the words for it: --n-trials is the study's total, so re-running
     an interrupted command finishes it; with --more it is that many more."""
-    total, done, waiting = settings.n_trials, finished_trials(study), retries_waiting(study)
+    total, done, queue = settings.n_trials, finished_trials(study), trials_queued(study)
     if total is None:
         return None, "until --timeout"
     if settings.more:
-        through = queued_through_last_retry(study)
-        if through > total:  # a killed trial is retried now, behind what was queued before it
+        # Optuna runs its queue in order, and a killed run's leftover sweep candidates sit ahead of the retries
+        # a later run queues: run through the last retry, so that a killed trial is retried now
+        through = max((i + 1 for i, t in enumerate(queue) if is_retry(t)), default=0)
+        if through > total:
             return through, f"running {through} more (--more {total}, and the queue through its last retry)"
         return total, f"running {total} more (--more: {done + total} in all)"
-    left = max(0, total - done)
+    left, waiting = max(0, total - done), len(queue)
     if waiting > left:  # a killed trial is retried even when others finished the total meanwhile
-        return waiting, (
-            f"running the {waiting} retries of interrupted trials (it holds {done} finished of --n-trials {total})"
-        )
+        what = "retries of interrupted trials" if all(map(is_retry, queue)) else "queued trials"
+        return waiting, f"running the {waiting} {what} (it holds {done} finished of --n-trials {total})"
     if not left:
         return 0, (
             f"it already holds {done} finished of --n-trials {total}: nothing to run (raise --n-trials, or "
