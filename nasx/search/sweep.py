@@ -1,20 +1,19 @@
-"""The sweep (`--sweep`): a new study's first trials chosen from many candidates seen for free.
+"""The sweep (on by default; `--no-sweep`): a new study's first trials chosen from many candidates seen for free.
 
-Before a new study's first trial, SWEEP_DRAWS uniform draws from the space are costed by the cost core and
-scored by the search's score when that score builds nothing (capacity, a cost count, a table): about a second
-for 2,000 draws on mobile224. Over the distinct draws within the budgets, the non-dominated set of (cost,
+Before a new study's first trial, uniform draws from the space (SWEEP_DRAWS_PER_TRIAL per trial, at most
+SWEEP_DRAWS) are costed by the cost core and scored by the search's score when that score builds nothing
+(capacity, a cost count, a table): about a second for 2,000 draws on mobile224. Over the distinct draws within the budgets, the non-dominated set of (cost,
 score) with cost in MAdds and in MAC (each a free stand-in for latency; neither is latency, so both fronts
 are taken) is queued as the study's first trials, at most SWEEP_SHARE of the run's trials, spread evenly
 along MAdds when there are more. Each is then a trial like any other: timed whole (or screened), scored,
 stored; the sampler starts from them instead of from a few random proposals.
 
-Measured (scripts/bench_search_macro.py, NAS-Bench-Macro, 100 trials x 5 seeds, docs/benchmarks.md): TPE on
-(latency, capacity) covered 91.8% ± 3.1% of the true front's hypervolume, random search 92.0% ± 2.7%, TPE on
-the trained accuracy itself 93.3%; with the sweep 97.3% ± 0.5%, above random in 5 of 5 seeds (a share of
-1/3 gave 97.3%, 1/5 96.9%; 1/4 had the best accuracies under the three latency budgets). Not the default:
-on mobile224 @ 300M its wider fronts cost time (one main job took 462 s, 87 first-measured front members
-to re-time against about 45), and there (scripts/bench_search.py, seed 0 run twice) its front beat the
-default's once (hypervolume 0.3244 against 0.3184) and lost once (0.3032 against 0.3088).
+Measured (scripts/bench_search_macro.py, NAS-Bench-Macro, 100 trials x 5 seeds, docs/benchmarks.md): the
+search with the sweep covered 96.6% +- 1.2% of the true front's hypervolume (95.2% at worst), above random
+search in 5 of 5 seeds; without it 89.0%, random 91.0% (an earlier table: 97.3% against 91.8% and 92.0%). The
+share 1/4 was chosen there among 1/5, 1/4 and 1/3. On mobile224 @ 300M (scripts/bench_search.py, three fresh
+seeds side by side) 200 trials with the sweep gave better fronts than 300 without it in all three, in about
+two thirds of the time: hence the default (nasx.store.db.DEFAULT_TRIALS). `--no-sweep` turns it off.
 
 Skipped (the sampler starts as before) when the study already holds trials (a resumed study, a second
 worker: nasx.search.run.sweeps), the sampler is random (the baseline stays uniform) or the score needs a
