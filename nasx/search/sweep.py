@@ -2,11 +2,12 @@
 
 Before a new study's first trial, uniform draws from the space (SWEEP_DRAWS_PER_TRIAL per trial, at most
 SWEEP_DRAWS) are costed by the cost core and scored by the search's score when that score builds nothing
-(capacity, a cost count, a table): about a second for 2,000 draws on mobile224. Over the distinct draws within the budgets, the non-dominated set of (cost,
-score) with cost in MAdds and in MAC (each a free stand-in for latency; neither is latency, so both fronts
-are taken) is queued as the study's first trials, at most SWEEP_SHARE of the run's trials, spread evenly
-along MAdds when there are more. Each is then a trial like any other: timed whole (or screened), scored,
-stored; the sampler starts from them instead of from a few random proposals.
+(capacity, a cost count, a table): about a second for 2,000 draws on mobile224. Over the distinct draws within
+the budgets, the non-dominated set of (cost, score) with cost in MAdds and in MAC (each a free stand-in for
+latency; neither is latency, so both fronts are taken) is queued as the study's first trials, at most
+SWEEP_SHARE of the run's trials, spread evenly along MAdds when there are more. Each is then a trial like any
+other: timed whole (or screened), scored, stored; the sampler starts from them instead of from a few random
+proposals.
 
 Measured (scripts/bench_search_macro.py, NAS-Bench-Macro, 100 trials x 5 seeds, docs/benchmarks.md): the
 search with the sweep covered 96.6% +- 1.2% of the true front's hypervolume (95.2% at worst), above random
