@@ -159,16 +159,16 @@ def main() -> int:
 
     fronts: dict[str, list[list]] = {}
     studies: dict[str, list[optuna.Study]] = {}
-    trials_of_key: dict[str, int] = {}
-    trials_of = {s: int(s.partition("=")[2] or args.trials) for s in samplers}
+    trials_of: dict[str, int] = {}  # a front's key: its runs' trial count
     seeds = range(args.seed_start, args.seed_start + args.seeds)
     for seed in seeds:  # seed-major: see the module docstring
         for sp in spaces:
             for sampler in samplers:
-                n_trials = trials_of[sampler]
-                variant, _, option = sampler.partition("=")[0].partition(":")
+                spec, _, count = sampler.partition("=")
+                n_trials = int(count or args.trials)
+                variant, _, option = spec.partition(":")
                 sampler_name, _, resample = variant.partition("@")
-                tag = sampler.partition("=")[0].replace("@", "r").replace(":", "-")
+                tag = spec.replace("@", "r").replace(":", "-")
                 run = f"{args.budget}-{args.score}-{tag}-seed{seed}-n{n_trials}"
                 name = f"bench-{sp.name}-{sp.config_hash}-{run}"
                 try:
@@ -196,7 +196,7 @@ def main() -> int:
                     result = search(settings, out=devnull)
                 front = pareto_front(result.study)
                 fronts.setdefault(label(sp, sampler), []).append(front)
-                trials_of_key[label(sp, sampler)] = n_trials
+                trials_of[label(sp, sampler)] = n_trials
                 studies.setdefault(label(sp, sampler), []).append(result.study)
                 trials = [t for t in result.study.trials if "repeat_of" not in t.user_attrs]
                 counted = [t for t in result.study.trials if not is_uncounted_repeat(t)]
@@ -231,7 +231,7 @@ def main() -> int:
         print("  after the first 100, 200, ... trials of the same runs:")
         for key, sts in studies.items():
             cells = []
-            for k in range(100, trials_of_key[key], 100):
+            for k in range(100, trials_of[key], 100):
                 at_k = [hypervolume(normalised(points(st, k), lat_unit, score_unit), REF_POINT) for st in sts]
                 beat = sum(any(dominates(p, (lat_unit, score_unit)) for p in points(st, k)) for st in sts)
                 cells.append(f"{k}: {statistics.mean(at_k):.4f} (dominates {BASELINE} in {beat}/{len(sts)})")
